@@ -1,0 +1,45 @@
+"""Lethe's system of record: the raw-interaction store and the append-only, hash-chained lineage ledger.
+
+Nothing here imports torch: the ledger must stay readable by an auditor's tools alone.
+"""
+
+from ledger._canonical import canonical_json, sha256_hex
+from ledger._events import Event, EventLog, IntegrityResult
+from ledger._ledger import (
+    CHECKPOINT_CREATED,
+    DATASET_INGESTED,
+    DEPLOYMENT_CREATED,
+    DEPLOYMENT_SERVING,
+    Ledger,
+    RequestRecord,
+)
+from ledger._signing import Signer, load_public_key, public_key_fingerprint, verify_signature
+from ledger._store import InteractionStore
+from ledger._workspace import Workspace, default_workspace_path
+from ledger.errors import LedgerIntegrityError, LetheError, RequestError, SignatureError, WorkspaceError
+
+__all__ = [
+    "CHECKPOINT_CREATED",
+    "DATASET_INGESTED",
+    "DEPLOYMENT_CREATED",
+    "DEPLOYMENT_SERVING",
+    "Event",
+    "EventLog",
+    "IntegrityResult",
+    "InteractionStore",
+    "Ledger",
+    "LedgerIntegrityError",
+    "LetheError",
+    "RequestError",
+    "RequestRecord",
+    "SignatureError",
+    "Signer",
+    "Workspace",
+    "WorkspaceError",
+    "canonical_json",
+    "default_workspace_path",
+    "load_public_key",
+    "public_key_fingerprint",
+    "sha256_hex",
+    "verify_signature",
+]

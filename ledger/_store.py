@@ -1,0 +1,187 @@
+"""The store of raw interactions: the only place a subject's items, ratings and times are readable.
+
+Mutable by design: erasure deletes a subject's rows and salt, then the file is rewritten (DuckDB's
+``COPY FROM DATABASE`` into a fresh file) so that no freed page still holds the deleted bytes.
+Dense indices (``user_idx``, ``item_idx``) are assigned once at ingestion; models speak only in them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ledger._canonical import sha256_hex
+from ledger._db import transaction
+
+_SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS interactions (
+        interaction_id BIGINT, subject VARCHAR, item VARCHAR, rating DOUBLE, ts BIGINT, split VARCHAR,
+        user_idx INTEGER, item_idx INTEGER)""",
+    "CREATE TABLE IF NOT EXISTS subjects (subject VARCHAR, subject_ref VARCHAR, user_idx INTEGER, salt BLOB)",
+    "CREATE TABLE IF NOT EXISTS items (item VARCHAR, item_idx INTEGER)",
+    # Forgotten pairs kept only until the request is verified (re-predict needs them), then shredded.
+    "CREATE TABLE IF NOT EXISTS escrow (request_id VARCHAR, user_idx INTEGER, item_idx INTEGER, split VARCHAR)",
+]
+
+
+def interaction_commitments(frame: pd.DataFrame, salts: pd.Series) -> list[str]:
+    """Salted commitment of each row's content: provable while the salt lives, opaque once it is destroyed."""
+    salt_of = salts.to_dict()
+    ratings = frame["rating"].astype("float64").to_numpy()
+    times = frame["timestamp"].astype("Int64").astype("string").fillna("").to_numpy()
+    return [
+        "sha256:" + sha256_hex(salt_of[s] + f"{s}\x1f{i}\x1f{r!r}\x1f{t}".encode())
+        for s, i, r, t in zip(frame["subject"].to_numpy(), frame["item"].to_numpy(), ratings, times)
+    ]
+
+
+def _sorted_keys(values: pd.Series) -> np.ndarray:
+    """Unique ids in natural order (numeric ids numerically), so indices look like the source's ids."""
+    unique = pd.unique(values)
+    numeric = pd.to_numeric(pd.Series(unique), errors="coerce")
+    if not numeric.isna().any():
+        return unique[np.argsort(numeric.to_numpy(), kind="stable")]
+    return np.sort(unique.astype(str))
+
+
+class InteractionStore:
+    """Raw interactions, subjects (with their salts) and the dense id maps of one workspace."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        with transaction(self.path) as con:
+            for statement in _SCHEMA:
+                con.execute(statement)
+
+    def count(self) -> int:
+        with transaction(self.path) as con:
+            return con.execute("SELECT count(*) FROM interactions").fetchone()[0]
+
+    def clear(self) -> None:
+        """Empty every table (used only to discard a half-finished ingestion the ledger never recorded)."""
+        with transaction(self.path) as con:
+            for table in ("interactions", "subjects", "items", "escrow"):
+                con.execute(f"DELETE FROM {table}")
+        self.compact()
+
+    def load(self, frame: pd.DataFrame, subject_ref_of: Any) -> pd.DataFrame:
+        """Insert a data set (columns subject, item, rating, timestamp, split) and return its lineage rows.
+
+        Assigns interaction ids 1..n, dense user/item indices and one fresh salt per subject.
+        The returned frame (interaction_id, subject_ref, commitment, split) holds no item or rating.
+        """
+        subjects = pd.DataFrame({"subject": _sorted_keys(frame["subject"])})
+        subjects["user_idx"] = np.arange(len(subjects), dtype=np.int32)
+        subjects["subject_ref"] = [subject_ref_of(s) for s in subjects["subject"]]
+        subjects["salt"] = [secrets.token_bytes(16) for _ in range(len(subjects))]
+        items = pd.DataFrame({"item": _sorted_keys(frame["item"])})
+        items["item_idx"] = np.arange(len(items), dtype=np.int32)
+
+        rows = pd.DataFrame(
+            {
+                "interaction_id": np.arange(1, len(frame) + 1, dtype=np.int64),
+                "subject": frame["subject"].to_numpy(),
+                "item": frame["item"].to_numpy(),
+                "rating": frame["rating"].astype("float64").to_numpy(),
+                "ts": frame["timestamp"].astype("Int64"),
+                "split": frame["split"].to_numpy(),
+            }
+        )
+        rows["user_idx"] = rows["subject"].map(subjects.set_index("subject")["user_idx"]).astype(np.int32)
+        rows["item_idx"] = rows["item"].map(items.set_index("item")["item_idx"]).astype(np.int32)
+        salts = subjects.set_index("subject")["salt"]
+        lineage = pd.DataFrame(
+            {
+                "interaction_id": rows["interaction_id"],
+                "subject_ref": rows["subject"].map(subjects.set_index("subject")["subject_ref"]),
+                "commitment": interaction_commitments(frame, salts),
+                "split": rows["split"],
+            }
+        )
+        new_subjects, new_items = subjects, items  # noqa: F841 - DuckDB scans these frames by name
+        with transaction(self.path) as con:
+            con.execute("INSERT INTO interactions SELECT * FROM rows")
+            con.execute("INSERT INTO subjects SELECT subject, subject_ref, user_idx, salt FROM new_subjects")
+            con.execute("INSERT INTO items SELECT item, item_idx FROM new_items")
+        return lineage
+
+    def subject(self, subject: str) -> tuple[str, int] | None:
+        """``(subject_ref, user_idx)`` of a subject present in the store, or ``None``."""
+        with transaction(self.path) as con:
+            row = con.execute("SELECT subject_ref, user_idx FROM subjects WHERE subject = ?", [str(subject)]).fetchone()
+        return (row[0], int(row[1])) if row else None
+
+    def subject_by_ref(self, subject_ref: str) -> tuple[str, int] | None:
+        """``(subject, user_idx)`` for a pseudonymous ref, while the subject's data still exists."""
+        with transaction(self.path) as con:
+            row = con.execute("SELECT subject, user_idx FROM subjects WHERE subject_ref = ?", [subject_ref]).fetchone()
+        return (row[0], int(row[1])) if row else None
+
+    def subjects_frame(self) -> pd.DataFrame:
+        """Subject ids with their interaction counts (for pickers in the console and the demo)."""
+        with transaction(self.path) as con:
+            return con.execute(
+                "SELECT s.subject, s.user_idx, count(i.interaction_id) AS interactions FROM subjects s "
+                "LEFT JOIN interactions i USING (user_idx) GROUP BY ALL ORDER BY s.user_idx"
+            ).df()
+
+    def interactions(self, split: str | None = None, user_idx: int | None = None) -> pd.DataFrame:
+        """``interaction_id, user_idx, item_idx, split`` rows, optionally of one split or one user."""
+        query, params = "SELECT interaction_id, user_idx, item_idx, split FROM interactions WHERE true", []
+        if split is not None:
+            query, params = query + " AND split = ?", params + [split]
+        if user_idx is not None:
+            query, params = query + " AND user_idx = ?", params + [user_idx]
+        with transaction(self.path) as con:
+            return con.execute(query + " ORDER BY interaction_id", params).df()
+
+    def escrow(self, request_id: str, user_idx: int) -> int:
+        """Keep the subject's (user, item) pairs for verification until :meth:`shred_escrow`; idempotent."""
+        with transaction(self.path) as con:
+            con.execute("DELETE FROM escrow WHERE request_id = ?", [request_id])
+            con.execute(
+                "INSERT INTO escrow SELECT ?, user_idx, item_idx, split FROM interactions WHERE user_idx = ?",
+                [request_id, user_idx],
+            )
+            return con.execute("SELECT count(*) FROM escrow WHERE request_id = ?", [request_id]).fetchone()[0]
+
+    def escrowed(self, request_id: str) -> pd.DataFrame:
+        with transaction(self.path) as con:
+            return con.execute(
+                "SELECT user_idx, item_idx, split FROM escrow WHERE request_id = ?", [request_id]
+            ).df()
+
+    def erase_subject(self, subject_ref: str) -> int:
+        """Delete the subject's rows and salt, then compact; returns the rows deleted (0 if already gone)."""
+        with transaction(self.path) as con:
+            row = con.execute("SELECT user_idx FROM subjects WHERE subject_ref = ?", [subject_ref]).fetchone()
+            if row is None:
+                return 0
+            deleted = con.execute("SELECT count(*) FROM interactions WHERE user_idx = ?", [row[0]]).fetchone()[0]
+            con.execute("DELETE FROM interactions WHERE user_idx = ?", [row[0]])
+            con.execute("DELETE FROM subjects WHERE subject_ref = ?", [subject_ref])
+        self.compact()
+        return int(deleted)
+
+    def shred_escrow(self, request_id: str) -> None:
+        with transaction(self.path) as con:
+            con.execute("DELETE FROM escrow WHERE request_id = ?", [request_id])
+        self.compact()
+
+    def compact(self) -> None:
+        """Rewrite the file so deleted rows leave no bytes behind; atomic rename, old file removed."""
+        fresh = self.path.with_suffix(".compact.duckdb")
+        fresh.unlink(missing_ok=True)
+        with transaction(self.path) as con:
+            con.commit()
+            con.execute(f"ATTACH '{fresh}' AS fresh")
+            con.execute("COPY FROM DATABASE store TO fresh")
+            con.execute("DETACH fresh")
+            con.begin()
+        os.replace(fresh, self.path)
+        Path(str(self.path) + ".wal").unlink(missing_ok=True)

@@ -1,0 +1,88 @@
+"""Where a Lethe installation keeps its files, and the secrets that belong to it.
+
+Layout (default ``./lethe-workspace``, or ``$LETHE_HOME``)::
+
+    store.duckdb        raw interactions: mutable, erasure removes a subject's rows
+    ledger.duckdb       append-only lineage ledger (events + bulk lineage tables)
+    keys/signing.key    Ed25519 private key (0600); keys/signing.pub is what auditors get
+    keys/subject.key    HMAC key that turns subject ids into the pseudonymous refs the ledger records
+    artifacts/          model checkpoints (.npz weights + sha256 recorded in the ledger)
+    reports/ certificates/
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from ledger._signing import PUBLIC_KEY_FILE, Signer
+
+DEFAULT_WORKSPACE = "lethe-workspace"
+SUBJECT_KEY_FILE = "subject.key"
+
+
+def default_workspace_path() -> Path:
+    """``$LETHE_HOME`` if set, else ``./lethe-workspace``."""
+    return Path(os.environ.get("LETHE_HOME", DEFAULT_WORKSPACE))
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Paths and keys of one workspace; creating it makes the folders, never touches existing data."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root).resolve())
+        for folder in (self.root, self.keys_dir, self.artifacts_dir, self.reports_dir, self.certificates_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def store_path(self) -> Path:
+        return self.root / "store.duckdb"
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.root / "ledger.duckdb"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.root / "keys"
+
+    @property
+    def public_key_path(self) -> Path:
+        return self.keys_dir / PUBLIC_KEY_FILE
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.root / "artifacts"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def certificates_dir(self) -> Path:
+        return self.root / "certificates"
+
+    @cached_property
+    def signer(self) -> Signer:
+        return Signer.load_or_create(self.keys_dir)
+
+    @cached_property
+    def _subject_key(self) -> bytes:
+        path = self.keys_dir / SUBJECT_KEY_FILE
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(secrets.token_bytes(32))
+        return path.read_bytes()
+
+    def subject_ref(self, subject: str) -> str:
+        """Pseudonymous, stable reference to a subject: what the append-only ledger records instead of the id."""
+        return hmac.new(self._subject_key, str(subject).encode(), hashlib.sha256).hexdigest()[:32]

@@ -1,0 +1,84 @@
+"""Policies: which method serves which request, verification thresholds, deadlines — validated at load.
+
+A bad file fails loudly with the offending field (pydantic, ``extra="forbid"``: a misspelt key is an error,
+never silently ignored). The policy's digest is recorded with every request and report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ledger import LetheError, canonical_json, sha256_hex
+
+DEFAULT_POLICY_PATH = Path(__file__).with_name("default.yaml")
+
+
+class PolicyError(LetheError):
+    """A policy file is missing, not YAML, or fails validation (the message names the field)."""
+
+    exit_code = 2
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class VerificationThresholds(_Strict):
+    """Pass/fail rules of the statistical verification against a retrained reference."""
+
+    rbo_depths: list[int] = Field([10, 20], min_length=1, description="k of the RBO@k checks")
+    rbo_persistence: float = Field(0.9, gt=0, lt=1, description="p of extrapolated RBO (Webber Eq. 32)")
+    min_rbo_gain: float = Field(
+        0.0, description="RBO@k(unlearned, reference) must exceed RBO@k(original, reference) by at least this"
+    )
+    max_repredict_excess: float = Field(
+        0.02, ge=0, description="re-predict(unlearned) may exceed re-predict(reference) by at most this"
+    )
+    max_recall_drop: float = Field(
+        0.05, ge=0, description="Recall@20 of the unlearned model may trail the reference's by at most this"
+    )
+    sample_other_users: int = Field(500, ge=0, description="non-forgetting users sampled for utility checks")
+
+
+class Deadlines(_Strict):
+    """GDPR Art. 12(3): one month from receipt, extendable by two further months with a reason."""
+
+    response_months: int = Field(1, ge=1)
+    max_extension_months: int = Field(2, ge=0)
+
+
+class Policy(_Strict):
+    """One policy file."""
+
+    name: str
+    version: int = Field(1, ge=1)
+    methods: dict[Literal["subject"], str] = Field(default_factory=lambda: {"subject": "sisa"})
+    verification: VerificationThresholds = Field(default_factory=VerificationThresholds)
+    deadlines: Deadlines = Field(default_factory=Deadlines)
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + sha256_hex(canonical_json(self.model_dump(mode="json")))
+
+
+def load_policy(path: str | Path | None = None) -> Policy:
+    """Load and validate a policy file (the shipped default when ``path`` is None)."""
+    path = Path(path) if path else DEFAULT_POLICY_PATH
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise PolicyError(f"policy file not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise PolicyError(f"{path} must hold a mapping of policy fields")
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise PolicyError(f"{path}: field '{field}': {first['msg']}") from None

@@ -1,0 +1,73 @@
+"""Read-only views the CLI and the console both show: evaluation, request lists, request histories."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from ledger import Ledger, RequestError, WorkspaceError
+from unlearn.methods import get_method
+from unlearn.training_data import Interactions
+from verify import gdpr_deadline, ranking_metrics
+
+
+def evaluate_serving(ledger: Ledger) -> dict[str, Any]:
+    """Recall/NDCG@10/20 of the serving deployment on the test split (train items excluded)."""
+    deployment_id = ledger.serving_deployment_id()
+    if deployment_id is None:
+        raise WorkspaceError("no deployment serves yet; run `lethe train` first")
+    method = ledger.deployment(deployment_id)["method"]
+    model = get_method(method).load(ledger, deployment_id).model
+    train, test = Interactions.from_store(ledger, "train"), Interactions.from_store(ledger, "test")
+    metrics = ranking_metrics(model, train.csr(), test.csr(), (10, 20))
+    return {"deployment_id": deployment_id, "method": method, "users": int(len(set(test.user_idx))), "metrics": metrics}
+
+
+def _deadline(received_at: str) -> str:
+    return gdpr_deadline(datetime.fromisoformat(received_at).date()).isoformat()
+
+
+def request_rows(ledger: Ledger) -> list[dict[str, Any]]:
+    """One row per request: id, state, receipt, GDPR deadline, basis."""
+    return [
+        {
+            "request_id": r.request_id,
+            "state": r.state,
+            "received_at": r.received["received_at"],
+            "deadline": _deadline(r.received["received_at"]),
+            "basis": r.received["basis"],
+        }
+        for r in ledger.requests()
+    ]
+
+
+def _facts(payload: dict[str, Any]) -> str:
+    """A short, human line for an event payload (ids lists are counted, not printed)."""
+    shown = {}
+    for key, value in payload.items():
+        if key == "request_id":
+            continue
+        if isinstance(value, list) and len(value) > 5:
+            value = f"[{len(value)} items]"
+        shown[key] = value
+    text = json.dumps(shown, default=str)
+    return text if len(text) < 240 else text[:237] + "..."
+
+
+def request_summary(ledger: Ledger, request_id: str) -> dict[str, Any]:
+    """A request's state, deadline and full history (what `lethe request show` prints)."""
+    record = ledger.request(request_id)
+    if record is None:
+        raise RequestError(f"unknown request id {request_id!r}")
+    return {
+        "request_id": request_id,
+        "state": record.state,
+        "received_at": record.received["received_at"],
+        "deadline": _deadline(record.received["received_at"]),
+        "history": [
+            {"seq": e.seq, "ts": e.ts, "state": e.kind.removeprefix("request."), "actor": e.actor,
+             "facts": _facts(e.payload), "payload": e.payload}
+            for e in record.history
+        ],
+    }

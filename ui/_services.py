@@ -1,0 +1,25 @@
+"""Wiring shared by the CLI and the console: one place that builds a ledger, engine and verifier."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ledger import Ledger
+from policies import Policy, load_policy
+from unlearn.engine import ErasureEngine
+from verify._verifier import StatisticalVerifier
+
+
+@dataclass(frozen=True)
+class Services:
+    ledger: Ledger
+    policy: Policy
+    engine: ErasureEngine
+
+
+def open_services(workspace: str | Path | None = None, policy_path: str | Path | None = None) -> Services:
+    """Open (creating if needed) a workspace with the given policy (the shipped default if None)."""
+    ledger = Ledger.open(workspace)
+    policy = load_policy(policy_path)
+    return Services(ledger, policy, ErasureEngine(ledger, policy, StatisticalVerifier(policy)))

@@ -1,0 +1,244 @@
+"""The ``lethe`` command line: a thin layer over library calls, for people, scripts and cron.
+
+Exit codes: 0 success; 1 a failure Lethe recognised (one-line reason on stderr); 2 bad usage or a request
+that cannot be served; 3 an integrity or signature fault. ``--verbose`` re-raises for a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ledger import LetheError, load_public_key
+from ledger.errors import LedgerIntegrityError
+
+app = typer.Typer(help="Lethe: erasure you can prove, for recommender systems.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+request_app = typer.Typer(help="File, run and inspect erasure requests.", no_args_is_help=True)
+ledger_app = typer.Typer(help="Check the lineage ledger.", no_args_is_help=True)
+certificate_app = typer.Typer(help="Check certificates offline.", no_args_is_help=True)
+app.add_typer(request_app, name="request")
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(certificate_app, name="certificate")
+
+out = Console()
+err = Console(stderr=True)
+
+Workspace = Annotated[
+    Optional[Path], typer.Option("--workspace", "-w", help="workspace folder (default $LETHE_HOME or ./lethe-workspace)")
+]
+PolicyOption = Annotated[Optional[Path], typer.Option("--policy", help="policy YAML (default: the shipped one)")]
+Verbose = Annotated[bool, typer.Option("--verbose", help="show the full traceback on errors")]
+
+
+def reasons(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn Lethe's expected errors into a one-line reason and their exit code."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (LetheError, ValueError) as exc:
+            if kwargs.get("verbose"):
+                raise
+            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(getattr(exc, "exit_code", 2)) from None
+
+    return wrapper
+
+
+def _services(workspace: Path | None, policy: Path | None = None):  # noqa: ANN202 - lazy import keeps --help fast
+    from ui._services import open_services
+
+    return open_services(workspace, policy)
+
+
+@app.command()
+@reasons
+def demo(workspace: Workspace = None, users: int = 1000, items: int = 600, epochs: int = 20, seed: int = 0,
+         verbose: Verbose = False) -> None:
+    """Run the whole path on the embedded synthetic data set and print the certificate's path."""
+    from ui._demo import run_demo
+
+    run_demo(_services(workspace), n_users=users, n_items=items, epochs=epochs, seed=seed, console=out)
+
+
+@app.command()
+@reasons
+def ingest(
+    source: Annotated[str, typer.Option(help="synthetic, ml-100k, ml-1m, lightgcn or csv")] = "synthetic",
+    path: Annotated[Optional[Path], typer.Option(help="file or folder of the data set")] = None,
+    user_col: str = "user_id", item_col: str = "item_id", rating_col: str = "rating", time_col: str = "timestamp",
+    test_fraction: float = 0.2, seed: int = 0, workspace: Workspace = None, verbose: Verbose = False,
+) -> None:
+    """Load a data set into the store and record it (with its digest and split) in the ledger."""
+    from unlearn.data import ColumnMapping, load_source
+    from unlearn.ingest import ingest as ingest_data
+
+    services = _services(workspace)
+    raw = load_source(source, path, ColumnMapping(user_col, item_col, rating_col, time_col), seed=seed)
+    event = ingest_data(services.ledger, raw, test_fraction=test_fraction, split_seed=seed)
+    p = event.payload
+    out.print(f"ingested {p['name']}: {p['n_interactions']:,} interactions, {p['n_users']:,} users, "
+              f"{p['n_items']:,} items (train {p['n_train']:,} / test {p['n_test']:,}); digest {p['digest']}")
+
+
+@app.command()
+@reasons
+def train(
+    method: Annotated[str, typer.Option(help="retrain or sisa")] = "sisa",
+    model: Annotated[str, typer.Option(help="base model")] = "bpr",
+    shards: int = 5, epochs: Optional[int] = None, seed: int = 0,
+    serve: Annotated[bool, typer.Option(help="make it the serving deployment")] = True,
+    workspace: Workspace = None, verbose: Verbose = False,
+) -> None:
+    """Train a deployment; every interaction's shard and every checkpoint go to the ledger."""
+    from unlearn.methods import MethodSettings, get_method, set_serving
+    from unlearn.progress import TqdmProgress
+
+    services = _services(workspace)
+    shards = 1 if method == "retrain" else shards
+    settings = MethodSettings(method=method, base_model=model, shards=shards, seed=seed,
+                              model={"epochs": epochs} if epochs else {})
+    deployment = get_method(method).fit(services.ledger, settings, TqdmProgress(), actor="cli")
+    if serve:
+        set_serving(services.ledger, deployment.deployment_id, actor="cli")
+    out.print(f"trained {deployment.deployment_id} ({len(deployment.checkpoints)} checkpoint(s))"
+              + (", now serving" if serve else ""))
+
+
+@app.command()
+@reasons
+def evaluate(as_json: Annotated[bool, typer.Option("--json")] = False, workspace: Workspace = None,
+             verbose: Verbose = False) -> None:
+    """Recall and NDCG @10/@20 of the serving deployment on the test split."""
+    from ui._reports import evaluate_serving
+
+    result = evaluate_serving(_services(workspace).ledger)
+    if as_json:
+        out.print_json(json.dumps(result))
+        return
+    table = Table(title=f"{result['deployment_id']} on the test split ({result['users']:,} users)")
+    for key in result["metrics"]:
+        table.add_column(key)
+    table.add_row(*(f"{v:.4f}" for v in result["metrics"].values()))
+    out.print(table)
+
+
+@request_app.command("file")
+@reasons
+def request_file(
+    subject: Annotated[str, typer.Option(help="the data subject's id in the data set")],
+    basis: Annotated[str, typer.Option(help="legal basis")] = "Art. 17(1)(b): consent withdrawn",
+    notes: str = "", workspace: Workspace = None, policy: PolicyOption = None, verbose: Verbose = False,
+) -> None:
+    """File a whole-subject erasure request; prints its id."""
+    from unlearn.requests import ErasureRequest
+
+    services = _services(workspace, policy)
+    out.print(services.engine.file(ErasureRequest(subject=subject, basis=basis, notes=notes), actor="cli"))
+
+
+@request_app.command("run")
+@reasons
+def request_run(request_id: str, workspace: Workspace = None, policy: PolicyOption = None,
+                verbose: Verbose = False) -> None:
+    """Run (or resume) a request to its end: unlearn, erase, verify, certify."""
+    from unlearn.progress import TqdmProgress
+
+    record = _services(workspace, policy).engine.run(request_id, TqdmProgress(), actor="cli")
+    out.print(f"{request_id}: {record.state}")
+    final = record.history[-1].payload
+    if record.state == "certified":
+        out.print(f"certificate: {final['json_path']} and {final['pdf_path']}")
+    elif "reason" in final:
+        err.print(f"reason: {final['reason']}")
+        raise typer.Exit(1)
+
+
+@request_app.command("show")
+@reasons
+def request_show(request_id: str, as_json: Annotated[bool, typer.Option("--json")] = False,
+                 workspace: Workspace = None, verbose: Verbose = False) -> None:
+    """A request's state and its full event history."""
+    from ui._reports import request_summary
+
+    summary = request_summary(_services(workspace).ledger, request_id)
+    if as_json:
+        out.print_json(json.dumps(summary))
+        return
+    out.print(f"[bold]{request_id}[/bold] — {summary['state']} (received {summary['received_at']}, "
+              f"deadline {summary['deadline']})")
+    table = Table("seq", "time", "state", "actor", "facts")
+    for event in summary["history"]:
+        table.add_row(str(event["seq"]), event["ts"][:19], event["state"], event["actor"], event["facts"])
+    out.print(table)
+
+
+@request_app.command("list")
+@reasons
+def request_list(workspace: Workspace = None, verbose: Verbose = False) -> None:
+    """Every request with its state and deadline."""
+    from ui._reports import request_rows
+
+    table = Table("request", "state", "received", "deadline", "basis")
+    for row in request_rows(_services(workspace).ledger):
+        table.add_row(row["request_id"], row["state"], row["received_at"], row["deadline"], row["basis"])
+    out.print(table)
+
+
+@ledger_app.command("verify")
+@reasons
+def ledger_verify(workspace: Workspace = None, verbose: Verbose = False) -> None:
+    """Recompute the hash chain and bulk digests; name the first bad event."""
+    result = _services(workspace).ledger.verify()
+    if not result.ok:
+        raise LedgerIntegrityError(f"ledger verification failed at seq {result.first_bad_seq}: {result.reason}")
+    out.print(f"ledger ok: {result.events_checked} events, head {result.head_hash}")
+
+
+@certificate_app.command("verify")
+@reasons
+def certificate_verify(
+    certificate: Path,
+    public_key: Annotated[Optional[Path], typer.Option(help="PEM public key (default: the workspace's)")] = None,
+    workspace: Workspace = None, verbose: Verbose = False,
+) -> None:
+    """Check a certificate's signature offline with only the public key."""
+    from ledger import default_workspace_path
+    from verify import verify_certificate_file
+
+    key_path = public_key or (workspace or default_workspace_path()) / "keys" / "signing.pub"
+    cert = verify_certificate_file(certificate, load_public_key(key_path))
+    verdict = "PASSED" if cert.passed else "FAILED"
+    out.print(f"certificate {cert.certificate_id} is authentic: request {cert.request_id}, method {cert.method}, "
+              f"verification {verdict}, signed by key {cert.key_fingerprint[:16]}…")
+
+
+@app.command()
+@reasons
+def console(workspace: Workspace = None, port: int = 8501, verbose: Verbose = False) -> None:
+    """Start the Streamlit console for privacy officers and auditors."""
+    import os
+
+    from ledger import default_workspace_path
+
+    env = {**os.environ, "LETHE_HOME": str((workspace or default_workspace_path()).resolve())}
+    app_path = Path(__file__).with_name("app.py")
+    raise typer.Exit(subprocess.call(
+        [sys.executable, "-m", "streamlit", "run", str(app_path), "--server.port", str(port),
+         "--browser.gatherUsageStats", "false"], env=env,
+    ))
+
+
+if __name__ == "__main__":
+    app()

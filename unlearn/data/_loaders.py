@@ -1,0 +1,296 @@
+"""Readers for each supported source, all ending in the same validated :class:`RawInteractions`.
+
+Files are parsed strictly: a malformed line is an error naming the file and line, never a silently
+dropped or NaN-filled row, because a quietly different data set would make every later digest meaningless.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from unlearn.data._frame import SOURCES, DataError, RawInteractions, _finalise
+from unlearn.data._synthetic import synthetic_interactions
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """Which columns of a user's CSV/parquet hold what; rating and time are optional (absent → NaN/<NA>)."""
+
+    user_col: str = "user_id"
+    item_col: str = "item_id"
+    rating_col: str | None = "rating"
+    time_col: str | None = "timestamp"
+
+
+def load_source(
+    source: str,
+    path: str | Path | None = None,
+    columns: ColumnMapping | None = None,
+    seed: int = 0,
+    **synthetic_params: Any,
+) -> RawInteractions:
+    """Load one data set by source name; ``seed`` and ``synthetic_params`` only matter for "synthetic"."""
+    if source not in SOURCES:
+        raise DataError(f"unknown data source {source!r}; expected one of {', '.join(SOURCES)}")
+    if source == "synthetic":
+        allowed = set(inspect.signature(synthetic_interactions).parameters) - {"seed"}
+        unknown = sorted(set(synthetic_params) - allowed)
+        if unknown:
+            raise DataError(f"unknown synthetic option(s) {unknown}; expected some of {sorted(allowed)}")
+        return synthetic_interactions(seed=seed, **synthetic_params)
+    if synthetic_params:
+        raise DataError(f"options {sorted(synthetic_params)} only apply to source 'synthetic', not {source!r}")
+    if columns is not None and source != "csv":
+        raise DataError(f"a column mapping only applies to source 'csv', not {source!r}")
+    if path is None:
+        raise DataError(f"source {source!r} needs a path to the data")
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or directory (source {source!r})")
+    if source == "csv":
+        return _load_table(path, columns or ColumnMapping())
+    return _LOADERS[source](path)
+
+
+def _load_ml100k(path: Path) -> RawInteractions:
+    """MovieLens-100K ``u.data``: ``user \\t item \\t rating \\t unix_ts``, no header."""
+    file = _pick_file(path, ("u.data",), "ml-100k")
+    fields = _read_delimited(file, "\t", ("user", "item", "rating", "timestamp"))
+    return _explicit_ratings(fields, "ml-100k", path, file)
+
+
+def _load_ml1m(path: Path) -> RawInteractions:
+    """MovieLens-1M: ``ratings.dat`` (explicit) if present, else the implicit-only ``ratings.parquet``."""
+    file = _pick_file(path, ("ratings.dat", "ratings.parquet"), "ml-1m")
+    if file.suffix == ".parquet":
+        table = _read_parquet(file, ["userID", "movieID"])
+        frame = pd.DataFrame({"subject": table["userID"].to_pandas(), "item": table["movieID"].to_pandas()})
+        return _finalise(frame, name="ml-1m", source="ml-1m", path=str(path), params={"file": file.name})
+    fields = _read_delimited(file, "::", ("user", "item", "rating", "timestamp"))
+    return _explicit_ratings(fields, "ml-1m", path, file)
+
+
+def _load_lightgcn(path: Path) -> RawInteractions:
+    """LightGCN/RecEraser adjacency lists ``uid iid iid ...`` in ``train.txt`` and ``test.txt``: a fixed split."""
+    if not path.is_dir():
+        raise DataError(f"{path}: source 'lightgcn' needs a folder holding train.txt and test.txt")
+    parts = []
+    for split in ("train", "test"):
+        file = path / f"{split}.txt"
+        if not file.is_file():
+            raise DataError(f"{path}: no {file.name} (source 'lightgcn' needs train.txt and test.txt)")
+        subjects, items = _read_adjacency(file)
+        parts.append(pd.DataFrame({"subject": subjects, "item": items, "split": split}))
+    frame = pd.concat(parts, ignore_index=True)
+    params = {"files": ["train.txt", "test.txt"]}
+    return _finalise(frame, name="lightgcn", source="lightgcn", path=str(path), params=params, fixed_split=True)
+
+
+def _load_table(path: Path, mapping: ColumnMapping) -> RawInteractions:
+    """A user's own ``.csv`` (with header) or ``.parquet`` file, columns named by ``mapping``."""
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise DataError(f"{path}: source 'csv' reads .csv or .parquet files, not {suffix or 'a folder'!r}")
+    found = _parquet_columns(path) if suffix == ".parquet" else _csv_header(path)
+    for role, column in (("user", mapping.user_col), ("item", mapping.item_col)):
+        if column not in found:
+            raise DataError(
+                f"{path}: no {role} column {column!r}; columns found: {found} (pass a ColumnMapping to rename)"
+            )
+    wanted = {"subject": mapping.user_col, "item": mapping.item_col}
+    wanted |= {role: col for role, col in (("rating", mapping.rating_col), ("timestamp", mapping.time_col))
+               if col is not None and col in found}
+    if suffix == ".parquet":
+        table = _read_parquet(path, list(dict.fromkeys(wanted.values())))
+        raw = {role: table[column].to_pandas() for role, column in wanted.items()}
+    else:
+        text_columns = {column: str for column in wanted.values()}
+        try:
+            read = pd.read_csv(path, usecols=list(text_columns), dtype=text_columns, keep_default_na=False,
+                               na_values=[""])
+        except (ValueError, pd.errors.ParserError) as error:
+            raise DataError(f"{path}: cannot parse as CSV: {_first_line(error)}") from error
+        raw = {role: read[column] for role, column in wanted.items()}
+    frame = pd.DataFrame({"subject": raw["subject"], "item": raw["item"]})
+    if "rating" in raw:
+        frame["rating"] = _numeric(raw["rating"], path, wanted["rating"])
+    if "timestamp" in raw:
+        frame["timestamp"] = _unix_seconds(_numeric(raw["timestamp"], path, wanted["timestamp"]), path,
+                                           wanted["timestamp"])
+    _reject_missing_ids(frame, path, wanted)
+    params = {**asdict(mapping), "format": suffix.lstrip(".")}
+    return _finalise(frame, name=path.stem, source="csv", path=str(path), params=params)
+
+
+def _pick_file(path: Path, candidates: tuple[str, ...], source: str) -> Path:
+    """The data file itself, or the first of ``candidates`` inside the folder ``path``."""
+    if path.is_file():
+        return path
+    for name in candidates:
+        if (path / name).is_file():
+            return path / name
+    raise DataError(f"{path}: no {' or '.join(candidates)} in this folder (source {source!r})")
+
+
+def _read_lines(file: Path) -> list[str]:
+    """All lines of a text file; undecodable or unreadable files are a DataError naming the file."""
+    try:
+        return file.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        raise DataError(f"{file}: not UTF-8 text (byte {error.start}); is this the right file?") from error
+    except OSError as error:
+        raise DataError(f"{file}: cannot read: {error.strerror}") from error
+
+
+def _read_delimited(file: Path, sep: str, fields: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Integer columns of a header-less file, one row per non-blank line, checked line by line."""
+    lines = _read_lines(file)
+    numbers = [number for number, line in enumerate(lines, 1) if line.strip()]
+    if len(numbers) != len(lines):
+        lines = [lines[number - 1] for number in numbers]
+    if not lines:
+        raise DataError(f"{file}: no interactions (data set is empty)")
+    rows = [line.split(sep) for line in lines]
+    widths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+    bad = np.flatnonzero(widths != len(fields))
+    if bad.size:
+        at = int(bad[0])
+        raise DataError(
+            f"{file}, line {numbers[at]}: expected {len(fields)} fields ({', '.join(fields)}) separated by "
+            f"{sep!r}, found {widths[at]}: {lines[at][:80]!r}"
+        )
+    return {field: _integers(values, file, field, numbers) for field, values in zip(fields, zip(*rows))}
+
+
+def _integers(values: tuple[str, ...], file: Path, field: str, numbers: list[int]) -> np.ndarray:
+    """Parse a column of decimal integers; on failure, find the first bad line for the message."""
+    try:
+        return np.array(values).astype(np.int64)
+    except ValueError:
+        for number, value in zip(numbers, values):
+            try:
+                int(value)
+            except ValueError:
+                raise DataError(f"{file}, line {number}: {field} must be an integer, found {value!r}") from None
+        raise
+
+
+def _explicit_ratings(fields: dict[str, np.ndarray], name: str, path: Path, file: Path) -> RawInteractions:
+    """Frame for MovieLens-style ``user item rating ts`` rows; ids become decimal strings."""
+    frame = pd.DataFrame(
+        {
+            "subject": pd.Series(fields["user"]).astype(str),
+            "item": pd.Series(fields["item"]).astype(str),
+            "rating": fields["rating"].astype(np.float64),
+            "timestamp": fields["timestamp"],
+        }
+    )
+    return _finalise(frame, name=name, source=name, path=str(path), params={"file": file.name})
+
+
+def _read_adjacency(file: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(subject, item) id strings from ``uid iid iid ...`` lines; a user line may list no items."""
+    users: list[str] = []
+    counts: list[int] = []
+    items: list[str] = []
+    for number, line in enumerate(_read_lines(file), 1):
+        tokens = line.split()
+        if not tokens:
+            continue
+        joined = "".join(tokens)
+        if not (joined.isascii() and joined.isdigit()):
+            token = next(t for t in tokens if not (t.isascii() and t.isdigit()))
+            raise DataError(f"{file}, line {number}: ids must be non-negative integers, found {token!r}")
+        users.append(tokens[0])
+        counts.append(len(tokens) - 1)
+        items.extend(tokens[1:])
+    if not users:
+        raise DataError(f"{file}: no users (data set is empty)")
+    subjects = np.repeat(np.array(users, dtype=object), counts)
+    return subjects, np.array(items, dtype=object)
+
+
+def _read_parquet(file: Path, columns: list[str]) -> pa.Table:
+    """Only the named columns of a parquet file; a missing column names what the file has."""
+    found = _parquet_columns(file)
+    missing = [column for column in columns if column not in found]
+    if missing:
+        raise DataError(f"{file}: no column {missing[0]!r}; columns found: {found}")
+    try:
+        return pq.read_table(file, columns=columns)
+    except (OSError, pa.ArrowException) as error:
+        raise DataError(f"{file}: cannot read parquet: {_first_line(error)}") from error
+
+
+def _parquet_columns(file: Path) -> list[str]:
+    """Column names from the parquet footer, without reading data."""
+    try:
+        return list(pq.read_schema(file).names)
+    except (OSError, pa.ArrowException) as error:
+        raise DataError(f"{file}: not a readable parquet file: {_first_line(error)}") from error
+
+
+def _csv_header(file: Path) -> list[str]:
+    """The header row of a CSV file; an empty file has none."""
+    try:
+        return [str(column) for column in pd.read_csv(file, nrows=0).columns]
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{file}: file is empty (data set is empty; a header row is required)") from None
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise DataError(f"{file}: cannot read the CSV header: {_first_line(error)}") from error
+
+
+def _numeric(values: pd.Series, file: Path, column: str) -> pd.Series:
+    """Numbers from a column read as text or from parquet; any non-numeric cell is a DataError."""
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        return values.astype(np.float64) if not pd.api.types.is_integer_dtype(values.dtype) else values
+    if not pd.api.types.is_string_dtype(values.dtype):
+        raise DataError(f"{file}: column {column!r} must be numeric, found {values.dtype}")
+    parsed = pd.to_numeric(values, errors="coerce")
+    bad = np.flatnonzero(parsed.isna().to_numpy() & values.notna().to_numpy())
+    if bad.size:
+        row = int(bad[0])
+        raise DataError(f"{file}, data row {row + 1}: column {column!r} must be numeric, found {values.iloc[row]!r}")
+    return parsed
+
+
+def _unix_seconds(values: pd.Series, file: Path, column: str) -> pd.Series:
+    """Whole unix seconds as Int64; fractional values mean a different unit, so they are refused."""
+    as_float = values.astype(np.float64)
+    fractional = np.flatnonzero(np.isfinite(as_float) & (np.mod(as_float, 1) != 0))
+    if fractional.size:
+        row = int(fractional[0])
+        raise DataError(
+            f"{file}, data row {row + 1}: column {column!r} must hold whole unix seconds, found {as_float.iloc[row]!r}"
+        )
+    return values.astype("Int64")
+
+
+def _reject_missing_ids(frame: pd.DataFrame, file: Path, wanted: dict[str, str]) -> None:
+    """Every interaction needs both ids; report the first row without one."""
+    for role in ("subject", "item"):
+        missing = np.flatnonzero(frame[role].isna().to_numpy())
+        if missing.size:
+            raise DataError(f"{file}: column {wanted[role]!r} is empty in {missing.size} rows "
+                            f"(first at data row {int(missing[0]) + 1})")
+
+
+def _first_line(error: BaseException) -> str:
+    """Library errors can span lines; our messages are one line."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+_LOADERS: dict[str, Callable[[Path], RawInteractions]] = {
+    "ml-100k": _load_ml100k,
+    "ml-1m": _load_ml1m,
+    "lightgcn": _load_lightgcn,
+}

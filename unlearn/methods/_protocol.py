@@ -1,0 +1,89 @@
+"""The contract every unlearning method meets, and the typed facts it exchanges with the engine.
+
+``fit`` builds a deployment and records it; ``plan`` says, from the ledger alone, what a request hits and
+what it will cost; ``forget`` carries the plan out and records the new checkpoints. ``exact`` says whether
+the result is provably a retrain without the forgotten data (lineage proof) or only approximately so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ledger import Ledger
+from unlearn.models import Recommender, base_model
+from unlearn.progress import ProgressCallback
+
+
+class MethodSettings(BaseModel):
+    """How a deployment is trained: recorded verbatim in the ledger so it can be reproduced."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    method: str
+    base_model: str = "bpr"
+    shards: int = Field(1, ge=1)
+    seed: int = 0
+    model: dict[str, Any] = Field(default_factory=dict, description="base-model hyper-parameters")
+
+    @model_validator(mode="after")
+    def _model_config_is_valid(self) -> "MethodSettings":
+        base_model(self.base_model).config_class(**self.model)
+        return self
+
+    def model_config_object(self) -> BaseModel:
+        return base_model(self.base_model).config_class(**self.model)
+
+
+class ShardPlan(BaseModel):
+    """One shard a request hits: the checkpoint to replace and the forgotten interactions it trained on."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    shard: int
+    checkpoint_id: str
+    interaction_ids: list[int]
+    shard_size: int
+
+
+class DeploymentPlan(BaseModel):
+    """What erasing a set of interactions costs one deployment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    deployment_id: str
+    method: str
+    exact: bool
+    shards: list[ShardPlan]
+    interactions_hit: int
+    training_interactions: int
+    estimated_cost_fraction: float = Field(description="share of the training set that will be retrained")
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A trained deployment as loaded from the ledger: its live checkpoints and the model they make."""
+
+    deployment_id: str
+    settings: MethodSettings
+    checkpoints: dict[int, dict[str, Any]]
+    model: Recommender
+
+
+class UnlearningMethod(Protocol):
+    """An unlearning method; register an instance with :func:`unlearn.methods.register_method`."""
+
+    name: ClassVar[str]
+    exact: ClassVar[bool]
+
+    def fit(self, ledger: Ledger, settings: MethodSettings, progress: ProgressCallback, actor: str) -> Deployment: ...
+
+    def plan(self, ledger: Ledger, deployment_id: str, interaction_ids: list[int]) -> DeploymentPlan: ...
+
+    def forget(
+        self, ledger: Ledger, plan: DeploymentPlan, request_id: str, progress: ProgressCallback, actor: str
+    ) -> Deployment: ...
+
+    def load(self, ledger: Ledger, deployment_id: str, checkpoint_ids: dict[int, str] | None = None) -> Deployment: ...

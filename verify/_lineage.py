@@ -1,0 +1,46 @@
+"""Lineage proof for exact methods: from the ledger alone, no serving checkpoint trained on erased data.
+
+For every live checkpoint of a deployment, its training set is re-derived (shard assignments minus the
+interactions of every request it excludes), its digest compared with the one recorded when it was trained,
+and the set checked to hold none of the request's interaction ids. Immediate: no retraining needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ledger import Ledger
+from unlearn.methods import checkpoint_training_ids
+from unlearn.training_data import training_set_digest
+
+
+@dataclass(frozen=True)
+class LineageProof:
+    """Outcome over one deployment: ``ok`` with what was checked, or the first offending checkpoint."""
+
+    deployment_id: str
+    ok: bool
+    checkpoints_checked: int
+    summary: str
+
+
+def prove_lineage(ledger: Ledger, deployment_id: str, erased_ids: set[int]) -> LineageProof:
+    """Check every live checkpoint of ``deployment_id`` against ``erased_ids``."""
+    live = ledger.live_checkpoints(deployment_id)
+    erased = np.fromiter(erased_ids, dtype=np.int64)
+    for shard, record in sorted(live.items()):
+        ids = checkpoint_training_ids(ledger, deployment_id, shard, record["excludes_requests"])
+        if training_set_digest(ids) != record["training_set_digest"]:
+            return LineageProof(deployment_id, False, len(live),
+                                f"{record['checkpoint_id']}: training set does not match its recorded digest")
+        leaked = int(np.isin(ids, erased).sum())
+        if leaked:
+            return LineageProof(deployment_id, False, len(live),
+                                f"{record['checkpoint_id']} trained on {leaked} erased interaction(s)")
+    return LineageProof(
+        deployment_id, True, len(live),
+        f"{len(live)} serving checkpoint(s) of {deployment_id}: training-set digests re-derived from the ledger "
+        f"match, and none contains any of the {len(erased_ids)} erased interaction id(s)",
+    )

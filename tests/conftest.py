@@ -16,3 +16,29 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real datasets not found at {SHARED_DATA} (set LETHE_SHARED_DATA)")
     return SHARED_DATA
+
+
+FAST_BPR = {"epochs": 3, "embedding_size": 16, "batch_size": 1024}
+
+
+def build_workspace(root: Path, n_users: int = 150, n_items: int = 90, shards: int = 3, seed: int = 0) -> "Services":
+    """A workspace with a small synthetic data set and a serving SISA deployment (seconds to build)."""
+    from ui._services import open_services
+    from unlearn.data import load_source
+    from unlearn.ingest import ingest
+    from unlearn.methods import MethodSettings, get_method, set_serving
+    from unlearn.progress import no_progress
+
+    services = open_services(root)
+    ingest(services.ledger, load_source("synthetic", seed=seed, n_users=n_users, n_items=n_items), split_seed=seed)
+    deployment = get_method("sisa").fit(
+        services.ledger, MethodSettings(method="sisa", shards=shards, seed=seed, model=FAST_BPR), no_progress, "test"
+    )
+    set_serving(services.ledger, deployment.deployment_id)
+    return services
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> "Services":
+    """A fresh small workspace per test."""
+    return build_workspace(tmp_path / "ws")

@@ -19,6 +19,7 @@ The verifier is injected (``verify`` depends on ``unlearn``, not the other way r
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import datetime, timezone
 from typing import Any, Protocol
@@ -178,10 +179,12 @@ class ErasureEngine:
         results = []
         for entry in _event(record, "planned")["deployments"]:
             plan = DeploymentPlan(**{k: v for k, v in entry.items() if k != "live_before"})
+            started = time.perf_counter()
             deployment = get_method(plan.method).forget(self.ledger, plan, record.request_id, progress, actor)
             results.append(
                 {
                     "deployment_id": plan.deployment_id,
+                    "seconds": round(time.perf_counter() - started, 3),
                     "replaced": [
                         {"shard": s.shard, "old": s.checkpoint_id, "new": deployment.checkpoints[s.shard]["checkpoint_id"]}
                         for s in plan.shards
@@ -199,10 +202,13 @@ class ErasureEngine:
             raise RequestError("no verifier is configured: a request cannot be verified or certified without one")
         outcome = self.verifier.verify(self.ledger, record.request_id, progress)
         checkpoints = {c["checkpoint_id"]: c for c in self.ledger.checkpoints()}
+        live = {c["checkpoint_id"] for d in self.ledger.deployments()
+                for c in self.ledger.live_checkpoints(d["deployment_id"]).values()}
         to_shred = [
             checkpoints[replaced["old"]]["artifact_sha256"]
             for deployment in _event(record, "unlearned")["deployments"]
             for replaced in deployment["replaced"]
+            if replaced["old"] not in live  # a method that replaced nothing must not lose its serving model
         ]
         self._append("verified", record, {**outcome.model_dump(mode="json"), "shredded_artifacts": to_shred}, actor)
         self._finish(self.require(record.request_id), actor)

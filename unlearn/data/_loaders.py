@@ -6,7 +6,9 @@ dropped or NaN-filled row, because a quietly different data set would make every
 
 from __future__ import annotations
 
+import csv
 import inspect
+import io
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -18,6 +20,8 @@ import pyarrow.parquet as pq
 
 from unlearn.data._frame import SOURCES, DataError, RawInteractions, _finalise
 from unlearn.data._synthetic import synthetic_interactions
+
+_RATING_FIELDS = ("user", "item", "rating", "timestamp")
 
 
 @dataclass(frozen=True)
@@ -63,8 +67,7 @@ def load_source(
 def _load_ml100k(path: Path) -> RawInteractions:
     """MovieLens-100K ``u.data``: ``user \\t item \\t rating \\t unix_ts``, no header."""
     file = _pick_file(path, ("u.data",), "ml-100k")
-    fields = _read_delimited(file, "\t", ("user", "item", "rating", "timestamp"))
-    return _explicit_ratings(fields, "ml-100k", path, file)
+    return _explicit_ratings(_read_delimited(file, "\t", _RATING_FIELDS), "ml-100k", path, file)
 
 
 def _load_ml1m(path: Path) -> RawInteractions:
@@ -74,8 +77,7 @@ def _load_ml1m(path: Path) -> RawInteractions:
         table = _read_parquet(file, ["userID", "movieID"])
         frame = pd.DataFrame({"subject": table["userID"].to_pandas(), "item": table["movieID"].to_pandas()})
         return _finalise(frame, name="ml-1m", source="ml-1m", path=str(path), params={"file": file.name})
-    fields = _read_delimited(file, "::", ("user", "item", "rating", "timestamp"))
-    return _explicit_ratings(fields, "ml-1m", path, file)
+    return _explicit_ratings(_read_delimited(file, "::", _RATING_FIELDS), "ml-1m", path, file)
 
 
 def _load_lightgcn(path: Path) -> RawInteractions:
@@ -140,19 +142,44 @@ def _pick_file(path: Path, candidates: tuple[str, ...], source: str) -> Path:
     raise DataError(f"{path}: no {' or '.join(candidates)} in this folder (source {source!r})")
 
 
-def _read_lines(file: Path) -> list[str]:
-    """All lines of a text file; undecodable or unreadable files are a DataError naming the file."""
+def _read_text(file: Path) -> str:
+    """A whole text file; undecodable or unreadable files are a DataError naming the file."""
     try:
-        return file.read_text(encoding="utf-8").splitlines()
+        return file.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
         raise DataError(f"{file}: not UTF-8 text (byte {error.start}); is this the right file?") from error
     except OSError as error:
         raise DataError(f"{file}: cannot read: {error.strerror}") from error
 
 
-def _read_delimited(file: Path, sep: str, fields: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """Integer columns of a header-less file, one row per non-blank line, checked line by line."""
-    lines = _read_lines(file)
+def _read_delimited(file: Path, sep: str, fields: tuple[str, ...]) -> list[np.ndarray]:
+    """Integer columns of a header-less file: pandas' C parser when the file is clean, else a line-by-line check.
+
+    The C parser cannot say which line is wrong (and splitting 1M lines in Python takes seconds), so any
+    irregularity sends the file to :func:`_parse_checked`, which is the authority on what is malformed.
+    """
+    text = _read_text(file)
+    return _parse_fast(text, sep, len(fields)) or _parse_checked(file, text, sep, fields)
+
+
+def _parse_fast(text: str, sep: str, width: int) -> list[np.ndarray] | None:
+    """The integer columns of a well-formed file, or None if anything at all looks irregular."""
+    if sep != "\t":
+        if "\t" in text:
+            return None  # a tab would be read as a separator after the rewrite below
+        text = text.replace(sep, "\t")
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep="\t", header=None, dtype=np.int64, quoting=csv.QUOTE_NONE)
+    except (ValueError, OverflowError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        return None
+    if frame.shape[1] != width or frame.empty:
+        return None
+    return [frame[position].to_numpy() for position in range(width)]
+
+
+def _parse_checked(file: Path, text: str, sep: str, fields: tuple[str, ...]) -> list[np.ndarray]:
+    """Split and parse every non-blank line, reporting the first malformed one by line number."""
+    lines = text.splitlines()
     numbers = [number for number, line in enumerate(lines, 1) if line.strip()]
     if len(numbers) != len(lines):
         lines = [lines[number - 1] for number in numbers]
@@ -167,7 +194,7 @@ def _read_delimited(file: Path, sep: str, fields: tuple[str, ...]) -> dict[str, 
             f"{file}, line {numbers[at]}: expected {len(fields)} fields ({', '.join(fields)}) separated by "
             f"{sep!r}, found {widths[at]}: {lines[at][:80]!r}"
         )
-    return {field: _integers(values, file, field, numbers) for field, values in zip(fields, zip(*rows))}
+    return [_integers(values, file, field, numbers) for field, values in zip(fields, zip(*rows))]
 
 
 def _integers(values: tuple[str, ...], file: Path, field: str, numbers: list[int]) -> np.ndarray:
@@ -183,14 +210,15 @@ def _integers(values: tuple[str, ...], file: Path, field: str, numbers: list[int
         raise
 
 
-def _explicit_ratings(fields: dict[str, np.ndarray], name: str, path: Path, file: Path) -> RawInteractions:
+def _explicit_ratings(columns: list[np.ndarray], name: str, path: Path, file: Path) -> RawInteractions:
     """Frame for MovieLens-style ``user item rating ts`` rows; ids become decimal strings."""
+    user, item, rating, timestamp = columns
     frame = pd.DataFrame(
         {
-            "subject": pd.Series(fields["user"]).astype(str),
-            "item": pd.Series(fields["item"]).astype(str),
-            "rating": fields["rating"].astype(np.float64),
-            "timestamp": fields["timestamp"],
+            "subject": pd.Series(user).astype(str),
+            "item": pd.Series(item).astype(str),
+            "rating": rating.astype(np.float64),
+            "timestamp": timestamp,
         }
     )
     return _finalise(frame, name=name, source=name, path=str(path), params={"file": file.name})
@@ -201,7 +229,7 @@ def _read_adjacency(file: Path) -> tuple[np.ndarray, np.ndarray]:
     users: list[str] = []
     counts: list[int] = []
     items: list[str] = []
-    for number, line in enumerate(_read_lines(file), 1):
+    for number, line in enumerate(_read_text(file).splitlines(), 1):
         tokens = line.split()
         if not tokens:
             continue
@@ -251,7 +279,7 @@ def _csv_header(file: Path) -> list[str]:
 def _numeric(values: pd.Series, file: Path, column: str) -> pd.Series:
     """Numbers from a column read as text or from parquet; any non-numeric cell is a DataError."""
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
-        return values.astype(np.float64) if not pd.api.types.is_integer_dtype(values.dtype) else values
+        return values
     if not pd.api.types.is_string_dtype(values.dtype):
         raise DataError(f"{file}: column {column!r} must be numeric, found {values.dtype}")
     parsed = pd.to_numeric(values, errors="coerce")

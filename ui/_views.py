@@ -1,0 +1,186 @@
+"""Small view helpers for the console pages: the shared services, error boxes, progress, tables and charts.
+
+Pages stay a list of calls; anything that shapes data for a widget lives here so it can be read and tested
+without Streamlit running.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+import streamlit as st
+from pydantic import ValidationError
+
+from ledger import Ledger, LetheError, RequestRecord, default_workspace_path
+from ui._reports import _facts
+from ui._services import Services, open_services
+from unlearn.methods import DeploymentPlan
+from verify import verify_envelope
+
+CHART_METRICS = ("re-predict", "recall@20")
+"""Metrics plotted for every model; the ``rbo@k vs reference`` ones are added as the report has them."""
+
+
+@st.cache_resource(show_spinner=False)
+def _open_services(workspace: str) -> Services:
+    return open_services(workspace)
+
+
+def services() -> Services:
+    """The services of the workspace in ``$LETHE_HOME``, opened once per process and keyed by its path, so a
+    console (or a test) pointed at another workspace never sees the previous one's ledger."""
+    return _open_services(str(default_workspace_path().resolve()))
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        return f"{'.'.join(str(part) for part in first['loc']) or 'input'}: {first['msg']}"
+    return str(exc)
+
+
+@contextmanager
+def reported_errors() -> Iterator[None]:
+    """Show Lethe's expected failures and rejected input as an error box; anything else is a bug and raises."""
+    try:
+        yield
+    except (LetheError, ValidationError) as exc:
+        st.error(_message(exc))
+
+
+class StreamlitProgress:
+    """The engine's progress callback drawn as one progress bar whose text names the current stage."""
+
+    def __init__(self) -> None:
+        self._bar = st.progress(0.0, text="starting")
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        self._bar.progress(min(done / total, 1.0) if total else 1.0, text=f"{stage}: {done}/{total}")
+
+
+def event_payload(record: RequestRecord, state: str) -> dict[str, Any] | None:
+    """The payload of the request's ``request.<state>`` event, if it reached that state."""
+    return next((e.payload for e in record.history if e.kind == f"request.{state}"), None)
+
+
+def history_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """A request's events from :func:`ui._reports.request_summary`, without the raw payloads."""
+    return [
+        {"seq": e["seq"], "time": e["ts"][:19], "state": e["state"], "actor": e["actor"], "facts": e["facts"]}
+        for e in summary["history"]
+    ]
+
+
+def plan_rows(plans: list[DeploymentPlan]) -> list[dict[str, Any]]:
+    """What a request would cost each deployment: shards hit and the share of training data to retrain."""
+    return [
+        {
+            "deployment": plan.deployment_id,
+            "method": plan.method,
+            "exact": plan.exact,
+            "shards hit": ", ".join(str(s.shard) for s in plan.shards),
+            "interactions hit": plan.interactions_hit,
+            "training interactions": plan.training_interactions,
+            "estimated cost": f"{plan.estimated_cost_fraction:.1%}",
+        }
+        for plan in plans
+    ]
+
+
+def verified_report(ledger: Ledger, record: RequestRecord) -> dict[str, Any] | None:
+    """The request's verification report, only if its signature verifies with the workspace key."""
+    verified = event_payload(record, "verified")
+    if verified is None:
+        return None
+    workspace = ledger.workspace
+    return verify_envelope(workspace.root / verified["report_path"], workspace.signer.public_key)
+
+
+def check_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "check": check["name"],
+            "verdict": "PASS" if check["passed"] else "FAIL",
+            "value": check["value"],
+            "threshold": "" if check["threshold"] is None else f"{check['comparison']} {check['threshold']:.4f}",
+            "detail": check["detail"],
+        }
+        for check in report["checks"]
+    ]
+
+
+def metrics_figure(metrics: dict[str, dict[str, float]]) -> go.Figure:
+    """Grouped bars: one group per metric, one bar per model (original / unlearned / reference)."""
+    names = [m for m in CHART_METRICS if any(m in values for values in metrics.values())]
+    names += sorted({k for values in metrics.values() for k in values if k.startswith("rbo@")})
+    figure = go.Figure(
+        [go.Bar(name=model, x=names, y=[values.get(n) for n in names]) for model, values in metrics.items()]
+    )
+    figure.update_layout(barmode="group", yaxis_title="value", legend_title="model", height=380)
+    return figure
+
+
+def certificate_files(ledger: Ledger, record: RequestRecord) -> dict[str, Path]:
+    """``{"pdf": path, "json": path}`` of a certified request's certificate; empty otherwise."""
+    certified = event_payload(record, "certified")
+    if certified is None:
+        return {}
+    root = ledger.workspace.root
+    return {"pdf": root / certified["pdf_path"], "json": root / certified["json_path"]}
+
+
+def deployment_rows(ledger: Ledger) -> list[dict[str, Any]]:
+    return [
+        {
+            "deployment": d["deployment_id"],
+            "method": d["method"],
+            "exact": d["exact"],
+            "shards": d["settings"]["shards"],
+            "serving": d["serving"],
+            "shard sizes": ", ".join(str(n) for n in d["shard_sizes"]),
+        }
+        for d in ledger.deployments()
+    ]
+
+
+def shard_sizes_figure(ledger: Ledger) -> go.Figure:
+    """Interactions assigned to each shard, grouped by deployment: how evenly SISA split the data."""
+    figure = go.Figure(
+        [
+            go.Bar(name=d["deployment_id"], x=[f"shard {i}" for i in range(len(d["shard_sizes"]))], y=d["shard_sizes"])
+            for d in ledger.deployments()
+        ]
+    )
+    figure.update_layout(barmode="group", yaxis_title="interactions", legend_title="deployment", height=340)
+    return figure
+
+
+def checkpoint_rows(ledger: Ledger, deployment_id: str) -> list[dict[str, Any]]:
+    """The checkpoint serving each shard now, with its parent: the lineage after every erasure so far."""
+    return [
+        {
+            "shard": shard,
+            "checkpoint": c["checkpoint_id"],
+            "parent": c["parent"],
+            "artifact sha256": c["artifact_sha256"],
+            "interactions": c["n_interactions"],
+            "train seconds": c["train_seconds"],
+        }
+        for shard, c in sorted(ledger.live_checkpoints(deployment_id).items())
+    ]
+
+
+def latest_event_rows(ledger: Ledger, n: int = 50) -> list[dict[str, Any]]:
+    """The newest ``n`` events, newest first (reads only those: seqs are contiguous in a valid chain)."""
+    head = ledger.log.head()
+    if head is None:
+        return []
+    events = ledger.log.events(after_seq=max(0, head.seq - n))
+    return [
+        {"seq": e.seq, "time": e.ts[:19], "kind": e.kind, "actor": e.actor, "facts": _facts(e.payload)}
+        for e in reversed(events)
+    ]

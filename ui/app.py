@@ -1,0 +1,28 @@
+"""The Lethe console (``lethe console`` runs it): one entrypoint with ``st.navigation`` over the pages.
+
+The workspace comes from ``$LETHE_HOME``; its services are opened once and shared by every page. Lethe's
+expected failures raised while a page renders become an error box instead of a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from ui._views import reported_errors, services
+
+PAGES = Path(__file__).parent / "pages"
+
+st.set_page_config(page_title="Lethe console", layout="wide")
+page = st.navigation(
+    [
+        st.Page(PAGES / "requests.py", title="Requests", default=True),
+        st.Page(PAGES / "request_detail.py", title="Request detail"),
+        st.Page(PAGES / "models.py", title="Models & lineage"),
+        st.Page(PAGES / "ledger_page.py", title="Ledger", url_path="ledger"),
+    ]
+)
+with reported_errors():
+    st.sidebar.caption(f"workspace: `{services().ledger.workspace.root}`")
+    page.run()

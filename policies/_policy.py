@@ -7,8 +7,6 @@ never silently ignored). The policy's digest is recorded with every request and 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
-
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -56,7 +54,6 @@ class Policy(_Strict):
 
     name: str
     version: int = Field(1, ge=1)
-    methods: dict[Literal["subject"], str] = Field(default_factory=lambda: {"subject": "sisa"})
     verification: VerificationThresholds = Field(default_factory=VerificationThresholds)
     deadlines: Deadlines = Field(default_factory=Deadlines)
 

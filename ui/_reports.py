@@ -24,8 +24,8 @@ def evaluate_serving(ledger: Ledger) -> dict[str, Any]:
     return {"deployment_id": deployment_id, "method": method, "users": int(len(set(test.user_idx))), "metrics": metrics}
 
 
-def _deadline(received_at: str) -> str:
-    return gdpr_deadline(datetime.fromisoformat(received_at).date()).isoformat()
+def _deadline(received_at: str, months: int = 1) -> str:
+    return gdpr_deadline(datetime.fromisoformat(received_at).date(), months).isoformat()
 
 
 def request_rows(ledger: Ledger) -> list[dict[str, Any]]:

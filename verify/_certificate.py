@@ -40,17 +40,18 @@ SubjectRef = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32,64}$")]
 FileSafeId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=128)]
 
 
-def gdpr_deadline(received: date) -> date:
-    """Last day to answer a request received on ``received``: one month, per GDPR Art. 12(3).
+def gdpr_deadline(received: date, months: int = 1) -> date:
+    """Last day to answer a request received on ``received``: ``months`` months, one per GDPR Art. 12(3).
 
     Computed as Regulation (EEC, Euratom) No 1182/71 prescribes: the day of receipt does not count, the
-    period starts the day after (Art. 3(1)) and ends on the day of the following month with the same date as
-    the receipt, or on that month's last day when that date does not exist (Art. 3(2)(c)). So 15 March ends
-    on 15 April and 31 January on 28 (or 29) February. The extension to the next working day when the end
+    period starts the day after (Art. 3(1)) and ends on the day of the month ``months`` later with the same
+    date as the receipt, or on that month's last day when that date does not exist (Art. 3(2)(c)). So 15 March
+    ends on 15 April and 31 January on 28 (or 29) February. The extension to the next working day when the end
     falls on a weekend or public holiday (Art. 3(4)) is not applied: holidays differ per member state, and
     the date shown is then never later than the legal one.
     """
-    year, month = (received.year + 1, 1) if received.month == 12 else (received.year, received.month + 1)
+    year, month = divmod(received.year * 12 + received.month - 1 + months, 12)
+    month += 1
     return date(year, month, min(received.day, calendar.monthrange(year, month)[1]))
 
 

@@ -201,7 +201,7 @@ class StatisticalVerifier:
         report = VerificationReport.model_validate(payload)
         received_at = datetime.fromisoformat(received["received_at"])
         completed_at = datetime.now(timezone.utc)
-        deadline = gdpr_deadline(received_at.date())
+        deadline = gdpr_deadline(received_at.date(), self.policy.deadlines.response_months)
         lineage = next(c for c in report.checks if c.name == "lineage")
         certificate = Certificate(
             certificate_id=f"cert-{request_id.removeprefix('req-')}",

@@ -182,17 +182,21 @@ def _row_order(keys: list[np.ndarray], n_rows: int) -> np.ndarray:
     """Permutation sorting rows by ``keys`` (most significant first).
 
     Valid tables have unique (subject, item) pairs, so one argsort of a combined pair key settles the order;
-    the multi-key lexsort, several times slower on millions of rows, runs only when pairs repeat.
+    the multi-key lexsort, several times slower on millions of rows, runs only when that key has ties.
     """
-    if len(keys) < 2:
-        return np.argsort(keys[0], kind="stable") if keys else np.arange(n_rows)
-    first, second = keys[0] + 1, keys[1] + 1  # string codes are >= -1 (missing)
-    pair = first * (int(second.max(initial=0)) + 1) + second
-    order = np.argsort(pair, kind="stable")
-    ordered = pair[order]
-    if (ordered[1:] == ordered[:-1]).any():
-        order = np.lexsort(keys[::-1])
-    return order
+    if n_rows == 0 or not keys:
+        return np.arange(n_rows)
+    if len(keys) >= 2 and keys[0].dtype.kind == keys[1].dtype.kind == "i":
+        first, second = keys[0], keys[1]
+        first_low, second_low = int(first.min()), int(second.min())
+        span = int(second.max()) - second_low + 1
+        if (int(first.max()) - first_low + 1) * span < 2**62:  # the combined key fits in int64
+            pair = (first - first_low) * span + (second - second_low)
+            order = np.argsort(pair, kind="stable")
+            ordered = pair[order]
+            if not (ordered[1:] == ordered[:-1]).any():
+                return order
+    return np.lexsort(keys[::-1])
 
 
 def _sort_priority(names: list[str]) -> list[str]:

@@ -103,8 +103,8 @@ def train_bpr(
         raise ValueError("cannot train on an empty interaction set")
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
-    users = np.asarray(user_idx, dtype=np.int64)
-    items = np.asarray(item_idx, dtype=np.int64)
+    users = np.array(user_idx, dtype=np.int64)  # copies: torch shares memory and needs it writable
+    items = np.array(item_idx, dtype=np.int64)
     positive_keys = np.unique(users * n_items + items)
 
     d = config.embedding_size

@@ -16,7 +16,7 @@ import pandas as pd
 from ledger._events import GENESIS_HASH, Event, EventLog, IntegrityResult
 from ledger._store import InteractionStore
 from ledger._workspace import Workspace, default_workspace_path
-from ledger.errors import WorkspaceError
+from ledger.errors import LedgerIntegrityError, WorkspaceError
 
 DATASET_INGESTED = "dataset.ingested"
 DEPLOYMENT_CREATED = "deployment.created"
@@ -33,6 +33,17 @@ class RequestRecord:
     state: str
     received: dict[str, Any]
     history: list[Event]
+
+    def payload(self, state: str) -> dict[str, Any] | None:
+        """The payload of this request's ``request.<state>`` event, or ``None`` if it never reached it."""
+        return next((e.payload for e in self.history if e.kind == f"{REQUEST_PREFIX}{state}"), None)
+
+    def require_payload(self, state: str) -> dict[str, Any]:
+        """Like :meth:`payload`, for states the caller's own state implies were reached."""
+        payload = self.payload(state)
+        if payload is None:
+            raise LedgerIntegrityError(f"request {self.request_id} is {self.state} but has no {state!r} event")
+        return payload
 
 
 class Ledger:
@@ -170,6 +181,11 @@ class Ledger:
             if event.payload["request_id"] in wanted:
                 ids.update(event.payload["interaction_ids"])
         return ids
+
+    def recent_events(self, n: int = 50) -> list[Event]:
+        """The newest ``n`` events, newest first."""
+        head = self.log.head()
+        return [] if head is None else list(reversed(self.log.events(after_seq=max(0, head.seq - n))))
 
     # -- integrity ------------------------------------------------------------------------------
     def verify(self) -> IntegrityResult:

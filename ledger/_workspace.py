@@ -12,15 +12,19 @@ Layout (default ``./lethe-workspace``, or ``$LETHE_HOME``)::
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 from ledger._signing import PUBLIC_KEY_FILE, Signer
+from ledger.errors import WorkspaceError
 
 DEFAULT_WORKSPACE = "lethe-workspace"
 SUBJECT_KEY_FILE = "subject.key"
@@ -82,6 +86,25 @@ class Workspace:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(secrets.token_bytes(32))
         return path.read_bytes()
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Hold an inter-process lock named ``name`` (e.g. a request id) or fail at once if another holds it.
+
+        Two officers pressing "run" on the same request, or the console and a cron job, must not both
+        append its next step.
+        """
+        locks = self.root / "locks"
+        locks.mkdir(exist_ok=True)
+        with open(locks / f"{name}.lock", "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise WorkspaceError(f"{name} is being worked on by another process; try again when it is done") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def subject_ref(self, subject: str) -> str:
         """Pseudonymous, stable reference to a subject: what the append-only ledger records instead of the id."""

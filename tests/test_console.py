@@ -1,9 +1,10 @@
 """The Streamlit console, driven headless with AppTest through its one entrypoint.
 
 Pages are reached as a browser reaches them: ``AppTest.from_file(ui/app.py)``, one ``run()`` so that
-``st.navigation`` registers the pages, then ``switch_page("pages/<file>.py").run()`` (Streamlit 1.67
+``st.navigation`` registers the pages, then ``switch_page("console_pages/<file>.py").run()`` (Streamlit 1.67
 resolves it against the registered pages). Running a page file on its own would skip the entrypoint,
-which is what opens the services and turns Lethe's errors into error boxes.
+which sets the page up and turns Lethe's errors into error boxes; every page test checks that the
+entrypoint ran (its sidebar caption).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from unlearn.requests import ErasureRequest
 from ui._services import open_services
 
 APP = Path(__file__).resolve().parents[1] / "ui" / "app.py"
-PAGES = ("pages/requests.py", "pages/request_detail.py", "pages/models.py", "pages/ledger_page.py")
+PAGES = ("console_pages/requests.py", "console_pages/request_detail.py", "console_pages/models.py", "console_pages/ledger_page.py")
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,7 @@ def console(workspace: Path, monkeypatch: pytest.MonkeyPatch, page: str, **state
 
 def submit(at: AppTest, subject: str) -> AppTest:
     at.text_input(key="subject").input(subject)
-    return at.button(key="FormSubmitter:new_request-File request").click().run()
+    return at.form_submit_button[0].click().run()
 
 
 def event_count(workspace: Path) -> int:
@@ -67,12 +68,13 @@ def test_every_page_renders(kind: str, page: str, trained: Path, tmp_path: Path,
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     assert at.title
+    assert at.sidebar.caption, "the page ran without the entrypoint (see the url_path note in ui/app.py)"
 
 
 def test_each_workspace_gets_its_own_services(trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Services are cached per process; pointing LETHE_HOME elsewhere must not reuse the first workspace's."""
     for workspace in (trained, tmp_path / "other", trained):
-        at = console(workspace, monkeypatch, "pages/models.py")
+        at = console(workspace, monkeypatch, "console_pages/models.py")
         assert str(workspace) in at.sidebar.caption[0].value
         assert bool(at.dataframe) == (workspace == trained)
 
@@ -80,7 +82,7 @@ def test_each_workspace_gets_its_own_services(trained: Path, tmp_path: Path, mon
 def test_filing_a_request_records_and_lists_it(trained: Path, subjects: Iterator[str],
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     subject = next(subjects)
-    at = submit(console(trained, monkeypatch, "pages/requests.py"), subject)
+    at = submit(console(trained, monkeypatch, "console_pages/requests.py"), subject)
     assert not at.exception and not at.error, [e.value for e in at.error]
     ledger = Ledger.open(trained)
     (filed,) = [r for r in ledger.requests() if r.received["subject_ref"] == ledger.workspace.subject_ref(subject)]
@@ -88,7 +90,7 @@ def test_filing_a_request_records_and_lists_it(trained: Path, subjects: Iterator
     assert filed.request_id in at.success[0].value
     assert filed.request_id in at.dataframe[0].value["request_id"].tolist()
     # the detail page opens on the request just filed
-    at.switch_page("pages/request_detail.py").run()
+    at.switch_page("console_pages/request_detail.py").run()
     assert at.selectbox(key="request_id").value == filed.request_id
 
 
@@ -100,7 +102,7 @@ def test_a_request_that_cannot_be_served_shows_an_error_and_appends_nothing(
     subject: str, reason: str, trained: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before = event_count(trained)
-    at = submit(console(trained, monkeypatch, "pages/requests.py"), subject)
+    at = submit(console(trained, monkeypatch, "console_pages/requests.py"), subject)
     assert not at.exception and not at.success
     assert reason in at.error[0].value
     assert event_count(trained) == before
@@ -109,7 +111,7 @@ def test_a_request_that_cannot_be_served_shows_an_error_and_appends_nothing(
 def test_filing_twice_for_one_subject_shows_an_error(trained: Path, subjects: Iterator[str],
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     subject = next(subjects)
-    at = submit(console(trained, monkeypatch, "pages/requests.py"), subject)
+    at = submit(console(trained, monkeypatch, "console_pages/requests.py"), subject)
     assert at.success and not at.error
     before = event_count(trained)
     at = submit(at, subject)
@@ -121,7 +123,7 @@ def test_filing_twice_for_one_subject_shows_an_error(trained: Path, subjects: It
 def test_running_a_request_from_the_detail_page_certifies_it(trained: Path, subjects: Iterator[str],
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     request_id = open_services(trained).engine.file(ErasureRequest(subject=next(subjects)), actor="test")
-    at = console(trained, monkeypatch, "pages/request_detail.py", request_id=request_id)
+    at = console(trained, monkeypatch, "console_pages/request_detail.py", request_id=request_id)
     assert at.metric[0].value == "received"
     assert "%" in at.dataframe[1].value["estimated cost"][0]  # the plan preview
     assert not at.download_button
@@ -134,13 +136,19 @@ def test_running_a_request_from_the_detail_page_certifies_it(trained: Path, subj
     assert set(checks["verdict"]) == {"PASS"} and "re-predict" in checks["check"].tolist()
     assert at.get("plotly_chart")
     assert {b.key for b in at.download_button} == {"download_pdf", "download_json"}
-    assert not at.button(key="run") if "run" in [b.key for b in at.button] else True
+    assert "run" not in [b.key for b in at.button]  # nothing left to run
 
 
 def test_the_ledger_page_verifies_the_chain(trained: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    at = console(trained, monkeypatch, "pages/ledger_page.py")
+    at = console(trained, monkeypatch, "console_pages/ledger_page.py")
     fingerprint = Ledger.open(trained).workspace.signer.keyid
     assert any(fingerprint in m.value for m in at.markdown)
     at.button(key="verify_ledger").click().run()
     assert not at.exception
     assert at.success[0].value.startswith("Ledger ok")
+
+
+def test_filing_in_a_workspace_without_data_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = submit(console(tmp_path / "empty", monkeypatch, "console_pages/requests.py"), "u1")
+    assert not at.exception
+    assert "lethe ingest" in at.error[0].value

@@ -300,6 +300,12 @@ def test_digest_ignores_row_order_but_sees_every_value(tmp_path: Path) -> None:
     assert content_digest(missing_time) != content_digest(frame)
 
 
+def test_digest_of_a_raw_frame_with_repeated_pairs_ignores_row_order() -> None:
+    """Repeated pairs take the slower full sort; it must be just as order-free."""
+    frame = pd.DataFrame({"subject": ["1", "1", "2", "1"], "item": ["a", "a", "b", "c"], "rating": [1.0, 2, 3, 4]})
+    assert content_digest(frame.iloc[[3, 1, 2, 0]].reset_index(drop=True)) == content_digest(frame)
+
+
 # --- the real data sets (skipped without ../shared/data) --------------------------------------------------------
 
 

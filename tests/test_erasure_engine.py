@@ -132,3 +132,13 @@ def test_a_no_op_unlearner_fails_verification(workspace: Services, monkeypatch: 
     assert "lineage" in record.history[-1].payload["reason"]
     # The serving model still loads: a failed erasure never shreds the checkpoints that still serve.
     ShardedRetraining("sisa").load(ledger, ledger.serving_deployment_id())
+
+
+def test_a_request_cannot_be_run_twice_at_once(workspace: Services) -> None:
+    from ledger import WorkspaceError
+
+    request_id = workspace.engine.file(ErasureRequest(subject=_subject(workspace)))
+    with workspace.ledger.workspace.exclusive(request_id):  # another process is running it
+        with pytest.raises(WorkspaceError, match="another process"):
+            workspace.engine.run(request_id)
+    assert workspace.ledger.request(request_id).state == "received"

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from ledger import Ledger, RequestError, WorkspaceError
+from policies import Policy
 from unlearn.methods import get_method
 from unlearn.training_data import Interactions
 from verify import gdpr_deadline, ranking_metrics
@@ -24,25 +25,25 @@ def evaluate_serving(ledger: Ledger) -> dict[str, Any]:
     return {"deployment_id": deployment_id, "method": method, "users": int(len(set(test.user_idx))), "metrics": metrics}
 
 
-def _deadline(received_at: str, months: int = 1) -> str:
+def _deadline(received_at: str, months: int) -> str:
     return gdpr_deadline(datetime.fromisoformat(received_at).date(), months).isoformat()
 
 
-def request_rows(ledger: Ledger) -> list[dict[str, Any]]:
-    """One row per request: id, state, receipt, GDPR deadline, basis."""
+def request_rows(ledger: Ledger, policy: Policy) -> list[dict[str, Any]]:
+    """One row per request: id, state, receipt, deadline (the policy's response period), basis."""
     return [
         {
             "request_id": r.request_id,
             "state": r.state,
             "received_at": r.received["received_at"],
-            "deadline": _deadline(r.received["received_at"]),
+            "deadline": _deadline(r.received["received_at"], policy.deadlines.response_months),
             "basis": r.received["basis"],
         }
         for r in ledger.requests()
     ]
 
 
-def _facts(payload: dict[str, Any]) -> str:
+def event_facts(payload: dict[str, Any]) -> str:
     """A short, human line for an event payload (ids lists are counted, not printed)."""
     shown = {}
     for key, value in payload.items():
@@ -55,7 +56,7 @@ def _facts(payload: dict[str, Any]) -> str:
     return text if len(text) < 240 else text[:237] + "..."
 
 
-def request_summary(ledger: Ledger, request_id: str) -> dict[str, Any]:
+def request_summary(ledger: Ledger, policy: Policy, request_id: str) -> dict[str, Any]:
     """A request's state, deadline and full history (what `lethe request show` prints)."""
     record = ledger.request(request_id)
     if record is None:
@@ -64,10 +65,10 @@ def request_summary(ledger: Ledger, request_id: str) -> dict[str, Any]:
         "request_id": request_id,
         "state": record.state,
         "received_at": record.received["received_at"],
-        "deadline": _deadline(record.received["received_at"]),
+        "deadline": _deadline(record.received["received_at"], policy.deadlines.response_months),
         "history": [
             {"seq": e.seq, "ts": e.ts, "state": e.kind.removeprefix("request."), "actor": e.actor,
-             "facts": _facts(e.payload), "payload": e.payload}
+             "facts": event_facts(e.payload), "payload": e.payload}
             for e in record.history
         ],
     }

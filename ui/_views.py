@@ -16,7 +16,7 @@ import streamlit as st
 from pydantic import ValidationError
 
 from ledger import Ledger, LetheError, RequestRecord, default_workspace_path
-from ui._reports import _facts
+from ui._reports import event_facts
 from ui._services import Services, open_services
 from unlearn.methods import DeploymentPlan
 from verify import verify_envelope
@@ -62,11 +62,6 @@ class StreamlitProgress:
         self._bar.progress(min(done / total, 1.0) if total else 1.0, text=f"{stage}: {done}/{total}")
 
 
-def event_payload(record: RequestRecord, state: str) -> dict[str, Any] | None:
-    """The payload of the request's ``request.<state>`` event, if it reached that state."""
-    return next((e.payload for e in record.history if e.kind == f"request.{state}"), None)
-
-
 def history_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     """A request's events from :func:`ui._reports.request_summary`, without the raw payloads."""
     return [
@@ -93,7 +88,7 @@ def plan_rows(plans: list[DeploymentPlan]) -> list[dict[str, Any]]:
 
 def verified_report(ledger: Ledger, record: RequestRecord) -> dict[str, Any] | None:
     """The request's verification report, only if its signature verifies with the workspace key."""
-    verified = event_payload(record, "verified")
+    verified = record.payload("verified")
     if verified is None:
         return None
     workspace = ledger.workspace
@@ -126,7 +121,7 @@ def metrics_figure(metrics: dict[str, dict[str, float]]) -> go.Figure:
 
 def certificate_files(ledger: Ledger, record: RequestRecord) -> dict[str, Path]:
     """``{"pdf": path, "json": path}`` of a certified request's certificate; empty otherwise."""
-    certified = event_payload(record, "certified")
+    certified = record.payload("certified")
     if certified is None:
         return {}
     root = ledger.workspace.root
@@ -175,12 +170,8 @@ def checkpoint_rows(ledger: Ledger, deployment_id: str) -> list[dict[str, Any]]:
 
 
 def latest_event_rows(ledger: Ledger, n: int = 50) -> list[dict[str, Any]]:
-    """The newest ``n`` events, newest first (reads only those: seqs are contiguous in a valid chain)."""
-    head = ledger.log.head()
-    if head is None:
-        return []
-    events = ledger.log.events(after_seq=max(0, head.seq - n))
+    """The newest ``n`` events, newest first."""
     return [
-        {"seq": e.seq, "time": e.ts[:19], "kind": e.kind, "actor": e.actor, "facts": _facts(e.payload)}
-        for e in reversed(events)
+        {"seq": e.seq, "time": e.ts[:19], "kind": e.kind, "actor": e.actor, "facts": event_facts(e.payload)}
+        for e in ledger.recent_events(n)
     ]

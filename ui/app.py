@@ -12,14 +12,16 @@ import streamlit as st
 
 from ui._views import reported_errors, services
 
-PAGES = Path(__file__).parent / "pages"
+# Not named ``pages/``: that folder name beside the entrypoint switches on Streamlit's legacy file-based
+# pages, which would run a page file alone, skipping this script (page config, services, error boxes).
+PAGES = Path(__file__).parent / "console_pages"
 
 st.set_page_config(page_title="Lethe console", layout="wide")
 page = st.navigation(
     [
-        st.Page(PAGES / "requests.py", title="Requests", default=True),
-        st.Page(PAGES / "request_detail.py", title="Request detail"),
-        st.Page(PAGES / "models.py", title="Models & lineage"),
+        st.Page(PAGES / "requests.py", title="Requests", url_path="erasure-requests", default=True),
+        st.Page(PAGES / "request_detail.py", title="Request detail", url_path="request"),
+        st.Page(PAGES / "models.py", title="Models & lineage", url_path="lineage"),
         st.Page(PAGES / "ledger_page.py", title="Ledger", url_path="ledger"),
     ]
 )

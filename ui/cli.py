@@ -172,7 +172,8 @@ def request_show(request_id: str, as_json: Annotated[bool, typer.Option("--json"
     """A request's state and its full event history."""
     from ui._reports import request_summary
 
-    summary = request_summary(_services(workspace).ledger, request_id)
+    services = _services(workspace)
+    summary = request_summary(services.ledger, services.policy, request_id)
     if as_json:
         out.print_json(json.dumps(summary))
         return
@@ -191,7 +192,8 @@ def request_list(workspace: Workspace = None, verbose: Verbose = False) -> None:
     from ui._reports import request_rows
 
     table = Table("request", "state", "received", "deadline", "basis")
-    for row in request_rows(_services(workspace).ledger):
+    services = _services(workspace)
+    for row in request_rows(services.ledger, services.policy):
         table.add_row(row["request_id"], row["state"], row["received_at"], row["deadline"], row["basis"])
     out.print(table)
 

@@ -63,10 +63,6 @@ class RequestVerifier(Protocol):
     def certify(self, ledger: Ledger, request_id: str) -> CertificateOutcome: ...
 
 
-def _event(record: RequestRecord, state: str) -> dict[str, Any]:
-    return next(e.payload for e in record.history if e.kind == f"request.{state}")
-
-
 class ErasureEngine:
     """Files and runs erasure requests against every deployment of one workspace."""
 
@@ -115,6 +111,10 @@ class ErasureEngine:
     # -- running --------------------------------------------------------------------------------
     def run(self, request_id: str, progress: ProgressCallback = no_progress, actor: str = "system") -> RequestRecord:
         """Carry the request from its current state to ``certified`` (or ``rejected``/``failed``)."""
+        with self.ledger.workspace.exclusive(request_id):
+            return self._run_locked(request_id, progress, actor)
+
+    def _run_locked(self, request_id: str, progress: ProgressCallback, actor: str) -> RequestRecord:
         record = self.require(request_id)
         if record.state in FINAL_STATES:
             raise RequestError(f"request {request_id} is already {record.state}; nothing to run")
@@ -177,7 +177,7 @@ class ErasureEngine:
 
     def _unlearn(self, record: RequestRecord, progress: ProgressCallback, actor: str) -> None:
         results = []
-        for entry in _event(record, "planned")["deployments"]:
+        for entry in record.require_payload("planned")["deployments"]:
             plan = DeploymentPlan(**{k: v for k, v in entry.items() if k != "live_before"})
             started = time.perf_counter()
             deployment = get_method(plan.method).forget(self.ledger, plan, record.request_id, progress, actor)
@@ -206,7 +206,7 @@ class ErasureEngine:
                 for c in self.ledger.live_checkpoints(d["deployment_id"]).values()}
         to_shred = [
             checkpoints[replaced["old"]]["artifact_sha256"]
-            for deployment in _event(record, "unlearned")["deployments"]
+            for deployment in record.require_payload("unlearned")["deployments"]
             for replaced in deployment["replaced"]
             if replaced["old"] not in live  # a method that replaced nothing must not lose its serving model
         ]
@@ -222,7 +222,7 @@ class ErasureEngine:
     def _finish(self, record: RequestRecord, actor: str) -> bool:
         """Shred what verification needed (escrow, replaced checkpoints); idempotent, so a crash right after
         ``verified`` is finished on the next run. Returns whether the request may be certified."""
-        verified = _event(record, "verified")
+        verified = record.require_payload("verified")
         for sha in verified["shredded_artifacts"]:
             shred(self.ledger.workspace.artifacts_dir, sha)
         self.ledger.store.shred_escrow(record.request_id)

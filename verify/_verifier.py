@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ledger import Ledger, RequestRecord, sha256_hex
+from ledger import Ledger, RequestError, sha256_hex
 from policies import Policy
 from unlearn.engine import CertificateOutcome, VerificationOutcome
 from unlearn.methods import MethodSettings, get_method
@@ -39,10 +39,6 @@ from verify._report import (
 )
 
 
-def _event(record: RequestRecord, state: str) -> dict[str, Any]:
-    return next(e.payload for e in record.history if e.kind == f"request.{state}")
-
-
 class StatisticalVerifier:
     """Implements the engine's ``RequestVerifier`` with the thresholds of one policy."""
 
@@ -53,7 +49,7 @@ class StatisticalVerifier:
     def verify(self, ledger: Ledger, request_id: str, progress: ProgressCallback) -> VerificationOutcome:
         record = ledger.request(request_id)
         assert record is not None
-        planned, unlearned = _event(record, "planned"), _event(record, "unlearned")
+        planned, unlearned = record.require_payload("planned"), record.require_payload("unlearned")
         erased = set(planned["interaction_ids"])
         proofs = [prove_lineage(ledger, d["deployment_id"], erased) for d in ledger.deployments()]
         checks = [
@@ -140,7 +136,7 @@ class StatisticalVerifier:
         escrow = ledger.store.escrowed(request_id)
         forgotten = escrow[escrow["split"] == "train"]
         if forgotten.empty:
-            raise ValueError(f"request {request_id}: no escrowed training pairs to verify against")
+            raise RequestError(f"request {request_id}: no escrowed training pairs to verify against")
         users, items = forgotten["user_idx"].to_numpy(np.int64), forgotten["item_idx"].to_numpy(np.int64)
         forgetting_users = np.unique(users)
         metrics: dict[str, dict[str, float]] = {name: {} for name in models}
@@ -195,7 +191,7 @@ class StatisticalVerifier:
     def certify(self, ledger: Ledger, request_id: str) -> CertificateOutcome:
         record = ledger.request(request_id)
         assert record is not None
-        received, verified, unlearned = _event(record, "received"), _event(record, "verified"), _event(record, "unlearned")
+        received, verified, unlearned = (record.require_payload(s) for s in ("received", "verified", "unlearned"))
         workspace = ledger.workspace
         payload = verify_envelope(workspace.root / verified["report_path"], workspace.signer.public_key)
         report = VerificationReport.model_validate(payload)

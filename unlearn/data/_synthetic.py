@@ -21,7 +21,7 @@ _TEMPERATURE = 0.17
 _TASTE_NOISE = 0.7  # spread of users/items around their cluster centre (centre has unit scale per axis)
 _ACTIVITY_SIGMA = 0.8  # lognormal sigma of interactions per user: a heavy tail, like MovieLens
 _RATING_NOISE = 0.85
-_CELL_BUDGET = 1 << 22  # max users × items scores held at once (≈ 16 MB float32 + 32 MB indices)
+_CELL_BUDGET = 1 << 21  # max users × items scores per chunk: peak ≈ 40 bytes per cell, about 80 MB
 _SECONDS_PER_DAY = 86_400
 
 
@@ -41,7 +41,7 @@ def synthetic_interactions(
     Ids are decimal strings "1".."n" like MovieLens. Each user has between 5 and ``n_items // 2``
     interactions (lognormal around ``mean_interactions``), ratings 1–5 follow affinity plus noise, and a
     user's timestamps increase within a random activity window inside ``span_days`` from ``start_ts``.
-    ``chunk_users`` caps users scored at once (further capped so a chunk holds at most ~4M scores).
+    ``chunk_users`` caps users scored at once (further capped so a chunk holds at most ~2M scores).
     """
     params = {
         "n_users": n_users,
@@ -58,30 +58,17 @@ def synthetic_interactions(
     model_seed, sample_seed = np.random.SeedSequence(seed).spawn(2)
     rng = np.random.default_rng(model_seed)
     user_vectors, item_vectors = _taste_vectors(rng, n_users, n_items, dim)
-    log_popularity = (-popularity_exponent * np.log1p(rng.permutation(n_items))).astype(np.float32)
+    log_popularity = -popularity_exponent * np.log1p(rng.permutation(n_items))
     activity = _activity(rng, n_users, mean_interactions, n_items)
     span = span_days * _SECONDS_PER_DAY
     windows = np.sort(rng.random((n_users, 2)), axis=1) * span
 
-    rows = max(1, min(chunk_users, _CELL_BUDGET // n_items))
-    starts = range(0, n_users, rows)
-    parts = []
-    for start, chunk_seed in zip(starts, sample_seed.spawn(len(starts))):
-        users = np.arange(start, min(start + rows, n_users))
-        parts.append(
-            _sample_users(
-                np.random.default_rng(chunk_seed), users, user_vectors, item_vectors, log_popularity,
-                activity[users], windows[users],
-            )
-        )
-    user_index, item_index, ratings, offsets = (np.concatenate(column) for column in zip(*parts))
-    frame = pd.DataFrame(
-        {
-            "subject": _decimal_ids(user_index, n_users),
-            "item": _decimal_ids(item_index, n_items),
-            "rating": ratings,
-            "timestamp": pd.array(offsets + start_ts, dtype="Int64"),
-        }
+    # Passing the sampled columns straight through lets each be freed once converted (matters at 10M+ rows).
+    frame = _to_frame(
+        *_sample_all(sample_seed, user_vectors, item_vectors, log_popularity, activity, windows, chunk_users),
+        n_users=n_users,
+        n_items=n_items,
+        start_ts=start_ts,
     )
     return _finalise(frame, name="synthetic", source="synthetic", path=None, params=params)
 
@@ -111,7 +98,7 @@ def _taste_vectors(rng: np.random.Generator, n_users: int, n_items: int, dim: in
 
     def around_centres(n: int) -> np.ndarray:
         vectors = centres[rng.integers(0, _TASTE_CLUSTERS, n)] + _TASTE_NOISE * rng.standard_normal((n, dim))
-        return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
     return around_centres(n_users), around_centres(n_items)
 
@@ -123,6 +110,36 @@ def _activity(rng: np.random.Generator, n_users: int, mean: float, n_items: int)
     return np.clip(counts, 5, n_items // 2)
 
 
+def _sample_all(
+    seed: np.random.SeedSequence,
+    user_vectors: np.ndarray,
+    item_vectors: np.ndarray,
+    log_popularity: np.ndarray,
+    activity: np.ndarray,
+    windows: np.ndarray,
+    chunk_users: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """All users' (user, item, rating, time offset) columns, filled chunk by chunk into preallocated arrays."""
+    n_users, n_items = len(user_vectors), len(item_vectors)
+    total = int(activity.sum())
+    columns = (np.empty(total, np.int32), np.empty(total, np.int32), np.empty(total, np.float64),
+               np.empty(total, np.int64))
+    rows = max(1, min(chunk_users, _CELL_BUDGET // n_items))
+    starts = range(0, n_users, rows)
+    filled = 0
+    for start, chunk_seed in zip(starts, seed.spawn(len(starts))):
+        users = np.arange(start, min(start + rows, n_users))
+        chunk = _sample_users(
+            np.random.default_rng(chunk_seed), users, user_vectors, item_vectors, log_popularity,
+            activity[users], windows[users],
+        )
+        end = filled + len(chunk[0])
+        for column, values in zip(columns, chunk):
+            column[filled:end] = values
+        filled = end
+    return columns
+
+
 def _sample_users(
     rng: np.random.Generator,
     users: np.ndarray,
@@ -132,22 +149,42 @@ def _sample_users(
     counts: np.ndarray,
     windows: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """One chunk: Gumbel-top-k draws ``counts[u]`` distinct items per user, then ratings and times."""
+    """One chunk: Gumbel-top-k draws ``counts[u]`` distinct items per user, then ratings and times.
+
+    Scores are float64 so a last-bit difference between CPUs (BLAS, SIMD log) cannot swap which item makes
+    the top k, and the same seed gives the same digest on every machine.
+    """
     affinity = user_vectors[users] @ item_vectors.T
     with np.errstate(divide="ignore"):
-        gumbel = -np.log(-np.log(rng.random(affinity.shape, dtype=np.float32)))
-    scores = log_popularity + affinity / np.float32(_TEMPERATURE) + gumbel
+        gumbel = -np.log(rng.standard_exponential(affinity.shape))  # -log(Exp(1)) is Gumbel(0, 1)
+    scores = log_popularity + affinity / _TEMPERATURE + gumbel
     widest = int(counts.max())
     top = np.argpartition(-scores, widest - 1, axis=1)[:, :widest]
     top = np.take_along_axis(top, np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1), axis=1)
     row, rank = np.nonzero(np.arange(widest) < counts[:, None])
     items = top[row, rank]
-    user_affinity = affinity[row, items].astype(np.float64)
-    ratings = np.clip(np.rint(2.2 + 2.5 * user_affinity + _RATING_NOISE * rng.standard_normal(len(row))), 1, 5)
+    ratings = np.clip(np.rint(2.2 + 2.5 * affinity[row, items] + _RATING_NOISE * rng.standard_normal(len(row))), 1, 5)
     begin, end = windows[row, 0], windows[row, 1]
     times = np.floor(begin + rng.random(len(row)) * (end - begin)).astype(np.int64)
     order = np.lexsort((times, row))  # within a user, interactions in time order, unrelated to score
     return users[row[order]].astype(np.int32), items[order].astype(np.int32), ratings[order], times[order]
+
+
+def _to_frame(
+    user_index: np.ndarray, item_index: np.ndarray, ratings: np.ndarray, offsets: np.ndarray,
+    *, n_users: int, n_items: int, start_ts: int,
+) -> pd.DataFrame:
+    """The interaction frame from 0-based sampled indices and time offsets."""
+    offsets += start_ts
+    return pd.DataFrame(
+        {
+            "subject": _decimal_ids(user_index, n_users),
+            "item": _decimal_ids(item_index, n_items),
+            "rating": ratings,
+            "timestamp": pd.array(offsets, dtype="Int64"),
+        },
+        copy=False,
+    )
 
 
 def _decimal_ids(index: np.ndarray, n: int) -> pd.Series:

@@ -27,7 +27,7 @@ if not states:
     st.stop()
 request_id = st.selectbox("Request", list(states), format_func=lambda rid: f"{rid} ({states[rid]})", key="request_id")
 record = engine.require(request_id)
-summary = request_summary(ledger, request_id)
+summary = request_summary(ledger, services().policy, request_id)
 
 state, received, deadline = st.columns(3)
 state.metric("State", summary["state"])
@@ -59,8 +59,8 @@ if report is not None:
 files = certificate_files(ledger, record)
 if files:
     st.subheader("Certificate")
-    pdf, js = st.columns(2)
-    pdf.download_button("Certificate (PDF)", files["pdf"].read_bytes(), file_name=files["pdf"].name,
-                        mime="application/pdf", key="download_pdf")
-    js.download_button("Certificate (signed JSON)", files["json"].read_bytes(), file_name=files["json"].name,
-                       mime="application/json", key="download_json")
+    pdf_column, json_column = st.columns(2)
+    pdf_column.download_button("Certificate (PDF)", files["pdf"].read_bytes(), file_name=files["pdf"].name,
+                               mime="application/pdf", key="download_pdf")
+    json_column.download_button("Certificate (signed JSON)", files["json"].read_bytes(),
+                                file_name=files["json"].name, mime="application/json", key="download_json")

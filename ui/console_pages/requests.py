@@ -26,7 +26,7 @@ if submitted:
         st.success(f"Filed request {request_id}; run it from the Request detail page.")
 
 with listing:
-    rows = request_rows(ledger)
+    rows = request_rows(ledger, services().policy)
     if rows:
         st.dataframe(rows, hide_index=True)
     else:

@@ -62,6 +62,10 @@ def run_demo(services: Services, n_users: int, n_items: int, epochs: int, seed: 
     return str(certificate)
 
 
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
 def _summary(services: Services, request_id: str, console: Console) -> None:
     """Per deployment: shards retrained and retraining time; then the verification report's checks."""
     ledger = services.ledger
@@ -93,7 +97,7 @@ def _summary(services: Services, request_id: str, console: Console) -> None:
     for column in ("check", "value", "threshold", "verdict"):
         checks.add_column(column)
     for check in report["checks"]:
-        value = "-" if check["value"] is None else f"{check['value']:.4f}"
+        value = _number(check["value"])
         threshold = "-" if check["threshold"] is None else f"{check['comparison']} {check['threshold']:.4f}"
         checks.add_row(check["name"], value, threshold, "[green]PASS[/green]" if check["passed"] else "[red]FAIL[/red]")
     console.print(checks)
@@ -104,5 +108,5 @@ def _summary(services: Services, request_id: str, console: Console) -> None:
     for name in names:
         metrics.add_column(name)
     for key in keys:
-        metrics.add_row(key, *(f"{report['metrics'][n].get(key, float('nan')):.4f}" for n in names))
+        metrics.add_row(key, *(_number(report["metrics"][n].get(key)) for n in names))
     console.print(metrics)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ledger import Ledger
-from unlearn.methods import checkpoint_training_ids
+from unlearn.methods import get_method
 from unlearn.training_data import training_set_digest
 
 
@@ -31,7 +31,7 @@ def prove_lineage(ledger: Ledger, deployment_id: str, erased_ids: set[int]) -> L
     live = ledger.live_checkpoints(deployment_id)
     erased = np.fromiter(erased_ids, dtype=np.int64)
     for shard, record in sorted(live.items()):
-        ids = checkpoint_training_ids(ledger, deployment_id, shard, record["excludes_requests"])
+        ids = get_method(record["method"]).training_ids(ledger, record)
         if training_set_digest(ids) != record["training_set_digest"]:
             return LineageProof(deployment_id, False, len(live),
                                 f"{record['checkpoint_id']}: training set does not match its recorded digest")

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
+import numpy as np
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ledger import Ledger
@@ -87,3 +89,7 @@ class UnlearningMethod(Protocol):
     ) -> Deployment: ...
 
     def load(self, ledger: Ledger, deployment_id: str, checkpoint_ids: dict[int, str] | None = None) -> Deployment: ...
+
+    def training_ids(self, ledger: Ledger, checkpoint: dict[str, Any]) -> np.ndarray:
+        """The interaction ids a checkpoint trained on, derived from the ledger alone (for lineage proofs)."""
+        ...

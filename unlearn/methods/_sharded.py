@@ -145,6 +145,11 @@ class ShardedRetraining:
                   for s in range(settings.shards)]
         return Deployment(deployment_id, settings, records, ShardMeanEnsemble(models))
 
+    def training_ids(self, ledger: Ledger, checkpoint: dict[str, Any]) -> np.ndarray:
+        return checkpoint_training_ids(
+            ledger, checkpoint["deployment_id"], checkpoint["shard"], checkpoint["excludes_requests"]
+        )
+
     # -- helpers --------------------------------------------------------------------------------
     def _checkpoint_training_set(self, ledger: Ledger, deployment_id: str, shard: int, excludes: list[str]) -> Interactions:
         ids = checkpoint_training_ids(ledger, deployment_id, shard, excludes)

@@ -12,17 +12,20 @@ plus :meth:`EventLog.verify`, which recomputes everything and names the first ba
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pandas as pd
 
 from ledger._canonical import canonical_json, sha256_hex
 from ledger._db import transaction
+from ledger._merkle import leaf_hash
 
 GENESIS_HASH = "0" * 64
 
@@ -37,6 +40,18 @@ BULK_TABLES: dict[str, tuple[dict[str, str], list[str]]] = {
         ["deployment_id", "interaction_id"],
     ),
 }
+DIGEST_BATCH_ROWS = 1_000_000
+
+
+@dataclass(frozen=True)
+class BulkQuery:
+    """Bulk rows produced by SQL inside the ledger's transaction (no round trip through Python).
+
+    ``attach`` maps aliases to other DuckDB files the query reads, attached read-only for its duration.
+    """
+
+    sql: str
+    attach: Mapping[str, Path] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -69,11 +84,33 @@ def event_hash(prev_hash: str, seq: int, ts: str, kind: str, actor: str, payload
     return sha256_hex(prev_hash.encode() + b"\n" + header + b"\n" + payload_bytes)
 
 
-def bulk_digest(table: str, rows: pd.DataFrame) -> str:
-    """Order-independent digest of bulk rows: sort by the table's key, hash the CSV bytes."""
+def bulk_digest(con: duckdb.DuckDBPyConnection, table: str, seq: int) -> tuple[int, str]:
+    """Row count and order-independent digest of one event's bulk rows, streamed in sorted batches.
+
+    Each row is its columns joined by commas (NULL as empty), rows joined by newlines, sorted by the table's
+    key; SHA-256 over that text. Computed in batches so 10M rows never sit in Python memory at once.
+    """
     columns, key = BULK_TABLES[table]
-    ordered = rows[list(columns)].sort_values(key, kind="stable").reset_index(drop=True)
-    return "sha256:" + sha256_hex(ordered.to_csv(index=False, header=False).encode())
+    line = " || ',' || ".join(f"coalesce(CAST({c} AS VARCHAR), '')" for c in columns)
+    reader = con.sql(
+        f"SELECT {line} AS line FROM {table} WHERE event_seq = $1 ORDER BY {', '.join(key)}", params=[seq]
+    ).to_arrow_reader(DIGEST_BATCH_ROWS)
+    digest, rows = hashlib.sha256(), 0
+    for batch in reader:
+        lines = batch.column(0).to_pylist()
+        if rows:
+            digest.update(b"\n")
+        digest.update("\n".join(lines).encode())
+        rows += len(lines)
+    return rows, "sha256:" + digest.hexdigest()
+
+
+def event_leaf(event: "Event") -> bytes:
+    """The Merkle leaf data of an event: its canonical JSON, chain hashes included."""
+    return canonical_json(
+        {"seq": event.seq, "ts": event.ts, "kind": event.kind, "actor": event.actor, "payload": event.payload,
+         "prev_hash": event.prev_hash, "hash": event.hash}
+    )
 
 
 def _schema_sql() -> list[str]:
@@ -85,6 +122,9 @@ def _schema_sql() -> list[str]:
     for table, (columns, _) in BULK_TABLES.items():
         cols = ", ".join(f"{name} {sql_type}" for name, sql_type in columns.items())
         statements.append(f"CREATE TABLE IF NOT EXISTS {table} ({cols}, event_seq BIGINT NOT NULL)")
+    statements.append(
+        "CREATE TABLE IF NOT EXISTS tree_heads (tree_size BIGINT PRIMARY KEY, note VARCHAR NOT NULL)"
+    )
     return statements
 
 
@@ -102,27 +142,27 @@ class EventLog:
         kind: str,
         payload: Mapping[str, Any],
         actor: str = "system",
-        bulk: Mapping[str, pd.DataFrame] | None = None,
+        bulk: Mapping[str, pd.DataFrame | BulkQuery] | None = None,
     ) -> Event:
-        """Append one event (and its bulk rows) atomically; returns the stored event."""
+        """Append one event and its bulk rows atomically; the payload records each bulk table's digest."""
         payload = dict(payload)
-        bulk = dict(bulk or {})
-        if bulk:
-            payload["bulk"] = {name: {"rows": len(rows), "digest": bulk_digest(name, rows)} for name, rows in bulk.items()}
-        payload_bytes = canonical_json(payload)
         ts = datetime.now(timezone.utc).isoformat(timespec="microseconds")
         with transaction(self.path) as con:
             last = con.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
             seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
+            declared = {}
+            for name, rows in (bulk or {}).items():
+                _insert_bulk(con, name, rows, seq)
+                count, digest = bulk_digest(con, name, seq)
+                declared[name] = {"rows": count, "digest": digest}
+            if declared:
+                payload["bulk"] = declared
+            payload_bytes = canonical_json(payload)
             digest = event_hash(prev_hash, seq, ts, kind, actor, payload_bytes)
             con.execute(
                 "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [seq, ts, kind, actor, payload_bytes.decode(), prev_hash, digest],
             )
-            for name, rows in bulk.items():
-                columns = list(BULK_TABLES[name][0])
-                frame = rows[columns].assign(event_seq=seq)  # noqa: F841 - read by DuckDB's replacement scan
-                con.execute(f"INSERT INTO {name} SELECT {', '.join(columns)}, event_seq FROM frame")
         return Event(seq, ts, kind, actor, json.loads(payload_bytes), prev_hash, digest)
 
     def events(self, kinds: Iterable[str] | None = None, after_seq: int = 0) -> list[Event]:
@@ -162,42 +202,65 @@ class EventLog:
             rows = con.execute(
                 "SELECT seq, ts, kind, actor, payload, prev_hash, hash FROM events ORDER BY seq"
             ).fetchall()
-            bulk_frames = {
-                name: con.execute(f"SELECT * FROM {name}").df() for name in BULK_TABLES
-            }
-        grouped = {name: dict(tuple(frame.groupby("event_seq"))) for name, frame in bulk_frames.items()}
-        prev_hash, expected_seq = GENESIS_HASH, 1
-        for seq, ts, kind, actor, payload_text, stored_prev, stored_hash in rows:
-            fault = None
-            if seq != expected_seq:
-                fault = f"sequence gap: expected {expected_seq}"
-            elif stored_prev != prev_hash:
-                fault = "prev_hash does not match the previous event's hash"
-            elif event_hash(prev_hash, seq, ts, kind, actor, payload_text.encode()) != stored_hash:
-                fault = "hash does not match the event's content (payload, kind, actor or time was altered)"
-            else:
-                fault = _check_bulk(seq, json.loads(payload_text), grouped)
-            if fault:
-                return IntegrityResult(False, seq - 1, prev_hash, seq, f"event {seq} ({kind}): {fault}")
-            prev_hash, expected_seq = stored_hash, seq + 1
-        stray = {
-            name: sorted(set(groups) - {r[0] for r in rows}) for name, groups in grouped.items()
-        }
-        for name, seqs in stray.items():
-            if seqs:
-                return IntegrityResult(False, len(rows), prev_hash, int(seqs[0]), f"{name} has rows of no event")
+            prev_hash, expected_seq = GENESIS_HASH, 1
+            for seq, ts, kind, actor, payload_text, stored_prev, stored_hash in rows:
+                fault = None
+                if seq != expected_seq:
+                    fault = f"sequence gap: expected {expected_seq}"
+                elif stored_prev != prev_hash:
+                    fault = "prev_hash does not match the previous event's hash"
+                elif event_hash(prev_hash, seq, ts, kind, actor, payload_text.encode()) != stored_hash:
+                    fault = "hash does not match the event's content (payload, kind, actor or time was altered)"
+                else:
+                    fault = _check_bulk(con, seq, json.loads(payload_text))
+                if fault:
+                    return IntegrityResult(False, seq - 1, prev_hash, seq, f"event {seq} ({kind}): {fault}")
+                prev_hash, expected_seq = stored_hash, seq + 1
+            for name in BULK_TABLES:
+                stray = con.execute(
+                    f"SELECT min(event_seq) FROM {name} WHERE event_seq NOT IN (SELECT seq FROM events)"
+                ).fetchone()[0]
+                if stray is not None:
+                    return IntegrityResult(False, len(rows), prev_hash, int(stray), f"{name} has rows of no event")
         return IntegrityResult(True, len(rows), prev_hash)
 
+    # -- Merkle log -----------------------------------------------------------------------------
+    def leaf_hashes(self, tree_size: int | None = None) -> list[bytes]:
+        """Merkle leaf hashes of the first ``tree_size`` events (all by default)."""
+        events = self.events()
+        return [leaf_hash(event_leaf(e)) for e in events[: len(events) if tree_size is None else tree_size]]
 
-def _check_bulk(seq: int, payload: dict[str, Any], grouped: dict[str, dict[int, pd.DataFrame]]) -> str | None:
+    def save_tree_head(self, note: str, tree_size: int) -> None:
+        with transaction(self.path) as con:
+            con.execute("INSERT OR REPLACE INTO tree_heads VALUES (?, ?)", [tree_size, note])
+
+    def tree_heads(self) -> list[str]:
+        """Every stored checkpoint note, smallest tree first."""
+        with transaction(self.path) as con:
+            return [r[0] for r in con.execute("SELECT note FROM tree_heads ORDER BY tree_size").fetchall()]
+
+
+def _insert_bulk(con: duckdb.DuckDBPyConnection, name: str, rows: pd.DataFrame | BulkQuery, seq: int) -> None:
+    columns = ", ".join(BULK_TABLES[name][0])
+    if isinstance(rows, BulkQuery):
+        for alias, path in rows.attach.items():
+            con.execute(f"ATTACH '{path}' AS {alias} (READ_ONLY)")
+        con.execute(f"INSERT INTO {name} SELECT {columns}, {seq} FROM ({rows.sql})")
+        for alias in rows.attach:
+            con.execute(f"DETACH {alias}")
+        return
+    frame = rows  # noqa: F841 - read by DuckDB's replacement scan
+    con.execute(f"INSERT INTO {name} SELECT {columns}, {seq} FROM frame")
+
+
+def _check_bulk(con: duckdb.DuckDBPyConnection, seq: int, payload: dict[str, Any]) -> str | None:
     declared = payload.get("bulk", {})
     for name in BULK_TABLES:
-        rows = grouped[name].get(seq)
+        count, digest = bulk_digest(con, name, seq)
         if name not in declared:
-            if rows is not None:
+            if count:
                 return f"{name} has rows this event does not declare"
             continue
-        rows = rows if rows is not None else pd.DataFrame(columns=list(BULK_TABLES[name][0]))
-        if len(rows) != declared[name]["rows"] or bulk_digest(name, rows) != declared[name]["digest"]:
+        if count != declared[name]["rows"] or digest != declared[name]["digest"]:
             return f"{name} rows do not match the digest recorded in the event"
     return None

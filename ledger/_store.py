@@ -15,29 +15,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ledger._canonical import sha256_hex
 from ledger._db import transaction
+from ledger._events import BulkQuery
 
 _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS interactions (
         interaction_id BIGINT, subject VARCHAR, item VARCHAR, rating DOUBLE, ts BIGINT, split VARCHAR,
         user_idx INTEGER, item_idx INTEGER)""",
-    "CREATE TABLE IF NOT EXISTS subjects (subject VARCHAR, subject_ref VARCHAR, user_idx INTEGER, salt BLOB)",
+    "CREATE TABLE IF NOT EXISTS subjects (subject VARCHAR, subject_ref VARCHAR, user_idx INTEGER, salt VARCHAR)",
     "CREATE TABLE IF NOT EXISTS items (item VARCHAR, item_idx INTEGER)",
     # Forgotten pairs kept only until the request is verified (re-predict needs them), then shredded.
     "CREATE TABLE IF NOT EXISTS escrow (request_id VARCHAR, user_idx INTEGER, item_idx INTEGER, split VARCHAR)",
 ]
-
-
-def interaction_commitments(frame: pd.DataFrame, salts: pd.Series) -> list[str]:
-    """Salted commitment of each row's content: provable while the salt lives, opaque once it is destroyed."""
-    salt_of = salts.to_dict()
-    ratings = frame["rating"].astype("float64").to_numpy()
-    times = frame["timestamp"].astype("Int64").astype("string").fillna("").to_numpy()
-    return [
-        "sha256:" + sha256_hex(salt_of[s] + f"{s}\x1f{i}\x1f{r!r}\x1f{t}".encode())
-        for s, i, r, t in zip(frame["subject"].to_numpy(), frame["item"].to_numpy(), ratings, times)
-    ]
 
 
 def _sorted_keys(values: pd.Series) -> np.ndarray:
@@ -69,46 +58,39 @@ class InteractionStore:
                 con.execute(f"DELETE FROM {table}")
         self.compact()
 
-    def load(self, frame: pd.DataFrame, subject_ref_of: Any) -> pd.DataFrame:
-        """Insert a data set (columns subject, item, rating, timestamp, split) and return its lineage rows.
+    def load(self, frame: pd.DataFrame, subject_ref_of: Any) -> BulkQuery:
+        """Insert a data set (columns subject, item, rating, timestamp, split); return its lineage rows' query.
 
-        Assigns interaction ids 1..n, dense user/item indices and one fresh salt per subject.
-        The returned frame (interaction_id, subject_ref, commitment, split) holds no item or rating.
+        Interaction ids are 1..n in the frame's order; dense user/item indices in natural id order; one fresh
+        random salt per subject. The heavy lifting (joins, 10M rows) runs inside DuckDB; Python touches only
+        the distinct subjects and items. The returned query (interaction_id, subject_ref, salted commitment,
+        split) runs in the ledger's transaction with this store attached read-only: it holds no item, rating
+        or time, and the commitments become unopenable once a subject's salt is destroyed.
         """
         subjects = pd.DataFrame({"subject": _sorted_keys(frame["subject"])})
         subjects["user_idx"] = np.arange(len(subjects), dtype=np.int32)
         subjects["subject_ref"] = [subject_ref_of(s) for s in subjects["subject"]]
-        subjects["salt"] = [secrets.token_bytes(16) for _ in range(len(subjects))]
+        subjects["salt"] = [secrets.token_hex(16) for _ in range(len(subjects))]
         items = pd.DataFrame({"item": _sorted_keys(frame["item"])})
         items["item_idx"] = np.arange(len(items), dtype=np.int32)
-
-        rows = pd.DataFrame(
-            {
-                "interaction_id": np.arange(1, len(frame) + 1, dtype=np.int64),
-                "subject": frame["subject"].to_numpy(),
-                "item": frame["item"].to_numpy(),
-                "rating": frame["rating"].astype("float64").to_numpy(),
-                "ts": frame["timestamp"].astype("Int64"),
-                "split": frame["split"].to_numpy(),
-            }
-        )
-        rows["user_idx"] = rows["subject"].map(subjects.set_index("subject")["user_idx"]).astype(np.int32)
-        rows["item_idx"] = rows["item"].map(items.set_index("item")["item_idx"]).astype(np.int32)
-        salts = subjects.set_index("subject")["salt"]
-        lineage = pd.DataFrame(
-            {
-                "interaction_id": rows["interaction_id"],
-                "subject_ref": rows["subject"].map(subjects.set_index("subject")["subject_ref"]),
-                "commitment": interaction_commitments(frame, salts),
-                "split": rows["split"],
-            }
+        source = frame[["subject", "item", "rating", "timestamp", "split"]].assign(  # noqa: F841 - scanned by DuckDB
+            row_number=np.arange(1, len(frame) + 1, dtype=np.int64)
         )
         new_subjects, new_items = subjects, items  # noqa: F841 - DuckDB scans these frames by name
         with transaction(self.path) as con:
-            con.execute("INSERT INTO interactions SELECT * FROM rows")
+            con.execute(
+                "INSERT INTO interactions SELECT f.row_number, f.subject, f.item, f.rating, f.timestamp, f.split, "
+                "s.user_idx, i.item_idx FROM source f JOIN new_subjects s USING (subject) "
+                "JOIN new_items i USING (item) ORDER BY f.row_number"
+            )
             con.execute("INSERT INTO subjects SELECT subject, subject_ref, user_idx, salt FROM new_subjects")
             con.execute("INSERT INTO items SELECT item, item_idx FROM new_items")
-        return lineage
+        return BulkQuery(
+            "SELECT i.interaction_id, s.subject_ref, 'sha256:' || sha256(concat_ws(chr(31), s.salt, i.subject, "
+            "i.item, coalesce(CAST(i.rating AS VARCHAR), ''), coalesce(CAST(i.ts AS VARCHAR), ''))) AS commitment, "
+            "i.split FROM store.interactions i JOIN store.subjects s USING (user_idx)",
+            attach={"store": self.path},
+        )
 
     def subject(self, subject: str) -> tuple[str, int] | None:
         """``(subject_ref, user_idx)`` of a subject present in the store, or ``None``."""
@@ -157,15 +139,15 @@ class InteractionStore:
             ).df()
 
     def erase_subject(self, subject_ref: str) -> int:
-        """Delete the subject's rows and salt, then compact; returns the rows deleted (0 if already gone)."""
+        """Delete the subject's rows and salt, then rewrite the file; returns the rows deleted (0 if already gone)."""
+        deleted = 0
         with transaction(self.path) as con:
             row = con.execute("SELECT user_idx FROM subjects WHERE subject_ref = ?", [subject_ref]).fetchone()
-            if row is None:
-                return 0
-            deleted = con.execute("SELECT count(*) FROM interactions WHERE user_idx = ?", [row[0]]).fetchone()[0]
-            con.execute("DELETE FROM interactions WHERE user_idx = ?", [row[0]])
-            con.execute("DELETE FROM subjects WHERE subject_ref = ?", [subject_ref])
-        self.compact()
+            if row is not None:
+                deleted = con.execute("SELECT count(*) FROM interactions WHERE user_idx = ?", [row[0]]).fetchone()[0]
+                con.execute("DELETE FROM interactions WHERE user_idx = ?", [row[0]])
+                con.execute("DELETE FROM subjects WHERE subject_ref = ?", [subject_ref])
+        self.compact()  # also when nothing was left: a crash may have come between the delete and the rewrite
         return int(deleted)
 
     def shred_escrow(self, request_id: str) -> None:

@@ -4,6 +4,7 @@ Nothing here imports torch: the ledger must stay readable by an auditor's tools 
 """
 
 from ledger._canonical import canonical_json, sha256_hex
+from ledger._checkpoints import SignedCheckpoint
 from ledger._events import Event, EventLog, IntegrityResult
 from ledger._ledger import (
     CHECKPOINT_CREATED,
@@ -13,6 +14,7 @@ from ledger._ledger import (
     Ledger,
     RequestRecord,
 )
+from ledger._proofs import bundle_json, verify_bundle
 from ledger._signing import Signer, load_public_key, public_key_fingerprint, verify_signature
 from ledger._store import InteractionStore
 from ledger._workspace import Workspace, default_workspace_path
@@ -33,6 +35,7 @@ __all__ = [
     "RequestError",
     "RequestRecord",
     "SignatureError",
+    "SignedCheckpoint",
     "Signer",
     "Workspace",
     "WorkspaceError",
@@ -41,5 +44,7 @@ __all__ = [
     "load_public_key",
     "public_key_fingerprint",
     "sha256_hex",
+    "bundle_json",
+    "verify_bundle",
     "verify_signature",
 ]

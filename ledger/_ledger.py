@@ -6,6 +6,7 @@ Current state is never kept on the side: "which checkpoint serves", "which shard
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,10 +14,13 @@ from typing import Any
 
 import pandas as pd
 
+from ledger._checkpoints import SignedCheckpoint
 from ledger._events import GENESIS_HASH, Event, EventLog, IntegrityResult
+from ledger._merkle import ProofError, consistency_proof, inclusion_proof, root_hash, verify_consistency
+from ledger._proofs import make_bundle
 from ledger._store import InteractionStore
 from ledger._workspace import Workspace, default_workspace_path
-from ledger.errors import LedgerIntegrityError, WorkspaceError
+from ledger.errors import LedgerIntegrityError, LetheError, RequestError, WorkspaceError
 
 DATASET_INGESTED = "dataset.ingested"
 DEPLOYMENT_CREATED = "deployment.created"
@@ -156,6 +160,48 @@ class Ledger:
         )
         return {int(shard): group["interaction_id"].astype(int).tolist() for shard, group in frame.groupby("shard")}
 
+    def subject_lineage(self, subject: str) -> dict[str, Any]:
+        """Everything the ledger knows of a subject: interaction ids, their shard and live checkpoint in every
+        deployment (and whether that checkpoint still trains on them), and the requests that touched them."""
+        subject_ref = self.workspace.subject_ref(subject)
+        ids = self.subject_interaction_ids(subject_ref)
+        requests = [
+            {"request_id": r.request_id, "state": r.state, "received_at": r.received["received_at"]}
+            for r in self.requests() if r.received["subject_ref"] == subject_ref
+        ]
+        if not ids and not requests:
+            raise RequestError(f"unknown subject {subject!r}: the ledger has no interaction of theirs")
+        rows = []
+        for deployment in self.deployments():
+            live = self.live_checkpoints(deployment["deployment_id"])
+            for shard, shard_ids in self.shards_holding(deployment["deployment_id"], ids).items():
+                record = live.get(shard)
+                erased = self.erased_interaction_ids(record["excludes_requests"]) if record else set()
+                rows.extend(
+                    {"interaction_id": i, "deployment_id": deployment["deployment_id"], "shard": shard,
+                     "checkpoint": record["checkpoint_id"] if record else None,
+                     "serving": deployment["serving"], "in_training_set": record is not None and i not in erased}
+                    for i in shard_ids
+                )
+        return {
+            "subject_ref": subject_ref,
+            "interaction_ids": ids,
+            "data_in_store": self.store.subject(subject) is not None,
+            "placements": rows,
+            "requests": requests,
+        }
+
+    def checkpoint_lineage(self, checkpoint_id: str) -> list[dict[str, Any]]:
+        """A checkpoint and its ancestors (parent chain), newest first, with their training-set digests."""
+        by_id = {c["checkpoint_id"]: c for c in self.checkpoints()}
+        if checkpoint_id not in by_id:
+            raise WorkspaceError(f"unknown checkpoint {checkpoint_id!r}")
+        chain, current = [], by_id.get(checkpoint_id)
+        while current is not None:
+            chain.append(current)
+            current = by_id.get(current["parent"]) if current["parent"] else None
+        return chain
+
     # -- requests -------------------------------------------------------------------------------
     def request(self, request_id: str) -> RequestRecord | None:
         history = [e for e in self.log.events([REQUEST_PREFIX]) if e.payload.get("request_id") == request_id]
@@ -188,8 +234,64 @@ class Ledger:
         return [] if head is None else list(reversed(self.log.events(after_seq=max(0, head.seq - n))))
 
     # -- integrity ------------------------------------------------------------------------------
-    def verify(self) -> IntegrityResult:
-        return self.log.verify()
+    def verify(self, external: SignedCheckpoint | None = None) -> IntegrityResult:
+        """Chain and bulk digests, then every stored checkpoint (signature, root, consistency with the
+        previous one), then optionally an auditor's exported checkpoint: the first fault is reported."""
+        result = self.log.verify()
+        if not result.ok:
+            return result
+        leaves = self.log.leaf_hashes()
+        heads = [SignedCheckpoint.from_note(note, "a stored checkpoint") for note in self.log.tree_heads()]
+        if external is not None:
+            heads.append(external)
+        previous: SignedCheckpoint | None = None
+        for head in heads:
+            fault = self._check_head(head, previous, leaves)
+            if fault:
+                return IntegrityResult(False, result.events_checked, result.head_hash, head.tree_size, fault)
+            if previous is None or head.tree_size >= previous.tree_size:
+                previous = head
+        return result
+
+    def _check_head(self, head: SignedCheckpoint, previous: SignedCheckpoint | None, leaves: list[bytes]) -> str | None:
+        try:
+            head.verify(self.workspace.signer.public_key)
+        except LetheError as exc:
+            return str(exc)
+        if head.tree_size > len(leaves):
+            return f"checkpoint of size {head.tree_size} is larger than the log ({len(leaves)} events): events were removed"
+        if root_hash(leaves[: head.tree_size]) != head.root:
+            return f"checkpoint of size {head.tree_size}: the log's root differs (an event it covers was changed)"
+        if previous is not None and previous.tree_size <= head.tree_size:
+            try:
+                proof = consistency_proof(previous.tree_size, leaves[: head.tree_size])
+                verify_consistency(previous.tree_size, head.tree_size, previous.root, head.root, proof)
+            except ProofError as exc:
+                return f"checkpoints {previous.tree_size} -> {head.tree_size}: {exc}"
+        return None
+
+    def checkpoint(self) -> SignedCheckpoint:
+        """Sign the current tree head, store it, and export it as ``checkpoints/<size>.note``."""
+        leaves = self.log.leaf_hashes()
+        head = SignedCheckpoint.sign(self.workspace.signer, len(leaves), root_hash(leaves))
+        self.log.save_tree_head(head.to_note(), head.tree_size)
+        folder = self.workspace.root / "checkpoints"
+        folder.mkdir(exist_ok=True)
+        (folder / f"{head.tree_size}.note").write_text(head.to_note(), encoding="utf-8")
+        return head
+
+    def prove_request(self, request_id: str) -> dict[str, Any]:
+        """Inclusion proofs of every event of a request against a freshly signed checkpoint."""
+        record = self.request(request_id)
+        if record is None:
+            raise RequestError(f"unknown request id {request_id!r}")
+        head = self.checkpoint()
+        leaves = self.log.leaf_hashes(head.tree_size)
+        proofs = [
+            (dataclasses.asdict(e), e.seq - 1, inclusion_proof(e.seq - 1, leaves))
+            for e in record.history if e.seq <= head.tree_size
+        ]
+        return make_bundle(head, proofs)
 
     def head_hash(self) -> str:
         """Hash of the latest event: what reports and certificates pin the ledger state to."""

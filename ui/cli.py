@@ -30,8 +30,8 @@ app.add_typer(request_app, name="request")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(certificate_app, name="certificate")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)  # never wrap ids, hashes or signatures: people copy them
+err = Console(stderr=True, soft_wrap=True)
 
 Workspace = Annotated[
     Optional[Path], typer.Option("--workspace", "-w", help="workspace folder (default $LETHE_HOME or ./lethe-workspace)")
@@ -192,6 +192,7 @@ def request_list(workspace: Workspace = None, verbose: Verbose = False) -> None:
     from ui._reports import request_rows
 
     table = Table("request", "state", "received", "deadline", "basis")
+    table.columns[0].no_wrap = True
     services = _services(workspace)
     for row in request_rows(services.ledger, services.policy):
         table.add_row(row["request_id"], row["state"], row["received_at"], row["deadline"], row["basis"])
@@ -200,12 +201,83 @@ def request_list(workspace: Workspace = None, verbose: Verbose = False) -> None:
 
 @ledger_app.command("verify")
 @reasons
-def ledger_verify(workspace: Workspace = None, verbose: Verbose = False) -> None:
-    """Recompute the hash chain and bulk digests; name the first bad event."""
-    result = _services(workspace).ledger.verify()
+def ledger_verify(
+    checkpoint: Annotated[Optional[Path], typer.Option(help="an exported checkpoint note to check the log against")] = None,
+    workspace: Workspace = None, verbose: Verbose = False,
+) -> None:
+    """Recompute the hash chain, bulk digests and signed checkpoints; name the first fault."""
+    from ledger import SignedCheckpoint
+
+    external = SignedCheckpoint.read(checkpoint) if checkpoint else None
+    result = _services(workspace).ledger.verify(external)
     if not result.ok:
         raise LedgerIntegrityError(f"ledger verification failed at seq {result.first_bad_seq}: {result.reason}")
     out.print(f"ledger ok: {result.events_checked} events, head {result.head_hash}")
+
+
+@ledger_app.command("checkpoint")
+@reasons
+def ledger_checkpoint(workspace: Workspace = None, verbose: Verbose = False) -> None:
+    """Sign the current tree head and export it as a note an auditor can keep."""
+    services = _services(workspace)
+    head = services.ledger.checkpoint()
+    out.print(head.to_note(), end="", highlight=False)
+    err.print(f"saved {services.ledger.workspace.root / 'checkpoints' / f'{head.tree_size}.note'}")
+
+
+@ledger_app.command("prove")
+@reasons
+def ledger_prove(
+    request: Annotated[str, typer.Option(help="request id whose events to prove")],
+    output: Annotated[Optional[Path], typer.Option("--out", help="write the bundle here instead of stdout")] = None,
+    workspace: Workspace = None, verbose: Verbose = False,
+) -> None:
+    """Inclusion proofs of a request's events against a freshly signed checkpoint (JSON)."""
+    from ledger import bundle_json
+
+    text = bundle_json(_services(workspace).ledger.prove_request(request))
+    if output:
+        output.write_text(text + "\n", encoding="utf-8")
+        err.print(f"wrote {output}")
+    else:
+        out.print(text, highlight=False, soft_wrap=True)
+
+
+@ledger_app.command("lineage")
+@reasons
+def ledger_lineage(
+    subject: Annotated[Optional[str], typer.Option(help="a data subject's id")] = None,
+    checkpoint: Annotated[Optional[str], typer.Option(help="a checkpoint id")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    workspace: Workspace = None, verbose: Verbose = False,
+) -> None:
+    """Where a subject's interactions went (shards, checkpoints, erasures), or a checkpoint's parent chain."""
+    if (subject is None) == (checkpoint is None):
+        raise ValueError("give exactly one of --subject or --checkpoint")
+    ledger = _services(workspace).ledger
+    result = ledger.subject_lineage(subject) if subject is not None else ledger.checkpoint_lineage(checkpoint)
+    if as_json:
+        out.print_json(json.dumps(result))
+        return
+    if checkpoint is not None:
+        table = Table("checkpoint", "parent", "interactions", "training-set digest", "excludes requests")
+        for record in result:
+            table.add_row(record["checkpoint_id"], record["parent"] or "-", f"{record['n_interactions']:,}",
+                          record["training_set_digest"][:23] + "…", ", ".join(record["excludes_requests"]) or "-")
+        out.print(table)
+        return
+    out.print(f"subject ref {result['subject_ref']}: {len(result['interaction_ids'])} interaction id(s); "
+              f"raw data in store: {'yes' if result['data_in_store'] else 'no (erased)'}")
+    table = Table("deployment", "shard", "live checkpoint", "serving", "interactions", "still trained on")
+    groups: dict[tuple, list[dict]] = {}
+    for row in result["placements"]:
+        groups.setdefault((row["deployment_id"], row["shard"], row["checkpoint"], row["serving"]), []).append(row)
+    for (deployment_id, shard, checkpoint_id, serving), rows in groups.items():
+        table.add_row(deployment_id, str(shard), checkpoint_id or "-", "yes" if serving else "",
+                      str(len(rows)), str(sum(r["in_training_set"] for r in rows)))
+    out.print(table)
+    for request in result["requests"]:
+        out.print(f"request {request['request_id']}: {request['state']} (received {request['received_at']})")
 
 
 @certificate_app.command("verify")

@@ -129,6 +129,7 @@ class ErasureEngine:
         while record.state in steps:
             steps[record.state](record, progress, actor)
             record = self.require(request_id)
+        self.ledger.checkpoint()  # a signed tree head after every request, for auditors to keep
         return record
 
     def preview(self, subject_ref: str) -> list[DeploymentPlan]:

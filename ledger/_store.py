@@ -147,6 +147,8 @@ class InteractionStore:
                 deleted = con.execute("SELECT count(*) FROM interactions WHERE user_idx = ?", [row[0]]).fetchone()[0]
                 con.execute("DELETE FROM interactions WHERE user_idx = ?", [row[0]])
                 con.execute("DELETE FROM subjects WHERE subject_ref = ?", [subject_ref])
+                # An item known only through this subject's rows would still say what they interacted with.
+                con.execute("DELETE FROM items WHERE item_idx NOT IN (SELECT DISTINCT item_idx FROM interactions)")
         self.compact()  # also when nothing was left: a crash may have come between the delete and the rewrite
         return int(deleted)
 

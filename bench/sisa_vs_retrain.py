@@ -13,18 +13,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import shlex
 import statistics
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import torch
 from tqdm import tqdm
 
 from ledger import Ledger
@@ -37,9 +33,9 @@ from unlearn.requests import ErasureRequest
 from unlearn.training_data import Interactions
 from verify import ranking_metrics
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import BENCHMARKS, REPO, append_section, command_line, cpu_stall_microseconds, machine, utc_stamp  # noqa: E402
 METHODS = ("retrain", "sisa")
-METRICS = ("recall@20", "ndcg@20")
 
 
 @dataclass(frozen=True)
@@ -111,21 +107,10 @@ def erase(services: Services, subject: str, interactions: int, deployments: dict
     )
 
 
-def machine() -> str:
-    """CPUs usable by this process, CPU model, RAM, torch and Python versions."""
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "unknown")
-    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                  if line.startswith("MemTotal"))
-    return (f"{len(os.sched_getaffinity(0))} CPUs (`nproc`), {model}, {mem_kb / 2**20:.1f} GiB RAM, "
-            f"torch {torch.__version__}, Python {platform.python_version()}")
-
-
-def report(args: argparse.Namespace, facts: dict[str, Any], timings: dict[str, float],
+def report(args: argparse.Namespace, facts: dict[str, Any], timings: dict[str, float], contention: float,
            before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], erasures: list[Erasure]) -> str:
     """The markdown section appended to BENCHMARKS.md (also printed)."""
-    script = Path(__file__).resolve().relative_to(REPO)
-    command = shlex.join(["python", str(script), *sys.argv[1:]])
+    command = command_line(__file__)
     retrain_s = [e.seconds["retrain"] for e in erasures]
     sisa_s = [e.seconds["sisa"] for e in erasures]
     median_speedup = statistics.median(e.speedup for e in erasures)
@@ -141,14 +126,16 @@ def report(args: argparse.Namespace, facts: dict[str, Any], timings: dict[str, f
         for m in METHODS
     ]
     gap = 1 - before["sisa"]["recall@20"] / before["retrain"]["recall@20"]
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = utc_stamp()
     return "\n".join([
         f"## SISA erasure vs full retrain — {facts['name']} (implicit), BPR-MF — {stamp}",
         "",
         f"- **Data:** `{args.source}` from `{args.data.name}/` — {facts['n_interactions']:,} interactions, "
         f"{facts['n_users']:,} users, {facts['n_items']:,} items; per-user split (seed {args.seed}): "
         f"train {facts['n_train']:,} / test {facts['n_test']:,}.",
-        f"- **Machine:** {machine()}.",
+        f"- **Machine:** {machine()}. CPU pressure during the run: some task waited for a CPU "
+        f"{contention:.0%} of the time (PSI; other jobs shared the machine if this is high), "
+        f"load average {os.getloadavg()[1]:.1f} (5 min) at the end.",
         f"- **Command:** `{command}`",
         f"- **Models:** BPR-MF, {args.epochs} epochs, other hyper-parameters at their defaults, seed {args.seed}; "
         f"`retrain` = 1 shard, `sisa` = {args.shards} random user shards, mean of shard scores.",
@@ -178,8 +165,9 @@ def report(args: argparse.Namespace, facts: dict[str, Any], timings: dict[str, f
         "for BPR on MovieLens-1M, 330 min for a full retrain against 22 min for RecEraser (12 min shard "
         "training + 10 min attention-aggregation training), about 15×. "
         f"Here SISA with {args.shards} shards forgets a subject {median_speedup:.1f}× faster than a full "
-        "retrain (median); a subject's data sits in exactly one random user shard, so the ideal is about "
-        f"{args.shards}× less training. SISA's Recall@20 is {'below' if gap > 0 else 'not below'} the full retrain's, "
+        "retrain (median); a subject's data sits in exactly one random user shard, so an erasure retrains about "
+        f"1/{args.shards} of the training set. SISA's Recall@20 is {'below' if gap > 0 else 'not below'} the "
+        "full retrain's, "
         f"{before['sisa']['recall@20']:.4f} vs {before['retrain']['recall@20']:.4f} before erasure "
         f"({gap:.0%} relative), the utility loss RecEraser's attention-based aggregation is meant to recover "
         "(its Table 3, ML-1M/BPR: Retrain 0.2389, SISA 0.1737, RecEraser 0.2254 Recall@20). Those paper "
@@ -194,6 +182,7 @@ def main(argv: list[str] | None = None) -> None:
         services = open_services(args.workspace or scratch)
         ledger = services.ledger
         timings: dict[str, float] = {}
+        stalled, run_started = cpu_stall_microseconds(), time.perf_counter()
         steps = tqdm(total=5 + args.subjects, desc="benchmark", unit="step", dynamic_ncols=True)
 
         started = time.perf_counter()
@@ -220,14 +209,13 @@ def main(argv: list[str] | None = None) -> None:
         after = evaluate(ledger, deployments)
         steps.update()
         steps.close()
+        contention = (cpu_stall_microseconds() - stalled) / 1e6 / (time.perf_counter() - run_started)
 
-    section = report(args, facts, timings, before, after, erasures)
+    section = report(args, facts, timings, contention, before, after, erasures)
     print(section)
     if not args.no_append:
-        target = REPO / "BENCHMARKS.md"
-        existing = target.read_text() if target.exists() else "# Benchmarks\n\nMeasured by the scripts in `bench/`.\n"
-        target.write_text(existing.rstrip("\n") + "\n\n" + section)
-        print(f"appended to {target}")
+        append_section(section)
+        print(f"appended to {BENCHMARKS}")
 
 
 if __name__ == "__main__":

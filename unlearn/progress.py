@@ -27,7 +27,7 @@ class TqdmProgress:
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         bar = self._bars.get(stage)
-        if bar is None:
+        if bar is None or bar.disable or done < bar.n:  # a stage name that comes round again gets a new bar
             bar = self._bars[stage] = tqdm(total=total, desc=stage, unit="step", leave=True, dynamic_ncols=True)
         bar.update(done - bar.n)
         if done >= total:

@@ -7,6 +7,7 @@ back-off instead of failing (dlt's ``begin_transaction`` pattern: commit or roll
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,8 @@ import duckdb
 from ledger.errors import WorkspaceError
 
 LOCK_TIMEOUT_SECONDS = 60.0
+#: DuckDB may use this much memory per connection, spilling the rest to disk: large ingests stay bounded.
+DUCKDB_CONFIG = {"memory_limit": os.environ.get("LETHE_DUCKDB_MEMORY", "1GB")}
 
 
 def _is_lock_conflict(exc: duckdb.Error) -> bool:
@@ -33,7 +36,7 @@ def transaction(path: Path, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[d
     delay = 0.05
     while True:
         try:
-            con = duckdb.connect(str(path))
+            con = duckdb.connect(str(path), config=DUCKDB_CONFIG)
             break
         except duckdb.IOException as exc:
             if not _is_lock_conflict(exc) or time.monotonic() > deadline:

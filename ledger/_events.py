@@ -122,7 +122,6 @@ def _schema_sql() -> list[str]:
     for table, (columns, _) in BULK_TABLES.items():
         cols = ", ".join(f"{name} {sql_type}" for name, sql_type in columns.items())
         statements.append(f"CREATE TABLE IF NOT EXISTS {table} ({cols}, event_seq BIGINT NOT NULL)")
-    statements.append("CREATE INDEX IF NOT EXISTS lineage_by_subject ON interaction_lineage (subject_ref)")
     statements.append(
         "CREATE TABLE IF NOT EXISTS tree_heads (tree_size BIGINT PRIMARY KEY, note VARCHAR NOT NULL)"
     )

@@ -88,7 +88,8 @@ class InteractionStore:
         return BulkQuery(
             "SELECT i.interaction_id, s.subject_ref, 'sha256:' || sha256(concat_ws(chr(31), s.salt, i.subject, "
             "i.item, coalesce(CAST(i.rating AS VARCHAR), ''), coalesce(CAST(i.ts AS VARCHAR), ''))) AS commitment, "
-            "i.split FROM store.interactions i JOIN store.subjects s USING (user_idx)",
+            "i.split FROM store.interactions i JOIN store.subjects s USING (user_idx) "
+            "ORDER BY s.subject_ref, i.interaction_id",  # clustered by subject: lookups skip row groups
             attach={"store": self.path},
         )
 

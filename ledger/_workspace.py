@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from ledger._signing import PUBLIC_KEY_FILE, Signer
+from ledger._signing import PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, Signer
 from ledger.errors import WorkspaceError
 
 DEFAULT_WORKSPACE = "lethe-workspace"
@@ -43,8 +43,12 @@ class Workspace:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root).resolve())
+        # Keys are made only with a new workspace: a missing key later is an error, never silently replaced.
+        object.__setattr__(self, "_new", not self.ledger_path.exists())
         for folder in (self.root, self.keys_dir, self.artifacts_dir, self.reports_dir, self.certificates_dir):
             folder.mkdir(parents=True, exist_ok=True)
+        if self._new:
+            Signer.load_or_create(self.keys_dir)
 
     @property
     def store_path(self) -> Path:
@@ -76,6 +80,11 @@ class Workspace:
 
     @cached_property
     def signer(self) -> Signer:
+        if not self._new and not (self.keys_dir / PRIVATE_KEY_FILE).exists():
+            raise WorkspaceError(
+                f"signing key {self.keys_dir / PRIVATE_KEY_FILE} is missing; restore it from backup "
+                "(a new key could not vouch for what the old one signed)"
+            )
         return Signer.load_or_create(self.keys_dir)
 
     @cached_property

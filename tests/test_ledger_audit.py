@@ -118,3 +118,14 @@ def test_corrupted_ledger_file_is_a_clear_error(erased: dict, tmp_path: Path) ->
     path.write_bytes(bytes(data))
     with pytest.raises(WorkspaceError, match="cannot open"):
         Ledger.open(tmp_path / "ws")
+
+
+def test_missing_signing_key_is_an_error_not_a_new_key(erased: dict, tmp_path: Path) -> None:
+    from ledger import WorkspaceError
+
+    shutil.copytree(erased["root"], tmp_path / "ws")
+    (tmp_path / "ws" / "keys" / "signing.key").unlink()
+    ledger = Ledger.open(tmp_path / "ws")
+    with pytest.raises(WorkspaceError, match="signing key .* is missing"):
+        ledger.checkpoint()
+    assert not (tmp_path / "ws" / "keys" / "signing.key").exists()

@@ -84,6 +84,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=250_000, help="synthetic users (x40 interactions)")
     parser.add_argument("--items", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--parquet", type=Path, help="reuse a synthetic set written by an earlier run")
     parser.add_argument("--no-append", action="store_true")
     parser.add_argument("--_ingest", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -98,11 +99,12 @@ def main() -> None:
         ml1m = in_fresh_process(tmp_path / "ml1m", "ml-1m", args.ml1m)
         print(ml1m, "\ngenerating the synthetic set …", flush=True)
         started = time.perf_counter()
-        raw = synthetic_interactions(n_users=args.users, n_items=args.items, seed=args.seed)
-        parquet = tmp_path / "synthetic.parquet"
-        raw.frame.rename(columns={"subject": "user_id", "item": "item_id"}).to_parquet(parquet, index=False)
+        parquet = args.parquet or tmp_path / "synthetic.parquet"
+        if args.parquet is None:
+            raw = synthetic_interactions(n_users=args.users, n_items=args.items, seed=args.seed)
+            raw.frame.rename(columns={"subject": "user_id", "item": "item_id"}).to_parquet(parquet, index=False)
+            del raw
         generate_s = time.perf_counter() - started
-        del raw
         print(f"{generate_s:.1f} s; ingesting it in a fresh process …", flush=True)
         big = in_fresh_process(tmp_path / "big", "csv", parquet)
         print(big, flush=True)

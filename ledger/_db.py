@@ -19,7 +19,7 @@ from ledger.errors import WorkspaceError
 
 LOCK_TIMEOUT_SECONDS = 60.0
 #: DuckDB may use this much memory per connection, spilling the rest to disk: large ingests stay bounded.
-DUCKDB_CONFIG = {"memory_limit": os.environ.get("LETHE_DUCKDB_MEMORY", "1GB")}
+DUCKDB_CONFIG = {"memory_limit": os.environ.get("LETHE_DUCKDB_MEMORY", "512MB"), "enable_progress_bar": "false"}
 
 
 def _is_lock_conflict(exc: duckdb.Error) -> bool:

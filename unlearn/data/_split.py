@@ -17,13 +17,17 @@ from unlearn.data._frame import DataError
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
-def per_user_split(frame: pd.DataFrame, test_fraction: float = 0.2, seed: int = 0) -> np.ndarray:
+SPLITS = ["train", "test"]
+
+
+def per_user_split(frame: pd.DataFrame, test_fraction: float = 0.2, seed: int = 0) -> pd.Categorical:
     """"train"/"test" per row: half-up round(test_fraction · n_u) of each user's rows to test, ≥ 1 kept in train.
 
-    A frame with a ``split`` column (a published fixed split) is returned as is.
+    A categorical (one byte a row, not a Python string each: 10M rows stay small). A frame with a ``split``
+    column (a published fixed split) is returned as is.
     """
     if "split" in frame.columns:
-        return frame["split"].to_numpy(dtype=object)
+        return pd.Categorical(frame["split"], categories=SPLITS)
     if not 0.0 <= test_fraction < 1.0:
         raise DataError(f"test_fraction must be in [0, 1), got {test_fraction}")
     subjects, subject_ids = pd.factorize(frame["subject"])
@@ -35,9 +39,9 @@ def per_user_split(frame: pd.DataFrame, test_fraction: float = 0.2, seed: int = 
     n_test = np.minimum(np.floor(test_fraction * sizes + 0.5).astype(np.int64), sizes - 1)
     grouped = subjects[order]
     rank = np.arange(len(order)) - first_row[grouped]
-    labels = np.empty(len(order), dtype=object)
-    labels[order] = np.where(rank < n_test[grouped], "test", "train")
-    return labels
+    codes = np.empty(len(order), dtype=np.int8)
+    codes[order] = rank < n_test[grouped]
+    return pd.Categorical.from_codes(codes, categories=SPLITS)
 
 
 def _hash_ids(ids: pd.Index, seed: int, role: bytes) -> np.ndarray:

@@ -19,7 +19,7 @@ from ledger.errors import WorkspaceError
 
 LOCK_TIMEOUT_SECONDS = 60.0
 #: DuckDB may use this much memory per connection, spilling the rest to disk: large ingests stay bounded.
-DUCKDB_CONFIG = {"memory_limit": os.environ.get("LETHE_DUCKDB_MEMORY", "512MB"), "enable_progress_bar": "false"}
+DUCKDB_CONFIG = {"memory_limit": os.environ.get("LETHE_DUCKDB_MEMORY", "512MB")}
 
 
 def _is_lock_conflict(exc: duckdb.Error) -> bool:
@@ -44,6 +44,7 @@ def transaction(path: Path, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[d
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
     try:
+        con.execute("SET enable_progress_bar = false")  # a library must not draw on the caller's terminal
         con.begin()
         yield con
         con.commit()

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, append_section, command_line, machine, utc_stamp  # noqa: E402
+from _common import REPO, append_section, command_line, cpu_stall_microseconds, machine, utc_stamp  # noqa: E402
 
 from ledger import Ledger, bundle_json, verify_bundle  # noqa: E402
 from unlearn.data import ColumnMapping, load_source, synthetic_interactions  # noqa: E402
@@ -93,6 +93,7 @@ def main() -> None:
         print(json.dumps(timed_ingest(Path(workspace), source, Path(path))))
         return
 
+    stalled, run_started = cpu_stall_microseconds(), time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="lethe-ledger-bench-") as tmp:
         tmp_path = Path(tmp)
         print("ML-1M ingest …", flush=True)
@@ -117,14 +118,18 @@ def main() -> None:
         subject = str(ledger.store.subjects_frame()["subject"].iloc[0])
         proof = proof_figures(ledger, subject)
 
+    contention = (cpu_stall_microseconds() - stalled) / 1e6 / (time.perf_counter() - run_started)
+    origin = (f"read from `{args.parquet}`, written by an earlier run" if args.parquet
+              else f"written to Parquet first ({generate_s:.0f} s, not counted)")
     section = "\n".join([
         f"## Ledger at scale — {utc_stamp()}",
         "",
-        f"- **Machine:** {machine()}",
+        f"- **Machine:** {machine()}. CPU pressure: some task waited for a CPU {contention:.0%} of the run "
+        "(PSI; high means other jobs shared the machine and times are inflated).",
         f"- **Command:** `{command_line(__file__)}`",
         f"- **Data:** ML-1M `ratings.parquet` (implicit); synthetic {big['rows']:,} interactions "
-        f"({args.users:,} users × ~40, {args.items:,} items, seed {args.seed}), written to Parquet first "
-        f"({generate_s:.0f} s, not counted) and ingested as a `csv`-source Parquet file.",
+        f"({args.users:,} users × ~40, {args.items:,} items, seed {args.seed}), {origin}, and ingested as a "
+        "`csv`-source Parquet file.",
         "- Ingest = load + per-user split + store insert + one lineage row per interaction (salted commitment) "
         "+ the hash-chained event; each ingest runs in a fresh process and its peak RSS is that process's.",
         "",

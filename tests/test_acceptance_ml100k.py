@@ -14,7 +14,7 @@ from unlearn.ingest import ingest
 from unlearn.methods import MethodSettings, get_method, set_serving
 from unlearn.progress import no_progress
 from unlearn.requests import ErasureRequest
-from verify import load_envelope
+from verify import load_report
 
 SUBJECT = "42"
 
@@ -52,5 +52,6 @@ def test_no_row_of_the_subject_remains_and_forgotten_pairs_score_lower(erased: d
     assert services.ledger.store.subject(SUBJECT) is None
     assert services.ledger.store.interactions(user_idx=41).empty  # ids 1..943 map to indices 0..942
     verified = next(e.payload for e in record.history if e.kind == "request.verified")
-    metrics = load_envelope(services.ledger.workspace.root / verified["report_path"]).payload["metrics"]
+    workspace = services.ledger.workspace
+    metrics = load_report(workspace.root / verified["report_path"], workspace.signer.public_key).predicate.metrics
     assert metrics["unlearned"]["re-predict"] < metrics["original"]["re-predict"]

@@ -98,7 +98,17 @@ def test_evaluate_json_reports_recall_and_ndcg(certified: dict[str, Path]) -> No
 def test_certificate_verifies_with_the_workspace_key(certified: dict[str, Path]) -> None:
     key = certified["root"] / "keys" / "signing.pub"
     code, output = lethe("certificate", "verify", str(certified["certificate"]), "--public-key", str(key))
-    assert code == 0 and "authentic" in output
+    assert code == 0 and "authentic" in output and "included in the signed checkpoint" in output
+
+
+def test_certificate_verifies_against_the_auditors_exported_checkpoint(certified: dict[str, Path]) -> None:
+    envelope = json.loads(certified["certificate"].read_text())
+    size = envelope["payload"]["ledger_checkpoint"]["tree_size"]
+    note = certified["root"] / "checkpoints" / f"{size}.note"
+    key = certified["root"] / "keys" / "signing.pub"
+    code, output = lethe("certificate", "verify", str(certified["certificate"]), "--public-key", str(key),
+                         "--checkpoint", str(note))
+    assert code == 0, output
 
 
 @pytest.mark.parametrize("edit", [

@@ -92,7 +92,7 @@ def test_crash_while_forgetting_resumes_without_half_state(workspace: Services, 
         raise KeyboardInterrupt("power cut")
 
     with monkeypatch.context() as patch:
-        patch.setattr(ShardedRetraining, "_train_checkpoint", crash)
+        patch.setattr(ShardedRetraining, "_record_checkpoint", crash)
         with pytest.raises(KeyboardInterrupt):
             workspace.engine.run(request_id)
     assert ledger.request(request_id).state == "planned"

@@ -1,6 +1,12 @@
-"""Signed reports and certificates: they verify offline, and any edit, wrong key or broken file is refused."""
+"""Signed reports and certificates: they verify offline, and any edit, wrong key or broken file is refused.
+
+Envelopes are DSSE-style (issue 5): ``PAE(payloadType, canonical JSON)`` signed with Ed25519.
+"""
 
 from __future__ import annotations
+
+import copy
+import dataclasses
 
 import json
 import stat
@@ -11,22 +17,34 @@ from typing import Any, Callable
 import pytest
 from pydantic import ValidationError
 
+from ledger import Event, SignedCheckpoint, canonical_json
+from ledger._events import GENESIS_HASH, event_hash, event_leaf
+from ledger._merkle import inclusion_proof, leaf_hash, root_hash
+from ledger._proofs import make_bundle
 from ledger._signing import PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, Signer
 from ledger.errors import LetheError, SignatureError
 from verify import (
     APPROXIMATE_NOTICE,
+    REPORT_PAYLOAD_TYPE,
     Certificate,
     MetricCheck,
+    ReportStatement,
     Verdict,
     VerificationReport,
     gdpr_deadline,
     issue_certificate,
-    report_digest,
+    load_report,
+    pae,
+    payload_digest,
     save_envelope,
-    sign_model,
+    sign_payload,
     verify_certificate_file,
     verify_envelope,
 )
+from verify._report import ErasureScope
+
+SCOPE = ErasureScope(subjects=1, interactions=15, training_pairs=12, held_out_pairs=3, deployments=1,
+                     checkpoints_replaced=2)
 
 
 @pytest.fixture()
@@ -37,15 +55,51 @@ def signer(tmp_path: Path) -> Signer:
 def make_report() -> VerificationReport:
     return VerificationReport(
         report_id="rep-1", request_id="req-2026-0042", deployment_id="dep-1", method="sisa", exact=True,
-        created_at="2026-03-20T10:00:00Z", subjects_count=1, forgotten_interactions=12, shards_retrained=[2, 5],
-        checkpoints_replaced=[{"old": "ck-a", "new": "ck-b"}],
-        metrics={"original": {"recall@20": 0.21}, "unlearned": {"recall@20": 0.2}},
+        created_at="2026-03-20T10:00:00Z", scope=SCOPE, shards_retrained=[2, 5],
+        checkpoints_replaced=[{"old": "ck-a", "new": "ck-b"}], reference=None,
+        metrics={"original": {"recall@20": 0.21}, "unlearned": {"recall@20": 0.2}}, figures=None,
         checks=[MetricCheck(name="rbo@10", value=0.93, threshold=0.85, comparison="≥", passed=True, detail="")],
         passed=True, ledger_head="ab" * 32, policy_digest="cd" * 32, seed=7, data_digest="ef" * 32,
     )
 
 
+def make_statement() -> ReportStatement:
+    return ReportStatement(
+        subject=[{"name": "unlearned/dep-1/s2/v2", "digest": {"sha256": "12" * 32}},
+                 {"name": "reference", "digest": {"sha256": "34" * 32}}],
+        predicate=make_report(),
+    )
+
+
+_PROOFS: dict[tuple[str, str], dict[str, Any]] = {}
+
+
+def make_ledger_proof(signer: Signer, request_id: str = "req-2026-0042") -> dict[str, Any]:
+    """A real inclusion-proof bundle over a tiny log holding the request's received and verified events.
+
+    Made once per key and request (a checkpoint carries its signing time), returned as a fresh copy.
+    """
+    key = (signer.keyid, request_id)
+    if key not in _PROOFS:
+        _PROOFS[key] = _build_ledger_proof(signer, request_id)
+    return copy.deepcopy(_PROOFS[key])
+
+
+def _build_ledger_proof(signer: Signer, request_id: str) -> dict[str, Any]:
+    prev, events = GENESIS_HASH, []
+    for seq, kind in enumerate(["dataset.ingested", "request.received", "request.verified"], start=1):
+        payload = {} if seq == 1 else {"request_id": request_id}
+        digest = event_hash(prev, seq, "2026-03-15T09:30:00+00:00", kind, "test", canonical_json(payload))
+        events.append(Event(seq, "2026-03-15T09:30:00+00:00", kind, "test", payload, prev, digest))
+        prev = digest
+    leaves = [leaf_hash(event_leaf(e)) for e in events]
+    head = SignedCheckpoint.sign(signer, len(leaves), root_hash(leaves))
+    return make_bundle(head, [(dataclasses.asdict(e), e.seq - 1, inclusion_proof(e.seq - 1, leaves)) for e in events[1:]])
+
+
 def make_certificate(signer: Signer, **overrides: Any) -> Certificate:
+    proof = make_ledger_proof(signer)
+    head = SignedCheckpoint.from_note(proof["checkpoint"])
     fields: dict[str, Any] = dict(
         certificate_id="cert-req-2026-0042",
         request_id="req-2026-0042",
@@ -55,6 +109,7 @@ def make_certificate(signer: Signer, **overrides: Any) -> Certificate:
         completed_at="2026-03-20T10:00:00Z",
         deadline=gdpr_deadline(date(2026, 3, 15)),
         within_deadline=True,
+        scope=SCOPE,
         method="sisa",
         exact=True,
         deployment_id="dep-1",
@@ -66,8 +121,10 @@ def make_certificate(signer: Signer, **overrides: Any) -> Certificate:
             {"name": "rbo@10", "value": 0.93, "threshold": 0.85, "comparison": "≥", "passed": True},
         ],
         passed=True,
-        report_digest=report_digest(make_report()),
+        report_digest=payload_digest(make_statement().payload()),
         ledger_head="ab" * 32,
+        ledger_checkpoint={"tree_size": head.tree_size, "root": head.root.hex(), "note": proof["checkpoint"]},
+        inclusion_proof=proof,
         key_fingerprint=signer.keyid,
         issued_at="2026-03-20T10:01:00Z",
     )
@@ -88,30 +145,77 @@ def test_an_issued_certificate_verifies_with_the_public_key(
     assert verify_certificate_file(json_path, tmp_path / "keys" / PUBLIC_KEY_FILE).request_id == "req-2026-0042"
 
 
-def _set_verdict_value(payload: dict[str, Any]) -> None:
-    payload["verdicts"][1]["value"] = 0.99
+def _changed(value: Any) -> Any:
+    """Some other JSON value of the same shape (the signature must catch it before any schema check)."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float)):
+        return value + 1
+    if isinstance(value, str):
+        return value + "0"
+    if isinstance(value, list):
+        return value[:-1] if value else [{"name": "x"}]
+    if isinstance(value, dict):
+        return {**value, "x": 1}
+    return {"tree_size": 1, "root": "00" * 32}  # None: an optional ledger field filled in after signing
+
+
+@pytest.mark.parametrize("field", list(Certificate.model_fields))
+def test_editing_any_field_is_rejected(issued: tuple[Path, Path], signer: Signer, field: str) -> None:
+    json_path, _ = issued
+    envelope = json.loads(json_path.read_text())
+    envelope["payload"][field] = _changed(envelope["payload"][field])
+    json_path.write_text(json.dumps(envelope, indent=2))
+    with pytest.raises(SignatureError, match="altered"):
+        verify_certificate_file(json_path, signer.public_key)
 
 
 EDITS: dict[str, Callable[[dict[str, Any]], None]] = {
-    "method": lambda p: p.update(method="retrain"),
-    "passed": lambda p: p.update(passed=False),
-    "verdict value": _set_verdict_value,
-    "deadline": lambda p: p.update(deadline="2026-05-15"),
-    "shards_retrained": lambda p: p.update(shards_retrained=[2]),
-    "within_deadline": lambda p: p.update(within_deadline=False),
-    "subject_ref": lambda p: p.update(subject_ref="00" * 16),
-    "added field": lambda p: p.update(note="fine"),
+    "verdict value": lambda e: e["payload"]["verdicts"][1].update(value=0.99),
+    "added field": lambda e: e["payload"].update(note="fine"),
+    "removed field": lambda e: e["payload"].pop("legal_basis"),
+    "payload type": lambda e: e.update(payloadType="application/vnd.lethe.certificate+json;version=9"),
 }
 
 
 @pytest.mark.parametrize("edit", EDITS.values(), ids=EDITS.keys())
-def test_editing_any_field_is_rejected(issued: tuple[Path, Path], signer: Signer, edit: Callable) -> None:
+def test_editing_nested_values_or_the_type_is_rejected(issued: tuple[Path, Path], signer: Signer,
+                                                       edit: Callable) -> None:
     json_path, _ = issued
     envelope = json.loads(json_path.read_text())
-    edit(envelope["payload"])
+    edit(envelope)
     json_path.write_text(json.dumps(envelope, indent=2))
     with pytest.raises(SignatureError, match="altered"):
         verify_certificate_file(json_path, signer.public_key)
+
+
+def test_pae_matches_the_dsse_specification() -> None:
+    # The example of the DSSE protocol document (and securesystemslib's test_dsse.py).
+    assert pae("http://example.com/HelloWorld", b"hello world") == b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+
+
+def test_a_signed_report_is_an_in_toto_statement_about_checkpoint_digests(signer: Signer, tmp_path: Path) -> None:
+    statement = make_statement()
+    path = save_envelope(sign_payload(statement.payload(), REPORT_PAYLOAD_TYPE, signer), tmp_path / "report.json")
+    envelope = json.loads(path.read_text())
+    assert envelope["payloadType"] == "application/vnd.in-toto+json"
+    assert envelope["payload"]["_type"] == "https://in-toto.io/Statement/v1"
+    assert envelope["payload"]["subject"][0]["digest"] == {"sha256": "12" * 32}
+    assert load_report(path, signer.public_key) == statement
+
+
+@pytest.mark.parametrize("edit", [
+    lambda p: p["subject"][1]["digest"].update(sha256="56" * 32),
+    lambda p: p["predicate"]["metrics"]["unlearned"].update({"recall@20": 0.3}),
+    lambda p: p["predicate"]["checks"][0].update(passed=False),
+], ids=["reference digest", "metric", "verdict"])
+def test_an_edited_report_is_rejected(signer: Signer, tmp_path: Path, edit: Callable) -> None:
+    path = save_envelope(sign_payload(make_statement().payload(), REPORT_PAYLOAD_TYPE, signer), tmp_path / "r.json")
+    envelope = json.loads(path.read_text())
+    edit(envelope["payload"])
+    path.write_text(json.dumps(envelope))
+    with pytest.raises(SignatureError, match="altered"):
+        load_report(path, signer.public_key)
 
 
 def test_a_duplicated_key_cannot_smuggle_a_second_value(issued: tuple[Path, Path], signer: Signer) -> None:
@@ -134,7 +238,8 @@ def test_a_forged_signature_under_the_right_keyid_is_rejected(
     json_path, _ = issued
     envelope = json.loads(json_path.read_text())
     forger = Signer.load_or_create(tmp_path / "forger")
-    envelope["signatures"] = [{"keyid": signer.keyid, "sig": forger.sign(envelope["payload"])["sig"]}]
+    forged = sign_payload(envelope["payload"], envelope["payloadType"], forger).signatures[0]
+    envelope["signatures"] = [{"keyid": signer.keyid, "sig": forged.sig}]
     json_path.write_text(json.dumps(envelope))
     with pytest.raises(SignatureError, match="altered"):
         verify_certificate_file(json_path, signer.public_key)
@@ -147,7 +252,7 @@ def test_a_forged_signature_under_the_right_keyid_is_rejected(
         "",
         "not json at all",
         "[]",
-        '{"payload": {}, "signatures": []}',
+        '{"payloadType": "x", "payload": {}, "signatures": []}',
         '{"payload": {"a": NaN}, "signatures": [{"keyid": "x", "sig": "y"}]}',
         '{"payload": "x", "signatures": [{"keyid": "x", "sig": "y"}]}',
     ],
@@ -168,11 +273,51 @@ def test_a_missing_file_is_a_clear_error(signer: Signer, tmp_path: Path) -> None
         verify_certificate_file(tmp_path / "absent.json", signer.public_key)
 
 
-def test_a_signed_payload_that_is_not_a_certificate_is_rejected(signer: Signer, tmp_path: Path) -> None:
-    path = save_envelope(sign_model(make_report(), signer), tmp_path / "report.json")
-    assert verify_envelope(path, signer.public_key)["report_id"] == "rep-1"
-    with pytest.raises(SignatureError, match="not a valid certificate"):
+def test_a_signed_report_is_not_a_certificate(signer: Signer, tmp_path: Path) -> None:
+    path = save_envelope(sign_payload(make_statement().payload(), REPORT_PAYLOAD_TYPE, signer), tmp_path / "r.json")
+    assert verify_envelope(path, signer.public_key)["predicate"]["report_id"] == "rep-1"
+    with pytest.raises(SignatureError, match="expected 'application/vnd.lethe.certificate"):
         verify_certificate_file(path, signer.public_key)
+
+
+def test_the_pdf_shows_the_ledger_checkpoint(issued: tuple[Path, Path]) -> None:
+    assert b"tree size 3" in issued[1].read_bytes()
+
+
+def test_a_certificate_without_an_inclusion_proof_is_refused(signer: Signer, tmp_path: Path) -> None:
+    json_path, _ = issue_certificate(make_certificate(signer, inclusion_proof=None), signer, tmp_path)
+    with pytest.raises(LetheError, match="no ledger inclusion proof"):
+        verify_certificate_file(json_path, signer.public_key)
+
+
+def test_a_proof_of_another_requests_events_is_refused(signer: Signer, tmp_path: Path) -> None:
+    other = make_ledger_proof(signer, request_id="req-someone-else")
+    head = SignedCheckpoint.from_note(other["checkpoint"])
+    certificate = make_certificate(signer, inclusion_proof=other, ledger_checkpoint={
+        "tree_size": head.tree_size, "root": head.root.hex(), "note": other["checkpoint"]})
+    json_path, _ = issue_certificate(certificate, signer, tmp_path)
+    with pytest.raises(LetheError, match="another request"):
+        verify_certificate_file(json_path, signer.public_key)
+
+
+def test_a_forged_proof_node_is_refused_even_when_re_signed(signer: Signer, tmp_path: Path) -> None:
+    """The signer itself cannot swap a proof node: the path no longer leads to the signed checkpoint's root."""
+    proof = make_ledger_proof(signer)
+    node = proof["events"][0]["audit_path"][0]
+    proof["events"][0]["audit_path"][0] = ("A" if node[0] != "A" else "B") + node[1:]
+    json_path, _ = issue_certificate(make_certificate(signer, inclusion_proof=proof), signer, tmp_path)
+    with pytest.raises(LetheError, match="root"):
+        verify_certificate_file(json_path, signer.public_key)
+
+
+def test_an_auditors_checkpoint_with_another_root_reveals_a_fork(
+    issued: tuple[Path, Path], signer: Signer
+) -> None:
+    genuine = SignedCheckpoint.from_note(json.loads(issued[0].read_text())["payload"]["ledger_checkpoint"]["note"])
+    assert verify_certificate_file(issued[0], signer.public_key, genuine).request_id == "req-2026-0042"
+    forked = SignedCheckpoint.sign(signer, genuine.tree_size, b"\1" * 32)
+    with pytest.raises(LetheError, match="forked"):
+        verify_certificate_file(issued[0], signer.public_key, forked)
 
 
 def test_the_pdf_is_searchable_and_states_the_verdicts(issued: tuple[Path, Path]) -> None:

@@ -106,6 +106,10 @@ def test_repredict_score_of_no_pairs_is_an_error() -> None:
         repredict_score(FixedScores(SCORES), np.array([], dtype=int), np.array([], dtype=int))
 
 
+SCOPE = {"subjects": 1, "interactions": 15, "training_pairs": 12, "held_out_pairs": 3, "deployments": 1,
+         "checkpoints_replaced": 1}
+
+
 def check(name: str, passed: bool) -> MetricCheck:
     return MetricCheck(name=name, value=0.9, threshold=0.8, comparison="≥", passed=passed, detail="")
 
@@ -113,8 +117,9 @@ def check(name: str, passed: bool) -> MetricCheck:
 def report(checks: list[MetricCheck], passed: bool, **overrides: object) -> VerificationReport:
     fields = dict(
         report_id="rep-1", request_id="req-1", deployment_id="dep-1", method="sisa", exact=True,
-        created_at="2026-03-20T10:00:00Z", subjects_count=1, forgotten_interactions=12, shards_retrained=[2],
-        checkpoints_replaced=[{"old": "ck-a", "new": "ck-b"}], metrics={"unlearned": {"recall@20": 0.2}},
+        created_at="2026-03-20T10:00:00Z", scope=SCOPE, shards_retrained=[2],
+        checkpoints_replaced=[{"old": "ck-a", "new": "ck-b"}], reference=None,
+        metrics={"unlearned": {"recall@20": 0.2}}, figures=None,
         checks=checks, passed=passed, ledger_head="ab" * 32, policy_digest="cd" * 32, seed=7, data_digest="ef" * 32,
     )
     return VerificationReport(**{**fields, **overrides})

@@ -90,9 +90,10 @@ def _summary(services: Services, request_id: str, console: Console) -> None:
     verified = next((e.payload for e in record.history if e.kind == "request.verified"), None)
     if verified is None:
         return
-    from verify import load_envelope
+    from verify import load_report
 
-    report = load_envelope(ledger.workspace.root / verified["report_path"]).payload
+    path, key = ledger.workspace.root / verified["report_path"], ledger.workspace.signer.public_key
+    report = load_report(path, key).predicate.model_dump(mode="json")
     checks = Table(title=f"verification report {report['report_id']} (signed)")
     for column in ("check", "value", "threshold", "verdict"):
         checks.add_column(column)

@@ -18,11 +18,13 @@ def evaluate_serving(ledger: Ledger) -> dict[str, Any]:
     deployment_id = ledger.serving_deployment_id()
     if deployment_id is None:
         raise WorkspaceError("no deployment serves yet; run `lethe train` first")
-    method = ledger.deployment(deployment_id)["method"]
+    deployment = ledger.deployment(deployment_id)
+    method = deployment["method"]
     model = get_method(method).load(ledger, deployment_id).model
     train, test = Interactions.from_store(ledger, "train"), Interactions.from_store(ledger, "test")
     metrics = ranking_metrics(model, train.csr(), test.csr(), (10, 20))
-    return {"deployment_id": deployment_id, "method": method, "users": int(len(set(test.user_idx))), "metrics": metrics}
+    return {"deployment_id": deployment_id, "method": method, "settings": deployment["settings"],
+            "users": int(len(set(test.user_idx))), "metrics": metrics}
 
 
 def _deadline(received_at: str, months: int) -> str:

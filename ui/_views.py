@@ -13,16 +13,18 @@ from typing import Any
 
 import plotly.graph_objects as go
 import streamlit as st
+from plotly.subplots import make_subplots
 from pydantic import ValidationError
 
 from ledger import Ledger, LetheError, RequestRecord, default_workspace_path
 from ui._reports import event_facts
 from ui._services import Services, open_services
 from unlearn.methods import DeploymentPlan
-from verify import verify_envelope
+from verify import VerificationReport, load_report
 
-CHART_METRICS = ("re-predict", "recall@20")
-"""Metrics plotted for every model; the ``rbo@k vs reference`` ones are added as the report has them."""
+CHART_METRICS = ("re-predict", "mia score auc", "mia recsys auc", "recall@20")
+"""Metrics plotted side by side for every model the report compares."""
+LATENT_METRICS = ("latent users", "latent items", "cka items")
 
 
 @st.cache_resource(show_spinner=False)
@@ -86,36 +88,79 @@ def plan_rows(plans: list[DeploymentPlan]) -> list[dict[str, Any]]:
     ]
 
 
-def verified_report(ledger: Ledger, record: RequestRecord) -> dict[str, Any] | None:
+def verified_report(ledger: Ledger, record: RequestRecord) -> VerificationReport | None:
     """The request's verification report, only if its signature verifies with the workspace key."""
     verified = record.payload("verified")
     if verified is None:
         return None
     workspace = ledger.workspace
-    return verify_envelope(workspace.root / verified["report_path"], workspace.signer.public_key)
+    return load_report(workspace.root / verified["report_path"], workspace.signer.public_key).predicate
 
 
-def check_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+def check_rows(report: VerificationReport) -> list[dict[str, Any]]:
     return [
         {
-            "check": check["name"],
-            "verdict": "PASS" if check["passed"] else "FAIL",
-            "value": check["value"],
-            "threshold": "" if check["threshold"] is None else f"{check['comparison']} {check['threshold']:.4f}",
-            "detail": check["detail"],
+            "check": check.name,
+            "verdict": "PASS" if check.passed else "FAIL",
+            "value": check.value,
+            "threshold": "" if check.threshold is None else f"{check.comparison} {check.threshold:.4f}",
+            "detail": check.detail,
         }
-        for check in report["checks"]
+        for check in report.checks
     ]
 
 
-def metrics_figure(metrics: dict[str, dict[str, float]]) -> go.Figure:
-    """Grouped bars: one group per metric, one bar per model (original / unlearned / reference)."""
-    names = [m for m in CHART_METRICS if any(m in values for values in metrics.values())]
-    names += sorted({k for values in metrics.values() for k in values if k.startswith("rbo@")})
+def _grouped_bars(metrics: dict[str, dict[str, float]], names: tuple[str, ...], axis: str) -> go.Figure:
+    """One group per metric, one bar per model (original / unlearned / reference / Retrain*)."""
+    shown = [n for n in names if any(n in values for values in metrics.values())]
     figure = go.Figure(
-        [go.Bar(name=model, x=names, y=[values.get(n) for n in names]) for model, values in metrics.items()]
+        [go.Bar(name=model, x=shown, y=[values.get(n) for n in shown]) for model, values in metrics.items()]
     )
-    figure.update_layout(barmode="group", yaxis_title="value", legend_title="model", height=380)
+    figure.update_layout(barmode="group", yaxis_title=axis, legend_title="model", height=360)
+    return figure
+
+
+def metrics_figure(metrics: dict[str, dict[str, float]]) -> go.Figure:
+    """Re-predict score, both attacks' AUC and utility, per model."""
+    return _grouped_bars(metrics, CHART_METRICS, "value")
+
+
+def latent_figure(metrics: dict[str, dict[str, float]]) -> go.Figure:
+    """Procrustes distances to the reference (forgetting users, affected items) and the items' CKA, per model."""
+    return _grouped_bars(metrics, LATENT_METRICS, "distance (RMS embedding norms) / CKA")
+
+
+def rbo_figure(report: VerificationReport) -> go.Figure:
+    """Distribution of per-user RBO with the reference's top-k, forgetting users and other users side by side."""
+    assert report.figures is not None
+    groups = list(report.figures.rbo)
+    figure = make_subplots(rows=1, cols=len(groups), subplot_titles=groups, shared_yaxes=True)
+    for column, group in enumerate(groups, start=1):
+        histogram = report.figures.rbo[group]
+        centres = [(a + b) / 2 for a, b in zip(histogram.edges, histogram.edges[1:])]
+        for model, counts in histogram.counts.items():
+            figure.add_trace(go.Bar(name=model, x=centres, y=counts, legendgroup=model, showlegend=column == 1),
+                             row=1, col=column)
+    figure.update_layout(barmode="group", height=340, legend_title="model",
+                         title=f"RBO@{report.figures.rbo_depth} with the reference, per user")
+    return figure
+
+
+def mia_figure(report: VerificationReport) -> go.Figure:
+    """ROC of each membership attack for the original, unlearned and reference models (diagonal: chance)."""
+    assert report.figures is not None
+    attacks = list(report.figures.mia)
+    figure = make_subplots(rows=1, cols=len(attacks), subplot_titles=[f"{a} attack" for a in attacks])
+    for column, attack in enumerate(attacks, start=1):
+        curves = report.figures.mia[attack]
+        figure.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "grey"},
+                                    name="chance", showlegend=column == 1), row=1, col=column)
+        for model, tpr in curves.tpr.items():
+            figure.add_trace(go.Scatter(x=curves.fpr, y=tpr, mode="lines", name=model, legendgroup=model,
+                                        showlegend=column == 1, line_shape="hv"), row=1, col=column)
+        figure.update_xaxes(title_text="false-positive rate", row=1, col=column)
+    figure.update_yaxes(title_text="true-positive rate", row=1, col=1)
+    figure.update_layout(height=360, legend_title="model")
     return figure
 
 

@@ -95,21 +95,26 @@ def ingest(
 @app.command()
 @reasons
 def train(
-    method: Annotated[str, typer.Option(help="retrain or sisa")] = "sisa",
-    model: Annotated[str, typer.Option(help="base model")] = "bpr",
+    method: Annotated[str, typer.Option(help="retrain, sisa or receraser")] = "sisa",
+    model: Annotated[str, typer.Option(help="base model: bpr, wmf or lightgcn")] = "bpr",
     shards: int = 5, epochs: Optional[int] = None, seed: int = 0,
+    partition: Annotated[Optional[str], typer.Option(help="receraser: ubp (default), inbp, ibp or random")] = None,
+    aggregation: Annotated[Optional[str], typer.Option(help="receraser: attention (default), mean or static")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="processes training shards at once (1: in this process)")] = 1,
     serve: Annotated[bool, typer.Option(help="make it the serving deployment")] = True,
     workspace: Workspace = None, verbose: Verbose = False,
 ) -> None:
     """Train a deployment; every interaction's shard and every checkpoint go to the ledger."""
+    from unlearn.executor import executor_for
     from unlearn.methods import MethodSettings, get_method, set_serving
     from unlearn.progress import TqdmProgress
 
     services = _services(workspace)
     shards = 1 if method == "retrain" else shards
-    settings = MethodSettings(method=method, base_model=model, shards=shards, seed=seed,
-                              model={"epochs": epochs} if epochs else {})
-    deployment = get_method(method).fit(services.ledger, settings, TqdmProgress(), actor="cli")
+    settings = MethodSettings(method=method, base_model=model, shards=shards, seed=seed, partition=partition,
+                              aggregation=aggregation, model={"epochs": epochs} if epochs else {})
+    trainer = get_method(method).with_executor(executor_for(workers))
+    deployment = trainer.fit(services.ledger, settings, TqdmProgress(), actor="cli")
     if serve:
         set_serving(services.ledger, deployment.deployment_id, actor="cli")
     out.print(f"trained {deployment.deployment_id} ({len(deployment.checkpoints)} checkpoint(s))"
@@ -285,17 +290,23 @@ def ledger_lineage(
 def certificate_verify(
     certificate: Path,
     public_key: Annotated[Optional[Path], typer.Option(help="PEM public key (default: the workspace's)")] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option(help="your exported checkpoint note of the same log")] = None,
     workspace: Workspace = None, verbose: Verbose = False,
 ) -> None:
-    """Check a certificate's signature offline with only the public key."""
+    """Check a certificate offline: signature, content, and its ledger inclusion proof (public key only)."""
     from ledger import default_workspace_path
     from verify import verify_certificate_file
 
     key_path = public_key or (workspace or default_workspace_path()) / "keys" / "signing.pub"
-    cert = verify_certificate_file(certificate, load_public_key(key_path))
+    from ledger import SignedCheckpoint
+
+    external = SignedCheckpoint.read(checkpoint) if checkpoint else None
+    cert = verify_certificate_file(certificate, load_public_key(key_path), external)
     verdict = "PASSED" if cert.passed else "FAILED"
     out.print(f"certificate {cert.certificate_id} is authentic: request {cert.request_id}, method {cert.method}, "
-              f"verification {verdict}, signed by key {cert.key_fingerprint[:16]}…")
+              f"verification {verdict}, signed by key {cert.key_fingerprint[:16]}…; its "
+              f"{len(cert.inclusion_proof['events'])} ledger events are included in the signed checkpoint of size "
+              f"{cert.ledger_checkpoint['tree_size']}")
 
 
 @app.command()

@@ -14,18 +14,23 @@ from typing import Annotated, Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fpdf import FPDF
-from pydantic import BaseModel, FiniteFloat, StringConstraints, ValidationError, model_validator
+from pydantic import BaseModel, Field, FiniteFloat, StringConstraints, ValidationError, model_validator
 
+from ledger import SignedCheckpoint, verify_bundle
+from ledger.errors import LedgerIntegrityError
 from ledger._signing import Signer, load_public_key, public_key_fingerprint
 from ledger.errors import SignatureError
 from verify._report import (
+    CERTIFICATE_PAYLOAD_TYPE,
     FROZEN,
     CheckpointSwap,
+    ErasureScope,
     MetricCheck,
+    Sha256Hex,
     UtcDatetime,
     first_error,
     save_envelope,
-    sign_model,
+    sign_payload,
     verify_envelope,
 )
 
@@ -77,10 +82,14 @@ class Verdict(BaseModel):
 
 
 class Certificate(BaseModel):
-    """What a controller hands a data subject or regulator to show an erasure request was fulfilled."""
+    """What a controller hands a data subject or regulator to show an erasure request was fulfilled.
+
+    ``ledger_checkpoint`` (a signed tree head: size, root) and ``inclusion_proof`` (the request's events proven
+    against it) are filled from the ledger's Merkle log; a certificate without them still verifies by signature.
+    """
 
     model_config = FROZEN
-    schema_version: Literal[1] = 1
+    schema_version: Literal[2] = 2
     certificate_id: FileSafeId
     request_id: str
     regulation: str = "GDPR Art. 17"
@@ -88,8 +97,9 @@ class Certificate(BaseModel):
     subject_ref: SubjectRef
     received_at: UtcDatetime
     completed_at: UtcDatetime
-    deadline: date
+    deadline: date = Field(description="due date: GDPR Art. 12(3), the policy's response period from receipt")
     within_deadline: bool
+    scope: ErasureScope
     method: str
     exact: bool
     approximate_notice: str | None = None
@@ -99,9 +109,11 @@ class Certificate(BaseModel):
     lineage_proof: str
     verdicts: list[Verdict]
     passed: bool
-    report_digest: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    report_digest: Sha256Hex
     ledger_head: str
-    key_fingerprint: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    ledger_checkpoint: dict[str, Any] | None = Field(None, description="filled from the ledger's Merkle log")
+    inclusion_proof: dict[str, Any] | None = Field(None, description="filled from the ledger's Merkle log")
+    key_fingerprint: Sha256Hex
     issued_at: UtcDatetime
 
     @model_validator(mode="before")
@@ -149,60 +161,71 @@ def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
+def _ledger_line(value: dict[str, Any] | None, summary: str) -> str:
+    return summary if value is not None else "not attached (see the ledger's Merkle log)"
+
+
 def render_certificate_pdf(certificate: Certificate, envelope_signature: dict[str, str], path: Path) -> Path:
-    """Write the human-readable PDF of ``certificate`` (uncompressed, so its text can be searched)."""
+    """Write the human-readable PDF of ``certificate`` (uncompressed, so its text can be searched).
+
+    Compact type keeps a typical certificate (sixteen verdicts) on one page; longer ones flow onto a second.
+    """
     c = certificate
     pdf = FPDF(format="A4")
     pdf.set_compression(False)
+    pdf.set_auto_page_break(True, margin=12)
     pdf.set_title(f"Certificate of erasure {c.certificate_id}")
     pdf.set_creator("Lethe")
     pdf.add_page()
 
-    def heading(text: str, size: int = 12) -> None:
+    def heading(text: str, size: int = 11) -> None:
         pdf.set_font("Helvetica", "B", size)
-        pdf.ln(3)
-        pdf.cell(0, 8, _latin1(text), new_x="LMARGIN", new_y="NEXT")
-        pdf.set_font("Helvetica", "", 9)
+        pdf.ln(1.5)
+        pdf.cell(0, 6, _latin1(text), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("Helvetica", "", 8)
 
     def paragraph(text: str, font: str = "Helvetica", style: str = "", wrapmode: str = "WORD") -> None:
-        pdf.set_font(font, style, 9)
-        pdf.multi_cell(0, 5, _latin1(text), wrapmode=wrapmode, new_x="LMARGIN", new_y="NEXT")
-        pdf.set_font("Helvetica", "", 9)
+        pdf.set_font(font, style, 8)
+        pdf.multi_cell(0, 4, _latin1(text), wrapmode=wrapmode, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("Helvetica", "", 8)
 
-    heading("Certificate of erasure", 18)
+    heading("Certificate of erasure", 16)
     paragraph(f"{c.regulation} - request {c.request_id} - result: {'PASS' if c.passed else 'FAIL'}", style="B")
 
+    scope = c.scope
     swaps = "\n".join(f"{swap.old} -> {swap.new}" for swap in c.checkpoints_replaced) or "none"
+    checkpoint = c.ledger_checkpoint or {}
     facts = [
         ("Certificate", c.certificate_id),
-        ("Request", c.request_id),
-        ("Regulation", c.regulation),
         ("Legal basis", c.legal_basis),
         ("Subject (pseudonym)", c.subject_ref),
-        ("Received", _when(c.received_at)),
-        ("Deadline (Art. 12(3))", c.deadline.isoformat()),
-        ("Completed", _when(c.completed_at)),
-        ("Within deadline", "yes" if c.within_deadline else "NO"),
-        ("Method", f"{c.method} ({'exact' if c.exact else 'approximate'})"),
-        ("Deployment", c.deployment_id),
+        ("Received / due / completed",
+         f"{_when(c.received_at)} / {c.deadline.isoformat()} (Art. 12(3)) / {_when(c.completed_at)}"
+         f" - {'within the deadline' if c.within_deadline else 'LATE'}"),
+        ("Scope", f"{scope.subjects} subject(s), {scope.interactions} interactions ({scope.training_pairs} training, "
+                  f"{scope.held_out_pairs} held-out), {scope.deployments} deployment(s), "
+                  f"{scope.checkpoints_replaced} checkpoint(s) replaced"),
+        ("Method", f"{c.method} ({'exact' if c.exact else 'approximate'}) on {c.deployment_id}"),
         ("Shards retrained", ", ".join(map(str, c.shards_retrained)) or "none"),
         ("Checkpoints replaced", swaps),
         ("Lineage proof", c.lineage_proof),
         ("Report digest", c.report_digest),
+        ("Ledger checkpoint", _ledger_line(c.ledger_checkpoint,
+                                           f"tree size {checkpoint.get('tree_size')}, root {checkpoint.get('root')}")),
+        ("Inclusion proof", _ledger_line(c.inclusion_proof, "attached in the signed JSON")),
         ("Issued", _when(c.issued_at)),
     ]
-    pdf.ln(2)
-    with pdf.table(col_widths=(45, 145), text_align="LEFT", first_row_as_headings=False) as table:
+    with pdf.table(col_widths=(40, 150), text_align="LEFT", first_row_as_headings=False, line_height=4) as table:
         for label, value in facts:
             row = table.row()
             row.cell(_latin1(label))
             row.cell(_latin1(value))
     if c.approximate_notice:
-        pdf.ln(2)
+        heading("Limitations")
         paragraph(c.approximate_notice, style="I")
 
     heading("Verdicts")
-    with pdf.table(col_widths=(60, 35, 45, 50), text_align="LEFT") as table:
+    with pdf.table(col_widths=(70, 30, 50, 40), text_align="LEFT", line_height=4) as table:
         header = table.row()
         for title in ("Check", "Value", "Threshold", "Result"):
             header.cell(title)
@@ -217,7 +240,6 @@ def render_certificate_pdf(certificate: Certificate, envelope_signature: dict[st
     paragraph(f"Ledger head: {c.ledger_head}", font="Courier")
     paragraph(f"Key fingerprint (SHA-256): {c.key_fingerprint}", font="Courier")
     paragraph(f"Ed25519 signature (base64): {envelope_signature['sig']}", font="Courier", wrapmode="CHAR")
-    pdf.ln(4)
     paragraph(f"Verify offline: lethe certificate verify {c.certificate_id}.json --public-key signing.pub", style="B")
 
     path = Path(path)
@@ -232,7 +254,7 @@ def issue_certificate(certificate: Certificate, signer: Signer, out_dir: Path) -
         raise SignatureError(
             f"certificate names key {certificate.key_fingerprint[:16]}…, the signer holds {signer.keyid[:16]}…"
         )
-    envelope = sign_model(certificate, signer)
+    envelope = sign_payload(certificate.model_dump(mode="json"), CERTIFICATE_PAYLOAD_TYPE, signer)
     out_dir = Path(out_dir)
     json_path = save_envelope(envelope, out_dir / f"{certificate.certificate_id}.json")
     pdf_path = render_certificate_pdf(
@@ -241,14 +263,47 @@ def issue_certificate(certificate: Certificate, signer: Signer, out_dir: Path) -
     return json_path, pdf_path
 
 
-def verify_certificate_file(path: Path, public_key: Ed25519PublicKey | str | Path) -> Certificate:
-    """Check a certificate JSON offline with the public key alone; return it, or raise SignatureError."""
+def verify_certificate_file(
+    path: Path, public_key: Ed25519PublicKey | str | Path, checkpoint: SignedCheckpoint | None = None
+) -> Certificate:
+    """Check a certificate JSON offline with the public key alone; return it, or raise a LetheError.
+
+    1. the envelope's signature and the certificate's own consistency;
+    2. its inclusion proof: the signed ledger checkpoint, and every proven event up its Merkle path to that
+       checkpoint's root; the events must be this request's, from ``received`` to ``verified``;
+    3. optionally, an auditor's own exported checkpoint of the same tree size must have the same root.
+    """
     key = public_key if isinstance(public_key, Ed25519PublicKey) else load_public_key(Path(public_key))
-    payload = verify_envelope(Path(path), key)
+    payload = verify_envelope(Path(path), key, CERTIFICATE_PAYLOAD_TYPE)
     try:
         certificate = Certificate.model_validate(payload)
     except ValidationError as exc:
         raise SignatureError(f"{path}: the signed payload is not a valid certificate: {first_error(exc)}") from exc
     if certificate.key_fingerprint != public_key_fingerprint(key):
         raise SignatureError(f"{path}: the certificate names another signing key than the one that signed it")
+    _check_inclusion(certificate, key, checkpoint)
     return certificate
+
+
+def _check_inclusion(certificate: Certificate, key: Ed25519PublicKey, external: SignedCheckpoint | None) -> None:
+    if certificate.inclusion_proof is None or certificate.ledger_checkpoint is None:
+        raise LedgerIntegrityError("the certificate carries no ledger inclusion proof")
+    head = verify_bundle(certificate.inclusion_proof, key)
+    if (head.tree_size, head.root.hex()) != (certificate.ledger_checkpoint["tree_size"],
+                                              certificate.ledger_checkpoint["root"]):
+        raise LedgerIntegrityError("the inclusion proof leads to another checkpoint than the certificate names")
+    events = [entry["event"] for entry in certificate.inclusion_proof["events"]]
+    if any(e["payload"].get("request_id") != certificate.request_id for e in events):
+        raise LedgerIntegrityError("the inclusion proof proves events of another request")
+    kinds = {e["kind"] for e in events}
+    if not {"request.received", "request.verified"} <= kinds:
+        raise LedgerIntegrityError("the inclusion proof does not cover the request's receipt and verification")
+    if external is not None:
+        external.verify(key)
+        if external.tree_size == head.tree_size and external.root != head.root:
+            raise LedgerIntegrityError("your exported checkpoint has the same size but another root: the log forked")
+        if external.tree_size != head.tree_size:
+            raise LedgerIntegrityError(
+                f"your checkpoint has size {external.tree_size}, the certificate's {head.tree_size}: check their "
+                "consistency with `lethe ledger verify --checkpoint` on the workspace"
+            )

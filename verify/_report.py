@@ -1,28 +1,52 @@
-"""The verification report and the signed envelope every report and certificate travels in.
+"""The verification report, the in-toto-like statement that carries it, and the DSSE-style signed envelope.
 
 A report is a pydantic model so that a malformed one cannot be built, and it fails closed: ``passed`` must
-equal "at least one check ran and all of them passed". Envelopes sign the canonical JSON of the payload
-(``ledger._canonical``); the file on disk may be pretty-printed because verification re-canonicalises the
-parsed payload. Anything that does not verify raises :class:`~ledger.errors.SignatureError` with a
-one-line reason, whatever was wrong with the input.
+equal "at least one check ran and all of them passed". It travels as the predicate of an in-toto-like
+statement whose subjects are the SHA-256 digests of what it speaks about: the ledger head, the unlearned
+deployment's checkpoints and the reference retrains.
+
+Envelopes follow DSSE (securesystemslib ``dsse.py``): a ``payloadType``, the payload, and Ed25519 signatures
+with key ids over ``PAE(payloadType, body)`` where the body is the payload's canonical JSON. One deviation:
+the payload is kept as a JSON object rather than base64, so the file can be read and diffed; verification
+re-canonicalises it, and canonical JSON is stable under parse → serialise (``ledger._canonical``), so the
+bytes checked are the bytes signed. Anything that does not verify raises
+:class:`~ledger.errors.SignatureError` with a one-line reason, whatever was wrong with the input.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, FiniteFloat, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    FiniteFloat,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from ledger._canonical import canonical_json, sha256_hex
-from ledger._signing import Signer, load_public_key, public_key_fingerprint, verify_signature
+from ledger._signing import Signer, load_public_key, public_key_fingerprint
 from ledger.errors import SignatureError
 
 FROZEN = ConfigDict(extra="forbid", frozen=True)
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+REPORT_PREDICATE_TYPE = "https://lethe.dev/attestations/erasure-verification/v2"
+REPORT_PAYLOAD_TYPE = "application/vnd.in-toto+json"
+CERTIFICATE_PAYLOAD_TYPE = "application/vnd.lethe.certificate+json;version=1"
+
+Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -54,22 +78,71 @@ class CheckpointSwap(BaseModel):
     new: str
 
 
+class ErasureScope(BaseModel):
+    """What one request erased, as counts only (reports and certificates never list the ids)."""
+
+    model_config = FROZEN
+    subjects: int = Field(ge=0)
+    interactions: int = Field(ge=0, description="interaction ids erased from the store")
+    training_pairs: int = Field(ge=0, description="of which in the training split: the forgotten pairs measured")
+    held_out_pairs: int = Field(ge=0, description="of which in the test split: the score attack's non-members")
+    deployments: int = Field(ge=0, description="deployments whose checkpoints were replaced")
+    checkpoints_replaced: int = Field(ge=0)
+
+
+class Histogram(BaseModel):
+    """Counts per bin, one list per model, over shared bin edges."""
+
+    model_config = FROZEN
+    edges: list[FiniteFloat]
+    counts: dict[str, list[int]]
+
+
+class RocCurves(BaseModel):
+    """TPR per model at fixed false-positive rates (a grid, not the thresholds: no single score can be read off)."""
+
+    model_config = FROZEN
+    fpr: list[FiniteFloat]
+    tpr: dict[str, list[FiniteFloat]]
+
+
+class ReportFigures(BaseModel):
+    """Aggregates the report's plots are drawn from."""
+
+    model_config = FROZEN
+    rbo_depth: int
+    rbo: dict[str, Histogram] = Field(description="per-user RBO@rbo_depth with the reference, by user group")
+    mia: dict[str, RocCurves] = Field(description="ROC of each membership attack, by model")
+
+
+class ReferenceInfo(BaseModel):
+    """Which retrains the statistical checks compared against, and whether they were shared by a batch."""
+
+    model_config = FROZEN
+    base_model: str
+    data_digest: str = Field(description="training-set digest of the remaining data both retrains saw")
+    seed: int
+    retrain_star_seed: int
+    reused: bool = Field(description="trained earlier for the same deployment and remaining data (audit window)")
+
+
 class VerificationReport(BaseModel):
     """Evidence that one request's erasure took effect: metrics of the models compared and the checks."""
 
     model_config = FROZEN
-    schema_version: Literal[1] = 1
+    schema_version: Literal[2] = 2
     report_id: str
     request_id: str
     deployment_id: str
     method: str
     exact: bool
     created_at: UtcDatetime
-    subjects_count: int
-    forgotten_interactions: int
+    scope: ErasureScope
     shards_retrained: list[int]
     checkpoints_replaced: list[CheckpointSwap]
+    reference: ReferenceInfo | None
     metrics: dict[str, dict[str, FiniteFloat]]
+    figures: ReportFigures | None
     checks: list[MetricCheck]
     passed: bool
     ledger_head: str
@@ -88,13 +161,40 @@ class VerificationReport(BaseModel):
         return self
 
 
-def report_digest(report: VerificationReport) -> str:
-    """SHA-256 of the report's canonical JSON: what a certificate cites to bind itself to one report."""
-    return sha256_hex(canonical_json(report.model_dump(mode="json")))
+class ResourceDescriptor(BaseModel):
+    """An in-toto subject: a named artefact and its SHA-256."""
+
+    model_config = FROZEN
+    name: str
+    digest: dict[Literal["sha256"], Sha256Hex]
+
+
+class ReportStatement(BaseModel):
+    """An in-toto-like statement: the report is the predicate about the artefacts listed as subjects."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    type_: Literal[STATEMENT_TYPE] = Field(STATEMENT_TYPE, alias="_type")
+    subject: list[ResourceDescriptor] = Field(min_length=1)
+    predicate_type: Literal[REPORT_PREDICATE_TYPE] = Field(REPORT_PREDICATE_TYPE, alias="predicateType")
+    predicate: VerificationReport
+
+    def payload(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+def payload_digest(payload: dict[str, Any]) -> str:
+    """SHA-256 of a payload's canonical JSON: what a certificate cites to bind itself to one signed report."""
+    return sha256_hex(canonical_json(payload))
+
+
+def pae(payload_type: str, body: bytes) -> bytes:
+    """DSSE's pre-authentication encoding: ``DSSEv1 <len> <type> <len> <body>`` (lengths in bytes, decimal)."""
+    kind = payload_type.encode()
+    return b"DSSEv1 %d %b %d %b" % (len(kind), kind, len(body), body)
 
 
 class Signature(BaseModel):
-    """A detached Ed25519 signature in the ledger's ``{"keyid", "sig"}`` form."""
+    """One DSSE signature: the signer's key id (SHA-256 of its raw public key) and the base64 Ed25519 signature."""
 
     model_config = FROZEN
     keyid: str
@@ -102,25 +202,30 @@ class Signature(BaseModel):
 
 
 class SignedEnvelope(BaseModel):
-    """A JSON payload with the signatures over its canonical form."""
+    """A DSSE-style envelope: payload type, JSON payload and the signatures over their PAE."""
 
-    model_config = FROZEN
-    schema_version: Literal[1] = 1
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    payload_type: str = Field(alias="payloadType", min_length=1)
     payload: dict[str, Any]
     signatures: list[Signature]
 
+    def signed_bytes(self) -> bytes:
+        return pae(self.payload_type, canonical_json(self.payload))
 
-def sign_model(model: BaseModel, signer: Signer) -> SignedEnvelope:
-    """Wrap ``model``'s JSON form in an envelope signed by ``signer``."""
-    payload = model.model_dump(mode="json")
-    return SignedEnvelope(payload=payload, signatures=[Signature(**signer.sign(payload))])
+
+def sign_payload(payload: dict[str, Any], payload_type: str, signer: Signer) -> SignedEnvelope:
+    """Sign ``PAE(payload_type, canonical JSON of payload)`` with the workspace key."""
+    unsigned = SignedEnvelope(payload_type=payload_type, payload=payload, signatures=[])
+    signature = base64.b64encode(signer.private_key.sign(unsigned.signed_bytes())).decode()
+    return unsigned.model_copy(update={"signatures": [Signature(keyid=signer.keyid, sig=signature)]})
 
 
 def save_envelope(envelope: SignedEnvelope, path: Path) -> Path:
     """Write the envelope as pretty JSON (indent 2, sorted keys), atomically so a crash leaves no half file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(envelope.model_dump(mode="json"), indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    text = json.dumps(envelope.model_dump(mode="json", by_alias=True), indent=2, sort_keys=True, ensure_ascii=False,
+                      allow_nan=False)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text + "\n", encoding="utf-8")
     os.replace(tmp, path)
@@ -172,12 +277,14 @@ def load_envelope(source: SignedEnvelope | dict[str, Any] | str | Path) -> Signe
 
 
 def verify_envelope(
-    source: SignedEnvelope | dict[str, Any] | str | Path, public_key: Ed25519PublicKey | str | Path
+    source: SignedEnvelope | dict[str, Any] | str | Path,
+    public_key: Ed25519PublicKey | str | Path,
+    payload_type: str | None = None,
 ) -> dict[str, Any]:
     """Return the payload if every signature by ``public_key`` verifies; raise SignatureError otherwise.
 
-    Fails closed: an envelope with no signature, or none by this key, does not verify. Signatures by other
-    keys (co-signers) are neither required nor trusted.
+    Fails closed: an envelope with no signature, or none by this key, or (when ``payload_type`` is given)
+    of another type, does not verify. Signatures by other keys (co-signers) are neither required nor trusted.
     """
     envelope = load_envelope(source)
     key = public_key if isinstance(public_key, Ed25519PublicKey) else load_public_key(Path(public_key))
@@ -188,6 +295,21 @@ def verify_envelope(
     if not mine:
         signers = ", ".join(signature.keyid[:16] for signature in envelope.signatures)
         raise SignatureError(f"not signed by key {fingerprint[:16]}… (signed by {signers})")
+    signed = envelope.signed_bytes()
     for signature in mine:
-        verify_signature(envelope.payload, signature.model_dump(), key)
+        try:
+            key.verify(base64.b64decode(signature.sig, validate=True), signed)
+        except (InvalidSignature, ValueError) as exc:
+            raise SignatureError("signature does not match the signed content: it was altered") from exc
+    if payload_type is not None and envelope.payload_type != payload_type:
+        raise SignatureError(f"the envelope holds {envelope.payload_type!r}, expected {payload_type!r}")
     return envelope.payload
+
+
+def load_report(source: SignedEnvelope | str | Path, public_key: Ed25519PublicKey | str | Path) -> ReportStatement:
+    """Verify a signed report and parse its statement; SignatureError if either fails."""
+    payload = verify_envelope(source, public_key, REPORT_PAYLOAD_TYPE)
+    try:
+        return ReportStatement.model_validate(payload)
+    except ValidationError as exc:
+        raise SignatureError(f"the signed payload is not a verification report: {first_error(exc)}") from exc

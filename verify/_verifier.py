@@ -1,49 +1,65 @@
-"""The request verifier the engine calls: evidence against a retrained reference, then the certificate.
+"""The request verifier the engine calls: evidence against retrained references, then the certificate.
 
 Verification of one request, in order:
-1. lineage proof of every deployment the request touched (exact methods; ledger only);
-2. load the serving deployment as it was before the request (replaced checkpoints still exist) and after;
-3. retrain a reference on the remaining training data with the deployment's base model, config and seed;
-4. measure: re-predict score on the forgotten training pairs, RBO@k of the forgetting user's top-k lists
-   against the reference (original vs unlearned), Recall/NDCG@10/20 on a seeded sample of other users;
-5. judge each measurement by the policy's thresholds, sign the report (fails closed: no check, no pass).
+1. lineage proof of every deployment (exact methods; ledger only, immediate);
+2. load the measured deployment as it was before the request (replaced checkpoints still exist) and after;
+3. the case: the request's escrowed pairs (forgotten training pairs, held-out test pairs) and the data left;
+4. references: the reference retrain and Retrain* on the remaining data, plus the trained membership attack —
+   reused when the caller passed ones for this deployment and remaining data (an audit window), else trained;
+5. measure and judge (``verify._evidence``): re-predict, RBO@k, both membership attacks, latent distance, utility;
+6. sign the report as an in-toto-like statement in a DSSE-style envelope (fails closed: no check, no pass).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ledger import Ledger, RequestError, sha256_hex
+from ledger import SignedCheckpoint, Ledger, RequestError, sha256_hex
 from policies import Policy
 from unlearn.engine import CertificateOutcome, VerificationOutcome
 from unlearn.methods import MethodSettings, get_method
-from unlearn.models import Recommender, base_model
 from unlearn.progress import ProgressCallback
-from unlearn.training_data import Interactions
+from unlearn.training_data import Interactions, training_set_digest
 from verify._certificate import Certificate, Verdict, gdpr_deadline, issue_certificate
+from verify._evidence import ErasureCase, judge, measure
 from verify._lineage import prove_lineage
-from verify._metrics import ranking_metrics, repredict_score, topk_rbo
+from verify._reference import ReferenceKey, ReferenceModels
 from verify._report import (
+    REPORT_PAYLOAD_TYPE,
     CheckpointSwap,
+    ErasureScope,
     MetricCheck,
+    ReferenceInfo,
+    ReportStatement,
+    ResourceDescriptor,
     VerificationReport,
-    report_digest,
+    load_report,
+    payload_digest,
     save_envelope,
-    sign_model,
-    verify_envelope,
+    sign_payload,
 )
 
 
-class StatisticalVerifier:
-    """Implements the engine's ``RequestVerifier`` with the thresholds of one policy."""
+def _descriptor(name: str, sha256: str) -> ResourceDescriptor:
+    return ResourceDescriptor(name=name, digest={"sha256": sha256.removeprefix("sha256:")})
 
-    def __init__(self, policy: Policy) -> None:
+
+class StatisticalVerifier:
+    """Implements the engine's ``RequestVerifier`` with the thresholds of one policy.
+
+    ``references`` are retrains trained beforehand for an audit window; a request whose deployment and
+    remaining data match one reuses it, any other request trains its own.
+    """
+
+    def __init__(self, policy: Policy, references: Iterable[ReferenceModels] = ()) -> None:
         self.policy = policy
+        self.references: dict[ReferenceKey, ReferenceModels] = {r.key: r for r in references}
 
     # -- verification ---------------------------------------------------------------------------
     def verify(self, ledger: Ledger, request_id: str, progress: ProgressCallback) -> VerificationOutcome:
@@ -55,23 +71,40 @@ class StatisticalVerifier:
         checks = [
             MetricCheck(
                 name="lineage", value=None, threshold=None, comparison="no erased id in any serving checkpoint",
-                passed=all(p.ok for p in proofs), detail="; ".join(p.summary for p in proofs) or "no deployment",
+                passed=bool(proofs) and all(p.ok for p in proofs),
+                detail="; ".join(p.summary for p in proofs) or "no deployment: there is no model to prove anything of",
             )
         ]
         swaps = [CheckpointSwap(old=r["old"], new=r["new"]) for d in unlearned["deployments"] for r in d["replaced"]]
+        escrow = ledger.store.escrowed(request_id)
+        subjects = [_descriptor("ledger-head", ledger.head_hash())]
         entry = self._target(ledger, planned)
         metrics: dict[str, dict[str, float]] = {}
+        figures, reference = None, None
         dataset = ledger.require_dataset()
         if entry is None:
             deployment_id, method, exact, shards, seed = "none", "none", True, [], 0
         else:
-            deployment = ledger.deployment(entry["deployment_id"])
-            settings = MethodSettings(**deployment["settings"])
             deployment_id, method, exact = entry["deployment_id"], entry["method"], entry["exact"]
+            settings = MethodSettings(**ledger.deployment(deployment_id)["settings"])
             shards, seed = [s["shard"] for s in entry["shards"]], settings.seed
-            models = self._models(ledger, entry, settings, progress)
-            metrics, statistical = self._measure(ledger, request_id, models, seed)
-            checks += statistical
+            loader = get_method(method)
+            before = {int(shard): cid for shard, cid in entry["live_before"].items()}
+            original = loader.load(ledger, deployment_id, before).model
+            after = loader.load(ledger, deployment_id)
+            case = self._case(ledger, request_id, escrow)
+            references, reused = self.references_for(deployment_id, settings, case.remaining, progress)
+            progress("measure", 0, 1)
+            evidence = measure(original, after.model, references, case, self.policy.verification, seed)
+            progress("measure", 1, 1)
+            metrics, figures = evidence.metrics, evidence.figures
+            checks += judge(evidence, self.policy.verification)
+            reference = ReferenceInfo(base_model=references.base_model, data_digest=references.data_digest,
+                                      seed=references.seed, retrain_star_seed=references.retrain_star_seed,
+                                      reused=reused)
+            subjects += [_descriptor(f"unlearned/{c['checkpoint_id']}", c["artifact_sha256"])
+                         for _, c in sorted(after.checkpoints.items())]
+            subjects += [_descriptor(name, sha) for name, sha in references.save(ledger.workspace.artifacts_dir).items()]
         report = VerificationReport(
             report_id=f"rep-{uuid.uuid4().hex[:12]}",
             request_id=request_id,
@@ -79,11 +112,19 @@ class StatisticalVerifier:
             method=method,
             exact=exact,
             created_at=datetime.now(timezone.utc),
-            subjects_count=1,
-            forgotten_interactions=len(erased),
+            scope=ErasureScope(
+                subjects=1,
+                interactions=len(erased),
+                training_pairs=int((escrow["split"] == "train").sum()),
+                held_out_pairs=int((escrow["split"] == "test").sum()),
+                deployments=sum(1 for d in unlearned["deployments"] if d["replaced"]),
+                checkpoints_replaced=len(swaps),
+            ),
             shards_retrained=shards,
             checkpoints_replaced=swaps,
+            reference=reference,
             metrics=metrics,
+            figures=figures,
             checks=checks,
             passed=all(c.passed for c in checks),
             ledger_head=ledger.head_hash(),
@@ -91,17 +132,29 @@ class StatisticalVerifier:
             seed=seed,
             data_digest=dataset["digest"],
         )
+        statement = ReportStatement(subject=subjects, predicate=report)
         path = save_envelope(
-            sign_model(report, ledger.workspace.signer),
+            sign_payload(statement.payload(), REPORT_PAYLOAD_TYPE, ledger.workspace.signer),
             ledger.workspace.reports_dir / request_id / f"{report.report_id}.json",
         )
         return VerificationOutcome(
             report_id=report.report_id,
             report_path=str(path.relative_to(ledger.workspace.root)),
-            report_sha256=report_digest(report),
+            report_sha256=payload_digest(statement.payload()),
             passed=report.passed,
             failed_checks=[c.name for c in checks if not c.passed],
         )
+
+    def references_for(
+        self, deployment_id: str, settings: MethodSettings, remaining: Interactions, progress: ProgressCallback
+    ) -> tuple[ReferenceModels, bool]:
+        """The references for this deployment and remaining data: passed in (reused) or trained now."""
+        key = (deployment_id, training_set_digest(remaining.interaction_id))
+        if key in self.references:
+            return self.references[key], True
+        trained = ReferenceModels.train(deployment_id, settings.base_model, settings.model_config_object(),
+                                        settings.seed, remaining, progress)
+        return trained, False
 
     @staticmethod
     def _target(ledger: Ledger, planned: dict[str, Any]) -> dict[str, Any] | None:
@@ -111,94 +164,31 @@ class StatisticalVerifier:
         return next((e for e in entries if e["deployment_id"] == serving), entries[0] if entries else None)
 
     @staticmethod
-    def _models(
-        ledger: Ledger, entry: dict[str, Any], settings: MethodSettings, progress: ProgressCallback
-    ) -> dict[str, Recommender]:
-        method = get_method(entry["method"])
-        before = {int(shard): cid for shard, cid in entry["live_before"].items()}
-        remaining = Interactions.from_store(ledger, "train")
-        progress("train reference", 0, 1)
-        reference = base_model(settings.base_model).train(
-            remaining.user_idx, remaining.item_idx, remaining.n_users, remaining.n_items,
-            settings.model_config_object(), settings.seed,
-        )
-        progress("train reference", 1, 1)
-        return {
-            "original": method.load(ledger, entry["deployment_id"], before).model,
-            "unlearned": method.load(ledger, entry["deployment_id"]).model,
-            "reference": reference,
-        }
+    def _case(ledger: Ledger, request_id: str, escrow: Any) -> ErasureCase:
+        """The request's escrowed pairs against the data left in the store."""
+        def pairs(split: str) -> tuple[np.ndarray, np.ndarray]:
+            rows = escrow[escrow["split"] == split]
+            return rows["user_idx"].to_numpy(np.int64), rows["item_idx"].to_numpy(np.int64)
 
-    def _measure(
-        self, ledger: Ledger, request_id: str, models: dict[str, Recommender], seed: int
-    ) -> tuple[dict[str, dict[str, float]], list[MetricCheck]]:
-        rules = self.policy.verification
-        escrow = ledger.store.escrowed(request_id)
-        forgotten = escrow[escrow["split"] == "train"]
-        if forgotten.empty:
+        forgotten = pairs("train")
+        if forgotten[0].size == 0:
             raise RequestError(f"request {request_id}: no escrowed training pairs to verify against")
-        users, items = forgotten["user_idx"].to_numpy(np.int64), forgotten["item_idx"].to_numpy(np.int64)
-        forgetting_users = np.unique(users)
-        metrics: dict[str, dict[str, float]] = {name: {} for name in models}
-        for name, model in models.items():
-            metrics[name]["re-predict"] = repredict_score(model, users, items)
-
-        depth = max(rules.rbo_depths)
-        top = {name: model.recommend(forgetting_users, depth) for name, model in models.items()}
-        for k in rules.rbo_depths:
-            for name in ("original", "unlearned"):
-                rbo = topk_rbo(top[name][:, :k], top["reference"][:, :k], p=rules.rbo_persistence)
-                metrics[name][f"rbo@{k} vs reference"] = float(rbo.mean())
-
-        train, test = Interactions.from_store(ledger, "train"), Interactions.from_store(ledger, "test")
-        candidates = np.unique(test.user_idx)
-        rng = np.random.default_rng(seed)
-        sample = rng.choice(candidates, size=min(rules.sample_other_users, len(candidates)), replace=False)
-        for name, model in models.items():
-            for key, value in ranking_metrics(model, train.csr(), test.csr(), (10, 20), users=sample).items():
-                metrics[name][key] = value
-
-        checks = []
-        excess = metrics["unlearned"]["re-predict"] - metrics["reference"]["re-predict"]
-        checks.append(MetricCheck(
-            name="re-predict", value=metrics["unlearned"]["re-predict"],
-            threshold=metrics["reference"]["re-predict"] + rules.max_repredict_excess, comparison="≤",
-            passed=excess <= rules.max_repredict_excess,
-            detail=(f"mean sigmoid score on the {len(users)} forgotten training pairs: original "
-                    f"{metrics['original']['re-predict']:.4f}, unlearned {metrics['unlearned']['re-predict']:.4f}, "
-                    f"reference {metrics['reference']['re-predict']:.4f}"),
-        ))
-        for k in rules.rbo_depths:
-            gain = metrics["unlearned"][f"rbo@{k} vs reference"] - metrics["original"][f"rbo@{k} vs reference"]
-            checks.append(MetricCheck(
-                name=f"rbo@{k} gain", value=gain, threshold=rules.min_rbo_gain, comparison="≥",
-                passed=gain >= rules.min_rbo_gain,
-                detail=(f"extrapolated RBO (p={rules.rbo_persistence}) of the forgetting user's top-{k} with the "
-                        f"reference: original {metrics['original'][f'rbo@{k} vs reference']:.3f}, unlearned "
-                        f"{metrics['unlearned'][f'rbo@{k} vs reference']:.3f}"),
-            ))
-        drop = metrics["original"]["recall@20"] - metrics["unlearned"]["recall@20"]
-        checks.append(MetricCheck(
-            name="recall@20 drop", value=drop, threshold=rules.max_recall_drop, comparison="≤",
-            passed=drop <= rules.max_recall_drop,
-            detail=(f"Recall@20 on {len(sample)} other users: original {metrics['original']['recall@20']:.4f}, "
-                    f"unlearned {metrics['unlearned']['recall@20']:.4f}, reference "
-                    f"{metrics['reference']['recall@20']:.4f}"),
-        ))
-        return metrics, checks
+        return ErasureCase(forgotten, pairs("test"), Interactions.from_store(ledger, "train"),
+                           Interactions.from_store(ledger, "test"))
 
     # -- certification --------------------------------------------------------------------------
     def certify(self, ledger: Ledger, request_id: str) -> CertificateOutcome:
         record = ledger.request(request_id)
         assert record is not None
-        received, verified, unlearned = (record.require_payload(s) for s in ("received", "verified", "unlearned"))
+        received, verified = record.require_payload("received"), record.require_payload("verified")
         workspace = ledger.workspace
-        payload = verify_envelope(workspace.root / verified["report_path"], workspace.signer.public_key)
-        report = VerificationReport.model_validate(payload)
+        report = load_report(workspace.root / verified["report_path"], workspace.signer.public_key).predicate
         received_at = datetime.fromisoformat(received["received_at"])
         completed_at = datetime.now(timezone.utc)
         deadline = gdpr_deadline(received_at.date(), self.policy.deadlines.response_months)
         lineage = next(c for c in report.checks if c.name == "lineage")
+        proof = ledger.prove_request(request_id)  # signs a fresh checkpoint covering received … verified
+        head = SignedCheckpoint.from_note(proof["checkpoint"])
         certificate = Certificate(
             certificate_id=f"cert-{request_id.removeprefix('req-')}",
             request_id=request_id,
@@ -209,18 +199,19 @@ class StatisticalVerifier:
             completed_at=completed_at,
             deadline=deadline,
             within_deadline=completed_at.date() <= deadline,
+            scope=report.scope,
             method=report.method,
             exact=report.exact,
             deployment_id=report.deployment_id,
             shards_retrained=report.shards_retrained,
-            checkpoints_replaced=[
-                CheckpointSwap(old=r["old"], new=r["new"]) for d in unlearned["deployments"] for r in d["replaced"]
-            ],
+            checkpoints_replaced=report.checkpoints_replaced,
             lineage_proof=lineage.detail,
             verdicts=[Verdict.from_check(c) for c in report.checks],
             passed=report.passed,
             report_digest=verified["report_sha256"],
             ledger_head=ledger.head_hash(),
+            ledger_checkpoint={"tree_size": head.tree_size, "root": head.root.hex(), "note": proof["checkpoint"]},
+            inclusion_proof=proof,
             key_fingerprint=workspace.signer.keyid,
             issued_at=completed_at,
         )

@@ -10,8 +10,11 @@ from ui._views import (
     certificate_files,
     check_rows,
     history_rows,
+    latent_figure,
     metrics_figure,
+    mia_figure,
     plan_rows,
+    rbo_figure,
     reported_errors,
     services,
     verified_report,
@@ -51,10 +54,13 @@ if record.state not in FINAL_STATES:
 
 report = verified_report(ledger, record)
 if report is not None:
-    st.subheader(f"Verification report {report['report_id']} ({'passed' if report['passed'] else 'failed'})")
+    st.subheader(f"Verification report {report.report_id} ({'passed' if report.passed else 'failed'})")
     st.dataframe(check_rows(report), hide_index=True)
-    if report["metrics"]:
-        st.plotly_chart(metrics_figure(report["metrics"]))
+    if report.figures is not None:
+        st.plotly_chart(metrics_figure(report.metrics), key="chart_metrics")
+        st.plotly_chart(rbo_figure(report), key="chart_rbo")
+        st.plotly_chart(mia_figure(report), key="chart_mia")
+        st.plotly_chart(latent_figure(report.metrics), key="chart_latent")
 
 files = certificate_files(ledger, record)
 if files:

@@ -12,10 +12,13 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ledger import Ledger
+from unlearn.executor import ShardExecutor
+from unlearn.methods._aggregation import AggregatorConfig, check_aggregation
 from unlearn.models import Recommender, base_model
+from unlearn.partition import check_partition
 from unlearn.progress import ProgressCallback
 
 
@@ -29,10 +32,24 @@ class MethodSettings(BaseModel):
     shards: int = Field(1, ge=1)
     seed: int = 0
     model: dict[str, Any] = Field(default_factory=dict, description="base-model hyper-parameters")
+    partition: str | None = Field(None, description="random, ubp, ibp or inbp (RecEraser; None: the method's own)")
+    aggregation: str | None = Field(None, description="attention, mean or static (RecEraser; None: the method's own)")
+    aggregator: dict[str, Any] = Field(default_factory=dict, description="aggregator hyper-parameters (RecEraser)")
+
+    @field_validator("partition")
+    @classmethod
+    def _known_partition(cls, name: str | None) -> str | None:
+        return None if name is None else check_partition(name)
+
+    @field_validator("aggregation")
+    @classmethod
+    def _known_aggregation(cls, name: str | None) -> str | None:
+        return None if name is None else check_aggregation(name)
 
     @model_validator(mode="after")
     def _model_config_is_valid(self) -> "MethodSettings":
         base_model(self.base_model).config_class(**self.model)
+        AggregatorConfig(**self.aggregator)
         return self
 
     def model_config_object(self) -> BaseModel:
@@ -89,6 +106,11 @@ class UnlearningMethod(Protocol):
     ) -> Deployment: ...
 
     def load(self, ledger: Ledger, deployment_id: str, checkpoint_ids: dict[int, str] | None = None) -> Deployment: ...
+
+    def with_executor(self, executor: ShardExecutor) -> "UnlearningMethod":
+        """The same method, training its shards through ``executor`` (added with RecEraser so ``lethe train
+        --workers`` can train shards in parallel); a method with nothing to parallelise returns itself."""
+        ...
 
     def training_ids(self, ledger: Ledger, checkpoint: dict[str, Any]) -> np.ndarray:
         """The interaction ids a checkpoint trained on, derived from the ledger alone (for lineage proofs)."""

@@ -14,6 +14,9 @@ from pydantic import BaseModel
 
 from unlearn.models._base import Recommender
 from unlearn.models._bpr import BPRConfig, BPRModel, train_bpr
+from unlearn.models._factors import FactorModel
+from unlearn.models._lightgcn import LightGCNConfig, train_lightgcn
+from unlearn.models._wmf import WMFConfig, train_wmf
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,8 @@ class BaseModelSpec:
 
 BASE_MODELS: dict[str, BaseModelSpec] = {
     "bpr": BaseModelSpec("bpr", BPRConfig, train_bpr, BPRModel.from_arrays),
+    "wmf": BaseModelSpec("wmf", WMFConfig, train_wmf, FactorModel.from_arrays),
+    "lightgcn": BaseModelSpec("lightgcn", LightGCNConfig, train_lightgcn, FactorModel.from_arrays),
 }
 
 
@@ -39,4 +44,17 @@ def base_model(name: str) -> BaseModelSpec:
         raise ValueError(f"unknown base model {name!r}; known: {', '.join(sorted(BASE_MODELS))}") from None
 
 
-__all__ = ["BASE_MODELS", "BPRConfig", "BPRModel", "BaseModelSpec", "Recommender", "base_model", "train_bpr"]
+__all__ = [
+    "BASE_MODELS",
+    "BPRConfig",
+    "BPRModel",
+    "BaseModelSpec",
+    "FactorModel",
+    "LightGCNConfig",
+    "Recommender",
+    "WMFConfig",
+    "base_model",
+    "train_bpr",
+    "train_lightgcn",
+    "train_wmf",
+]

@@ -1,0 +1,70 @@
+"""Dot-product factor models: what BPR-MF, WMF, LightGCN and RecEraser's aggregate all serve.
+
+score(u, i) = <p_u, q_i> + b_i. The trainers differ (pairwise SGD, alternating least squares, graph
+propagation) but what they hand over is the same set of arrays, so one class scores, saves and loads them.
+Users with no training interaction carry a zero vector: the model knows nothing of them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from unlearn.models._base import Recommender
+
+
+class FactorModel(Recommender):
+    """User and item factors plus an item bias (zero for models without one), as numpy arrays."""
+
+    def __init__(
+        self, user_factors: np.ndarray, item_factors: np.ndarray, item_bias: np.ndarray, user_trained: np.ndarray
+    ) -> None:
+        self.user_trained = np.asarray(user_trained, dtype=bool)
+        self.user_factors = np.ascontiguousarray(user_factors, dtype=np.float32)
+        self.item_factors = np.ascontiguousarray(item_factors, dtype=np.float32)
+        self.item_bias = np.ascontiguousarray(item_bias, dtype=np.float32)
+        self.n_users, self.n_items = len(self.user_factors), len(self.item_factors)
+
+    def score_all(self, users: np.ndarray) -> np.ndarray:
+        return self.user_factors[np.asarray(users, dtype=np.int64)] @ self.item_factors.T + self.item_bias
+
+    def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        users, items = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
+        return np.einsum("nd,nd->n", self.user_factors[users], self.item_factors[items]) + self.item_bias[items]
+
+    def trained_users(self) -> np.ndarray:
+        return self.user_trained
+
+    def user_embeddings(self) -> np.ndarray:
+        return self.user_factors
+
+    def item_embeddings(self) -> np.ndarray:
+        return self.item_factors
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "user_factors": self.user_factors,
+            "item_factors": self.item_factors,
+            "item_bias": self.item_bias,
+            "user_trained": self.user_trained,
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "FactorModel":
+        return cls(arrays["user_factors"], arrays["item_factors"], arrays["item_bias"], arrays["user_trained"])
+
+    def expanded(self, users: np.ndarray, items: np.ndarray, n_users: int, n_items: int) -> "FactorModel":
+        """This model, trained in a compact index space, placed back at rows ``users``/``items`` of the full
+        one; every other user and item gets zero factors and bias (the model knows nothing of them)."""
+        user_factors = np.zeros((n_users, self.user_factors.shape[1]), dtype=np.float32)
+        item_factors = np.zeros((n_items, self.item_factors.shape[1]), dtype=np.float32)
+        item_bias, user_trained = np.zeros(n_items, dtype=np.float32), np.zeros(n_users, dtype=bool)
+        user_factors[users], item_factors[items] = self.user_factors, self.item_factors
+        item_bias[items], user_trained[users] = self.item_bias, self.user_trained
+        return FactorModel(user_factors, item_factors, item_bias, user_trained)
+
+    @classmethod
+    def unbiased(cls, user_factors: np.ndarray, item_factors: np.ndarray, user_trained: np.ndarray) -> "FactorModel":
+        """A model without item bias (WMF, LightGCN); untrained users' factors are zeroed."""
+        user_factors = np.array(user_factors, dtype=np.float32)
+        user_factors[~np.asarray(user_trained, dtype=bool)] = 0.0
+        return cls(user_factors, item_factors, np.zeros(len(item_factors), dtype=np.float32), user_trained)

@@ -1,0 +1,92 @@
+"""The retrains a verification measures against, trained once and reusable by every request of an audit window.
+
+A reference is the deployment's base model retrained from scratch on the remaining training data, with the
+deployment's config and seed: AltEraser's "Retrain", the gold standard of forgetting. A second retrain with
+another seed, "Retrain*", measures how far two equally honest retrains already disagree (the seed-noise floor)
+so that thresholds are margins over that floor, not absolute numbers. The recommender membership attack is
+trained here too, since it depends on the same remaining data only.
+
+Retraining is the expensive part of verification, so a :class:`ReferenceModels` is keyed by
+``(deployment, remaining-data digest)``: requests erased in one batch share the same remaining data and can
+share one, while a request that changed the data gets a fresh one (a stale reference is never used).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from unlearn._artifacts import save_arrays
+from unlearn.models import FactorModel, Recommender, base_model
+from unlearn.progress import ProgressCallback, no_progress
+from unlearn.training_data import Interactions, training_set_digest
+from verify._mia import RecommenderAttack
+
+ReferenceKey = tuple[str, str]
+"""``(deployment_id, training-set digest of the remaining data)``."""
+
+
+def derive_seed(seed: int, purpose: str) -> int:
+    """A 32-bit seed for one random choice of a verification, derived from the report's seed and the choice's name."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{purpose}".encode()).digest()[:4], "little")
+
+
+@dataclass(frozen=True)
+class ReferenceModels:
+    """Reference retrain, Retrain* and the trained recommender attack for one deployment and remaining data."""
+
+    deployment_id: str
+    data_digest: str
+    base_model: str
+    seed: int
+    retrain_star_seed: int
+    reference: FactorModel
+    retrain_star: FactorModel
+    attack: RecommenderAttack
+
+    @property
+    def key(self) -> ReferenceKey:
+        return (self.deployment_id, self.data_digest)
+
+    @classmethod
+    def train(
+        cls,
+        deployment_id: str,
+        base_model_name: str,
+        config: BaseModel,
+        seed: int,
+        remaining: Interactions,
+        progress: ProgressCallback = no_progress,
+    ) -> "ReferenceModels":
+        """Train the reference (``seed``), Retrain* (a derived seed) and the attack's shadow recommender."""
+        spec = base_model(base_model_name)
+
+        def fit(data: Interactions, fit_seed: int) -> Recommender:
+            return spec.train(data.user_idx, data.item_idx, data.n_users, data.n_items, config, fit_seed)
+
+        stage = "train references"
+        progress(stage, 0, 3)
+        reference = fit(remaining, seed)
+        progress(stage, 1, 3)
+        retrain_star_seed = derive_seed(seed, "retrain*")
+        retrain_star = fit(remaining, retrain_star_seed)
+        progress(stage, 2, 3)
+        attack = RecommenderAttack.train(remaining, fit, derive_seed(seed, "shadow"))
+        progress(stage, 3, 3)
+        for name, model in (("reference", reference), ("retrain*", retrain_star)):
+            if not isinstance(model, FactorModel):
+                raise TypeError(f"base model {base_model_name!r} gave a {type(model).__name__} {name}: "
+                                "references must be factor models so their checkpoints can be saved and digested")
+        return cls(deployment_id, training_set_digest(remaining.interaction_id), base_model_name, seed,
+                   retrain_star_seed, reference, retrain_star, attack)
+
+    def save(self, directory: Path) -> dict[str, str]:
+        """Write both retrains as content-addressed checkpoints; returns ``{"reference": sha256, "retrain*": ...}``.
+
+        They hold no erased data, and saving them lets an auditor check the report's subject digests against files.
+        """
+        return {name: save_arrays(model.to_arrays(), directory)[1]
+                for name, model in (("reference", self.reference), ("retrain*", self.retrain_star))}

@@ -165,6 +165,7 @@ def table3_and_4(bench: Bench) -> str:
     sisa_s = bench.checkpoint_seconds(deployments["sisa"])[0]
     one = statistics.mean(shard_s) + (agg_s or 0.0)
     paper4 = PAPER_TABLE4_MINUTES[model]
+    aggregator = bench.ledger.live_checkpoints(deployments["receraser"])[AGGREGATOR_SHARD]["config"]
     sizes = bench.ledger.deployment(deployments["receraser"])["shard_sizes"]
     partition = bench.ledger.deployment(deployments["receraser"])["partition"]
 
@@ -178,7 +179,7 @@ def table3_and_4(bench: Bench) -> str:
         f"`receraser` ({args.shards} InBP shards, cap 1.2 × mean, embeddings pre-trained by "
         f"{partition['pretrain']['model'].upper()} {partition['pretrain']['config']} in "
         f"{partition['pretrain']['seconds']:.0f} s, partition {partition['seconds']:.0f} s; attention aggregator "
-        f"{json.dumps(args.aggregator) if args.aggregator else 'at its defaults'}). Shard sizes: "
+        f"{json.dumps(aggregator)}). Shard sizes: "
         f"{', '.join(f'{s:,}' for s in sizes)}.",
         f"- **Fit wall times:** {', '.join(f'{k} {v:.0f} s' for k, v in bench.fit_seconds.items())} "
         f"({args.workers} worker processes for shards).",
@@ -232,13 +233,15 @@ def ablations(bench: Bench) -> str:
     runs += [("aggregation", {**base, "aggregation": a}) for a in ("mean", "static")]
     runs += [("shards", {**base, "shards": n}) for n in (5, 20)]
     rows = []
+    subject_ids = bench.ledger.subject_interaction_ids(bench.ledger.workspace.subject_ref(bench.subject_at_median()))
     for axis, settings in runs:
         deployment_id = bench.fit(f"{axis}:{settings}", "receraser", **settings)
         metrics = bench.evaluate(deployment_id)
         shard_s, agg_s = bench.checkpoint_seconds(deployment_id)
+        hit = bench.ledger.shards_holding(deployment_id, subject_ids)
         rows.append(f"| {axis} | {settings['partition']} | {settings['aggregation']} | "
                     f"{settings.get('shards', bench.args.shards)} | {metrics['recall@20']:.4f} | "
-                    f"{metrics['ndcg@20']:.4f} | {statistics.mean(shard_s):.1f} | {agg_s or 0:.1f} |")
+                    f"{metrics['ndcg@20']:.4f} | {statistics.mean(shard_s):.1f} | {agg_s or 0:.1f} | {len(hit)} |")
     return "\n".join([
         f"## RecEraser — ablations, {bench.model.upper()} on ML-1M (RecEraser split) — {utc_stamp()}",
         "",
@@ -246,10 +249,12 @@ def ablations(bench: Bench) -> str:
         "",
         "The `partition` rows share the attention aggregator, the `aggregation` rows InBP, and all rows not "
         f"under `shards` use {bench.args.shards} shards (so InBP + attention + {bench.args.shards} is the first "
-        "row). Seconds: mean shard training and aggregator training.",
+        "row). Seconds: mean shard training and aggregator training. *Subject shards*: how many shards hold the "
+        "interactions of the median-activity subject, i.e. what erasing a whole subject retrains (plus the "
+        "aggregator).",
         "",
-        "| axis | partition | aggregation | shards | Recall@20 | NDCG@20 | shard s | aggregator s |",
-        "|---|---|---|---:|---:|---:|---:|---:|",
+        "| axis | partition | aggregation | shards | Recall@20 | NDCG@20 | shard s | aggregator s | subject shards |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
         *rows,
     ])
 

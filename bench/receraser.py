@@ -230,7 +230,7 @@ def table3_and_4(bench: Bench) -> str:
 def ablations(bench: Bench) -> str:
     base = {"partition": "inbp", "aggregation": "attention"}
     runs = [("partition", {**base, "partition": p}) for p in ("inbp", "ubp", "ibp", "random")]
-    runs += [("aggregation", {**base, "aggregation": a}) for a in ("mean", "static")]
+    runs += [("aggregation", {**base, "partition": p, "aggregation": a}) for p in ("inbp", "ubp") for a in ("mean", "static")]
     runs += [("shards", {**base, "shards": n}) for n in (5, 20)]
     rows = []
     subject_ids = bench.ledger.subject_interaction_ids(bench.ledger.workspace.subject_ref(bench.subject_at_median()))
@@ -247,9 +247,9 @@ def ablations(bench: Bench) -> str:
         "",
         *header(bench),
         "",
-        "The `partition` rows share the attention aggregator, the `aggregation` rows InBP, and all rows not "
-        f"under `shards` use {bench.args.shards} shards (so InBP + attention + {bench.args.shards} is the first "
-        "row). Seconds: mean shard training and aggregator training. *Subject shards*: how many shards hold the "
+        "The `partition` rows use the attention aggregator, the `aggregation` rows compare mean and static with "
+        "it on InBP and UBP, and all rows not under `shards` use "
+        f"{bench.args.shards} shards. Seconds: mean shard training and aggregator training. *Subject shards*: how many shards hold the "
         "interactions of the median-activity subject, i.e. what erasing a whole subject retrains (plus the "
         "aggregator).",
         "",

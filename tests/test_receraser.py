@@ -143,10 +143,11 @@ def test_a_batch_over_two_subjects_retrains_each_hit_shard_once(workspace: Servi
     """Two subjects forgotten by one plan: a shard both hit is retrained once, then the aggregator once."""
     ledger = workspace.ledger
     deployment_id = ledger.serving_deployment_id()
-    shards_of = {
-        subject: set(ledger.shards_holding(deployment_id, ledger.subject_interaction_ids(ledger.workspace.subject_ref(subject))))
-        for subject in ledger.store.subjects_frame()["subject"].astype(str)
-    }
+    train = Interactions.from_store(ledger, "train")
+    assigned = ledger.shard_assignments(deployment_id).set_index("interaction_id")["shard"]
+    subjects = ledger.store.subjects_frame().set_index("user_idx")["subject"].astype(str)
+    shards_of = {subjects[user]: set(assigned[train.interaction_id[train.user_idx == user]])
+                 for user in np.unique(train.user_idx)}
     widest = max(shards_of, key=lambda s: len(shards_of[s]))  # their shards overlap: shared ones retrain once
     other = next(s for s in shards_of if s != widest and shards_of[s] & shards_of[widest])
     subjects = [widest, other]

@@ -25,8 +25,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from unlearn.models import FactorModel, Recommender
-from unlearn.models._pairwise import train_pairwise
 from unlearn.models._ensemble import ShardMeanEnsemble
+from unlearn.models._pairwise import train_pairwise
 
 AGGREGATIONS = ("attention", "mean", "static")
 TRAINED_AGGREGATIONS = ("attention", "static")
@@ -99,19 +99,24 @@ class AttentionAggregator(torch.nn.Module):
         self.item_attention = _Attention(d, attention_size, generator)
 
     def _transferred(self, factors: torch.Tensor) -> torch.Tensor:
-        return torch.einsum("kbd,kde->kbe", factors, self.transfer) + self.transfer_bias[:, None, :]
+        return torch.bmm(factors, self.transfer) + self.transfer_bias[:, None, :]
+
+    @staticmethod
+    def _mix(weights: torch.Tensor, moved: torch.Tensor) -> torch.Tensor:
+        """Σ_i w_bi x_ibd, as a broadcast product (einsum lowers it to B tiny 1 × K matrix products)."""
+        return (weights.T.unsqueeze(-1) * moved).sum(0)
 
     def users(self, factors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Shard user factors (K, B, d) → aggregated factors (B, d) and the weights α (B, K)."""
         moved = self._transferred(factors)
         alpha = self.user_attention(moved)
-        return torch.einsum("bk,kbd->bd", alpha, moved), alpha
+        return self._mix(alpha, moved), alpha
 
     def items(self, factors: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Shard item factors (K, B, d) and biases (K, B) → factors (B, d), bias (B,), weights β (B, K)."""
         moved = self._transferred(factors)
         beta = self.item_attention(moved)
-        return torch.einsum("bk,kbd->bd", beta, moved), (beta * bias.T).sum(1), beta
+        return self._mix(beta, moved), (beta * bias.T).sum(1), beta
 
     def pair_scores(
         self, shards: ShardFactors, u: torch.Tensor, i: torch.Tensor, j: torch.Tensor

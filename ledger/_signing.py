@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,29 +65,48 @@ class Signer:
 
     @classmethod
     def load_or_create(cls, key_dir: Path) -> "Signer":
-        """Load the key pair from ``key_dir``; create it (private key mode 0600) if absent."""
+        """Load the key pair from ``key_dir``; create it (private key mode 0600) if absent.
+
+        Creation is atomic (write a temporary file, then hard-link it into place), so processes that race to
+        open a new workspace all end up with the one key that won, never a half-written file.
+        """
         key_dir.mkdir(parents=True, exist_ok=True)
         private_path = key_dir / PRIVATE_KEY_FILE
-        if private_path.exists():
-            try:
-                key = serialization.load_pem_private_key(private_path.read_bytes(), password=None)
-            except ValueError as exc:
-                raise WorkspaceError(f"{private_path} is not a readable PEM private key") from exc
-            if not isinstance(key, Ed25519PrivateKey):
-                raise WorkspaceError(f"{private_path} is not an Ed25519 private key")
-            return cls(key)
-        key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(
+        if not private_path.exists():
+            cls._create_key(key_dir, private_path)
+        try:
+            key = serialization.load_pem_private_key(private_path.read_bytes(), password=None)
+        except ValueError as exc:
+            raise WorkspaceError(f"{private_path} is not a readable PEM private key") from exc
+        if not isinstance(key, Ed25519PrivateKey):
+            raise WorkspaceError(f"{private_path} is not an Ed25519 private key")
+        public_path = key_dir / PUBLIC_KEY_FILE
+        if not public_path.exists():
+            public_pem = key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            staged = public_path.with_name(f".{public_path.name}.{os.getpid()}")
+            staged.write_bytes(public_pem)
+            os.replace(staged, public_path)
+        return cls(key)
+
+    @staticmethod
+    def _create_key(key_dir: Path, private_path: Path) -> None:
+        """Generate a key into a private temporary file and link it to ``private_path`` unless one is there."""
+        pem = Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
-        fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pem)
-        public_pem = key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        (key_dir / PUBLIC_KEY_FILE).write_bytes(public_pem)
-        return cls(key)
+        fd, temporary = tempfile.mkstemp(dir=key_dir, prefix=".signing-")  # mkstemp creates it mode 0600
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(pem)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.link(temporary, private_path)
+        except FileExistsError:
+            pass  # another process created the key first: use theirs
+        finally:
+            os.unlink(temporary)
 
 
 def verify_signature(payload: Any, signature: dict[str, str], public_key: Ed25519PublicKey) -> None:

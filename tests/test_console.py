@@ -152,3 +152,16 @@ def test_filing_in_a_workspace_without_data_says_what_to_do(tmp_path: Path, monk
     at = submit(console(tmp_path / "empty", monkeypatch, "console_pages/requests.py"), "u1")
     assert not at.exception
     assert "lethe ingest" in at.error[0].value
+
+
+def test_worker_processes_reimporting_the_console_open_no_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spawned shard workers re-run the parent's main file as ``__mp_main__``; the console must stay inert there.
+
+    Regression: a request run from the console (or after AppTest) made every worker open ``./lethe-workspace``.
+    """
+    import runpy
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LETHE_HOME", raising=False)
+    runpy.run_path(str(APP), run_name="__mp_main__")
+    assert not any(tmp_path.iterdir())

@@ -385,3 +385,18 @@ def test_an_inconsistent_certificate_cannot_be_built(signer: Signer, overrides: 
 )
 def test_gdpr_deadline_is_one_month_per_regulation_1182_71(received: date, deadline: date) -> None:
     assert gdpr_deadline(received) == deadline
+
+
+def _open_key_dir(key_dir: str) -> str:
+    return Signer.load_or_create(Path(key_dir)).keyid
+
+
+def test_processes_racing_to_create_a_key_all_get_the_same_one(tmp_path: Path) -> None:
+    """Workers opening a brand-new workspace at once must agree on one key, never crash or read half a file."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(4) as pool:
+        keyids = set(pool.map(_open_key_dir, [str(tmp_path / "keys")] * 8))
+    assert len(keyids) == 1
+    assert sorted(p.name for p in (tmp_path / "keys").iterdir()) == sorted([PRIVATE_KEY_FILE, PUBLIC_KEY_FILE])
+    assert stat.S_IMODE((tmp_path / "keys" / PRIVATE_KEY_FILE).stat().st_mode) == 0o600

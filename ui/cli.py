@@ -101,6 +101,8 @@ def train(
     partition: Annotated[Optional[str], typer.Option(help="receraser: ubp (default), inbp, ibp or random")] = None,
     aggregation: Annotated[Optional[str], typer.Option(help="receraser: attention (default), mean or static")] = None,
     workers: Annotated[int, typer.Option(min=1, help="processes training shards at once (1: in this process)")] = 1,
+    option: Annotated[Optional[list[str]], typer.Option(
+        "--option", "-o", help="method-specific option KEY=VALUE (VALUE read as JSON when it parses), repeatable")] = None,
     serve: Annotated[bool, typer.Option(help="make it the serving deployment")] = True,
     workspace: Workspace = None, verbose: Verbose = False,
 ) -> None:
@@ -112,13 +114,28 @@ def train(
     services = _services(workspace)
     shards = 1 if method == "retrain" else shards
     settings = MethodSettings(method=method, base_model=model, shards=shards, seed=seed, partition=partition,
-                              aggregation=aggregation, model={"epochs": epochs} if epochs else {})
+                              aggregation=aggregation, model={"epochs": epochs} if epochs else {},
+                              options=_parse_options(option or []))
     trainer = get_method(method).with_executor(executor_for(workers))
     deployment = trainer.fit(services.ledger, settings, TqdmProgress(), actor="cli")
     if serve:
         set_serving(services.ledger, deployment.deployment_id, actor="cli")
     out.print(f"trained {deployment.deployment_id} ({len(deployment.checkpoints)} checkpoint(s))"
               + (", now serving" if serve else ""))
+
+
+def _parse_options(pairs: list[str]) -> dict[str, object]:
+    """``["groups=8", "order=\"easy\""]`` → ``{"groups": 8, "order": "easy"}``; a bare string stays a string."""
+    options: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"--option wants KEY=VALUE, got {pair!r}")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
 
 
 @app.command()

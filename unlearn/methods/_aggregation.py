@@ -12,8 +12,9 @@ the mean of the shards, and a few epochs suffice); item biases of biased shard m
 the same β; every base model's aggregator trains with the BPR loss (the paper uses the base model's loss,
 e.g. WMF's for WMF; one ranking loss keeps one trainer); the activation σ is ReLU, as in the official code.
 
-Static (GraphEraser-like): one learned softmax weight per shard for every prediction. Mean: no parameters,
-:class:`ShardMeanEnsemble`.
+Static (GraphEraser-like): one learned softmax weight per shard, renormalised for each prediction over the
+shards that know its user and item (as the mean does; see :mod:`unlearn.models._ensemble`). Mean: no
+parameters, :class:`ShardMeanEnsemble`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from unlearn.models import FactorModel, Recommender
-from unlearn.models._ensemble import ShardMeanEnsemble
+from unlearn.models._ensemble import ShardMeanEnsemble, known_items
 from unlearn.models._pairwise import train_pairwise
 
 AGGREGATIONS = ("attention", "mean", "static")
@@ -54,12 +55,19 @@ class AggregatorConfig(BaseModel):
 
 @dataclass(frozen=True)
 class ShardFactors:
-    """The frozen shard models as stacked tensors: users (K, n_users, d), items (K, n_items, d), bias (K, n_items)."""
+    """The frozen shard models as stacked tensors: users (K, n_users, d), items (K, n_items, d), bias (K, n_items),
+    and which users / items each shard trained on (K, n_users) / (K, n_items)."""
 
     users: torch.Tensor
     items: torch.Tensor
     bias: torch.Tensor
-    trained: np.ndarray  # (n_users,): trained by at least one shard
+    user_known: torch.Tensor
+    item_known: torch.Tensor
+
+    @property
+    def trained(self) -> np.ndarray:
+        """(n_users,): users trained by at least one shard."""
+        return self.user_known.any(0).numpy()
 
     @classmethod
     def of(cls, models: list[Recommender]) -> "ShardFactors":
@@ -70,7 +78,8 @@ class ShardFactors:
             torch.from_numpy(np.stack([m.user_factors for m in factor_models])),
             torch.from_numpy(np.stack([m.item_factors for m in factor_models])),
             torch.from_numpy(np.stack([m.item_bias for m in factor_models])),
-            np.any(np.stack([m.user_trained for m in factor_models]), axis=0),
+            torch.from_numpy(np.stack([m.user_trained for m in factor_models])),
+            torch.from_numpy(np.stack([known_items(m) for m in factor_models])),
         )
 
 
@@ -153,10 +162,12 @@ class StaticAggregator(torch.nn.Module):
         self, shards: ShardFactors, u: torch.Tensor, i: torch.Tensor, j: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Scores of (u, i) and (u, j): the weighted sum of the shards' scores."""
-        users, weights = shards.users[:, u], self.weights()
+        users, weights, user_known = shards.users[:, u], self.weights()[:, None], shards.user_known[:, u]
 
         def score(items: torch.Tensor) -> torch.Tensor:
-            return weights @ ((users * shards.items[:, items]).sum(2) + shards.bias[:, items])
+            mass = weights * (user_known & shards.item_known[:, items])
+            scores = (users * shards.items[:, items]).sum(2) + shards.bias[:, items]
+            return (mass * scores).sum(0) / mass.sum(0).clamp_min(1e-12)
 
         return score(i), score(j)
 
@@ -222,4 +233,5 @@ class StaticEnsemble(ShardMeanEnsemble):
 
     def __init__(self, shards: list[Recommender], shard_weights: np.ndarray) -> None:
         super().__init__(shards)
-        self.weights = np.tile(np.asarray(shard_weights, dtype=np.float32), (self.n_users, 1))
+        weighted = (self.weights > 0) * np.asarray(shard_weights, dtype=np.float32)  # the user's shards only
+        self.weights = (weighted / weighted.sum(axis=1, keepdims=True)).astype(np.float32)

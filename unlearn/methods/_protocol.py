@@ -35,6 +35,10 @@ class MethodSettings(BaseModel):
     partition: str | None = Field(None, description="random, ubp, ibp or inbp (RecEraser; None: the method's own)")
     aggregation: str | None = Field(None, description="attention, mean or static (RecEraser; None: the method's own)")
     aggregator: dict[str, Any] = Field(default_factory=dict, description="aggregator hyper-parameters (RecEraser)")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="method-specific options (e.g. LASER's grouping, AltEraser's solver); "
+        "each method validates its own with a pydantic model when it fits"
+    )
 
     @field_validator("partition")
     @classmethod

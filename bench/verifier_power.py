@@ -69,7 +69,9 @@ def report(args: argparse.Namespace, facts: dict, study: PowerStudy, seconds: fl
         f"- **Machine:** {machine()}. CPU pressure: some task waited for a CPU {contention:.0%} of the time.",
         f"- **Command:** `{command}` ({seconds:.0f} s wall: every model, both references, the shadow attack).",
         f"- **Models:** BPR-MF, {args.epochs} epochs, dimension {args.dim}, seed {args.seed}; SISA {args.shards} "
-        "random user shards (shards holding an erased user retrained). Policy: the shipped default.",
+        f"random user shards (shards holding an erased user retrained); RecEraser {args.shards} UBP shards trained on "
+        "their own items, attention aggregator (4 epochs), hit shards and aggregator retrained. Policy: the shipped "
+        "default.",
         "",
         "Each candidate's unlearned model, judged against one reference retrain and Retrain* (another seed). "
         "*Retrain\\** is its value against the reference (the seed-noise floor); *reference* is the reference's own "

@@ -12,9 +12,8 @@ the mean of the shards, and a few epochs suffice); item biases of biased shard m
 the same β; every base model's aggregator trains with the BPR loss (the paper uses the base model's loss,
 e.g. WMF's for WMF; one ranking loss keeps one trainer); the activation σ is ReLU, as in the official code.
 
-Static (GraphEraser-like): one learned softmax weight per shard, renormalised for each prediction over the
-shards that know its user and item (as the mean does; see :mod:`unlearn.models._ensemble`). Mean: no
-parameters, :class:`ShardMeanEnsemble`.
+Static (GraphEraser-like): one learned softmax weight per shard for every prediction. Mean: no parameters,
+:class:`ShardMeanEnsemble`.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from unlearn.models import FactorModel, Recommender
-from unlearn.models._ensemble import ShardMeanEnsemble, known_items
+from unlearn.models._ensemble import ShardMeanEnsemble
 from unlearn.models._pairwise import train_pairwise
 
 AGGREGATIONS = ("attention", "mean", "static")
@@ -45,7 +44,9 @@ class AggregatorConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    epochs: int = Field(8, ge=1, description="passes over the union of the shards' training sets")
+    epochs: int = Field(4, ge=1, description="passes over the union of the shards' training sets; on ML-1M "
+                        "(BPR, UBP, 10 shards) Recall@20 was 0.172 / 0.185 / 0.190 / 0.187 after 1 / 2 / 4 / 8, so 4 "
+                        "keeps the quality at half the cost of 8 (the aggregator is retrained by every request)")
     learning_rate: float = Field(0.02, gt=0, description="Adam step size")
     reg: float = Field(1e-5, ge=0, description="λ: L2 weight on every aggregator parameter (Eq. 8)")
     batch_size: int = Field(32768, ge=1, description="large: a step transfers each distinct user and item "
@@ -55,19 +56,12 @@ class AggregatorConfig(BaseModel):
 
 @dataclass(frozen=True)
 class ShardFactors:
-    """The frozen shard models as stacked tensors: users (K, n_users, d), items (K, n_items, d), bias (K, n_items),
-    and which users / items each shard trained on (K, n_users) / (K, n_items)."""
+    """The frozen shard models as stacked tensors: users (K, n_users, d), items (K, n_items, d), bias (K, n_items)."""
 
     users: torch.Tensor
     items: torch.Tensor
     bias: torch.Tensor
-    user_known: torch.Tensor
-    item_known: torch.Tensor
-
-    @property
-    def trained(self) -> np.ndarray:
-        """(n_users,): users trained by at least one shard."""
-        return self.user_known.any(0).numpy()
+    trained: np.ndarray  # (n_users,): trained by at least one shard
 
     @classmethod
     def of(cls, models: list[Recommender]) -> "ShardFactors":
@@ -78,8 +72,7 @@ class ShardFactors:
             torch.from_numpy(np.stack([m.user_factors for m in factor_models])),
             torch.from_numpy(np.stack([m.item_factors for m in factor_models])),
             torch.from_numpy(np.stack([m.item_bias for m in factor_models])),
-            torch.from_numpy(np.stack([m.user_trained for m in factor_models])),
-            torch.from_numpy(np.stack([known_items(m) for m in factor_models])),
+            np.any(np.stack([m.user_trained for m in factor_models]), axis=0),
         )
 
 
@@ -162,12 +155,10 @@ class StaticAggregator(torch.nn.Module):
         self, shards: ShardFactors, u: torch.Tensor, i: torch.Tensor, j: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Scores of (u, i) and (u, j): the weighted sum of the shards' scores."""
-        users, weights, user_known = shards.users[:, u], self.weights()[:, None], shards.user_known[:, u]
+        users, weights = shards.users[:, u], self.weights()
 
         def score(items: torch.Tensor) -> torch.Tensor:
-            mass = weights * (user_known & shards.item_known[:, items])
-            scores = (users * shards.items[:, items]).sum(2) + shards.bias[:, items]
-            return (mass * scores).sum(0) / mass.sum(0).clamp_min(1e-12)
+            return weights @ ((users * shards.items[:, items]).sum(2) + shards.bias[:, items])
 
         return score(i), score(j)
 
@@ -233,5 +224,4 @@ class StaticEnsemble(ShardMeanEnsemble):
 
     def __init__(self, shards: list[Recommender], shard_weights: np.ndarray) -> None:
         super().__init__(shards)
-        weighted = (self.weights > 0) * np.asarray(shard_weights, dtype=np.float32)  # the user's shards only
-        self.weights = (weighted / weighted.sum(axis=1, keepdims=True)).astype(np.float32)
+        self.weights = np.tile(np.asarray(shard_weights, dtype=np.float32), (self.n_users, 1))

@@ -7,7 +7,11 @@ Users with no training interaction carry a zero vector: the model knows nothing 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
+import torch
 
 from unlearn.models._base import Recommender
 
@@ -68,3 +72,20 @@ class FactorModel(Recommender):
         user_factors = np.array(user_factors, dtype=np.float32)
         user_factors[~np.asarray(user_trained, dtype=bool)] = 0.0
         return cls(user_factors, item_factors, np.zeros(len(item_factors), dtype=np.float32), user_trained)
+
+
+@contextmanager
+def one_intra_op_thread() -> Iterator[None]:
+    """torch's intra-op threads set to one for the block (restored after); the trainers' loops run in it.
+
+    Their loops run many small ops (BPR-SGD ~10 per batch, WMF-CG ~10 per CG step). Split over OpenMP
+    threads, each op ends at a barrier, and on a shared machine a descheduled thread stalls every barrier:
+    measured on 2 busy cores, a BPR epoch ran 30× and a WMF fit ~7× slower than with one thread. One
+    thread per op is also deterministic; BPR puts the second core to work sampling the next epoch.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from typing import Literal
 
 import numpy as np
 import torch
@@ -26,6 +27,7 @@ class LightGCNConfig(BPRConfig):
     learning_rate: float = Field(0.005, gt=0, description="Adam step size")
     reg: float = Field(1e-4, ge=0, description="L2 weight on the batch's ego (layer-0) embeddings")
     layers: int = Field(3, ge=0, description="propagation layers K")
+    optimizer: Literal["adam"] = Field("adam", description="Adam only: the loss flows through the propagation")
 
 
 def normalized_adjacency(user_idx: np.ndarray, item_idx: np.ndarray, n_users: int, n_items: int) -> torch.Tensor:

@@ -84,7 +84,7 @@ def test_configs_refuse_unknown_names_and_models_are_registered() -> None:
         WMFConfig(learning_rate=0.1)  # ALS has no step size
     with pytest.raises(ValidationError, match="layer"):
         LightGCNConfig(layer=2)
-    with pytest.raises(ValueError, match="unknown base model 'ncf'; known: bpr, lightgcn, wmf"):
+    with pytest.raises(ValueError, match="unknown base model 'ncf'; known: .*bpr.*lightgcn.*wmf"):
         base_model("ncf")
     with pytest.raises(ValueError, match="empty"):
         train_lightgcn(np.array([], dtype=np.int64), np.array([], dtype=np.int64), 2, 2, LightGCNConfig(), 0)

@@ -20,7 +20,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from unlearn._artifacts import save_arrays
-from unlearn.models import FactorModel, Recommender, base_model
+from unlearn.models import FactorModel, NeuralModel, Recommender, base_model
 from unlearn.progress import ProgressCallback, no_progress
 from unlearn.training_data import Interactions, training_set_digest
 from verify._mia import RecommenderAttack
@@ -43,8 +43,8 @@ class ReferenceModels:
     base_model: str
     seed: int
     retrain_star_seed: int
-    reference: FactorModel
-    retrain_star: FactorModel
+    reference: FactorModel | NeuralModel
+    retrain_star: FactorModel | NeuralModel
     attack: RecommenderAttack
 
     @property
@@ -77,9 +77,9 @@ class ReferenceModels:
         attack = RecommenderAttack.train(remaining, fit, derive_seed(seed, "shadow"))
         progress(stage, 3, 3)
         for name, model in (("reference", reference), ("retrain*", retrain_star)):
-            if not isinstance(model, FactorModel):
+            if not isinstance(model, (FactorModel, NeuralModel)):  # NeuralModel: LASER's DMF/NeuMF
                 raise TypeError(f"base model {base_model_name!r} gave a {type(model).__name__} {name}: "
-                                "references must be factor models so their checkpoints can be saved and digested")
+                                "references must be factor or neural models so their checkpoints can be saved and digested")
         return cls(deployment_id, training_set_digest(remaining.interaction_id), base_model_name, seed,
                    retrain_star_seed, reference, retrain_star, attack)
 

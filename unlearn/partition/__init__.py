@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from unlearn.partition._anchored import anchored_partition
 from unlearn.partition._balanced import balanced_assignment
+from unlearn.partition._collaborative import (GROUPINGS, WalkConfig, balanced_kmeans, cohesion, collaborative_embedding,
+                                              group_users, hypergraph, random_walks, rating_matrix)
 from unlearn.partition._random import assign_users_to_shards
 
 PARTITIONS = ("random", "ubp", "ibp", "inbp")
@@ -72,10 +74,19 @@ def partition_interactions(
 
 
 __all__ = [
+    "GROUPINGS",
     "PARTITIONS",
     "PartitionConfig",
+    "WalkConfig",
     "assign_users_to_shards",
     "balanced_assignment",
+    "balanced_kmeans",
     "check_partition",
+    "cohesion",
+    "collaborative_embedding",
+    "group_users",
+    "hypergraph",
     "partition_interactions",
+    "random_walks",
+    "rating_matrix",
 ]

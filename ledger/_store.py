@@ -113,9 +113,17 @@ class InteractionStore:
                 "LEFT JOIN interactions i USING (user_idx) GROUP BY ALL ORDER BY s.user_idx"
             ).df()
 
-    def interactions(self, split: str | None = None, user_idx: int | None = None) -> pd.DataFrame:
-        """``interaction_id, user_idx, item_idx, split`` rows, optionally of one split or one user."""
-        query, params = "SELECT interaction_id, user_idx, item_idx, split FROM interactions WHERE true", []
+    def items_frame(self) -> pd.DataFrame:
+        """Item ids with their dense indices (to map a model trained outside Lethe onto the store's indices)."""
+        with transaction(self.path) as con:
+            return con.execute("SELECT item, item_idx FROM items ORDER BY item_idx").df()
+
+    def interactions(self, split: str | None = None, user_idx: int | None = None,
+                     with_ratings: bool = False) -> pd.DataFrame:
+        """``interaction_id, user_idx, item_idx, split`` rows (+ ``rating``, NaN if none, when asked: LASER's
+        hypergraph weights), optionally of one split or one user."""
+        columns = "interaction_id, user_idx, item_idx, split" + (", rating" if with_ratings else "")
+        query, params = f"SELECT {columns} FROM interactions WHERE true", []
         if split is not None:
             query, params = query + " AND split = ?", params + [split]
         if user_idx is not None:

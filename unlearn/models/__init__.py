@@ -16,6 +16,8 @@ from unlearn.models._base import Recommender
 from unlearn.models._bpr import BPRConfig, BPRModel, train_bpr
 from unlearn.models._factors import FactorModel
 from unlearn.models._lightgcn import LightGCNConfig, train_lightgcn
+from unlearn.models._neural import DMFModel, NeuMFModel, NeuralConfig, NeuralModel, train_dmf, train_neumf
+from unlearn.models._rating_mf import RatingMFConfig, RatingMFModel, train_rating_mf
 from unlearn.models._wmf import WMFConfig, train_wmf
 
 
@@ -27,12 +29,16 @@ class BaseModelSpec:
     config_class: type[BaseModel]
     train: Callable[..., Recommender]
     from_arrays: Callable[[dict[str, np.ndarray]], Recommender]
+    warm_start: bool = False  # ``train(..., init=model)`` continues from a model's parameters (LASER's SeqTrain)
 
 
 BASE_MODELS: dict[str, BaseModelSpec] = {
     "bpr": BaseModelSpec("bpr", BPRConfig, train_bpr, BPRModel.from_arrays),
     "wmf": BaseModelSpec("wmf", WMFConfig, train_wmf, FactorModel.from_arrays),
     "lightgcn": BaseModelSpec("lightgcn", LightGCNConfig, train_lightgcn, FactorModel.from_arrays),
+    "dmf": BaseModelSpec("dmf", NeuralConfig, train_dmf, DMFModel.from_arrays, warm_start=True),
+    "neumf": BaseModelSpec("neumf", NeuralConfig, train_neumf, NeuMFModel.from_arrays, warm_start=True),
+    "rating_mf": BaseModelSpec("rating_mf", RatingMFConfig, train_rating_mf, RatingMFModel.from_arrays),
 }
 
 
@@ -49,12 +55,21 @@ __all__ = [
     "BPRConfig",
     "BPRModel",
     "BaseModelSpec",
+    "DMFModel",
     "FactorModel",
     "LightGCNConfig",
+    "NeuMFModel",
+    "NeuralConfig",
+    "NeuralModel",
+    "RatingMFConfig",
+    "RatingMFModel",
     "Recommender",
     "WMFConfig",
     "base_model",
     "train_bpr",
+    "train_dmf",
     "train_lightgcn",
+    "train_neumf",
+    "train_rating_mf",
     "train_wmf",
 ]

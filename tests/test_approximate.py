@@ -1,0 +1,219 @@
+"""Approximate unlearning (issue 7): AltEraser's row solvers, warm start, CFF, the noise scenario, and an
+approximate request through the engine to a certificate that says it is approximate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from pydantic import ValidationError
+
+from unlearn.data import load_source
+from unlearn.ingest import ingest
+from unlearn.methods import AltEraserOptions, CFFOptions, MethodSettings, WarmStartOptions, get_method, set_serving
+from unlearn.methods._alteraser import alteraser, hf_newton
+from unlearn.methods._cff import cff_unlearn
+from unlearn.methods._objectives import BPRObjective, WMFObjective
+from unlearn.methods._warm_start import warm_start
+from unlearn.models import BPRConfig, RatingMFConfig, WMFConfig, train_bpr, train_rating_mf, train_wmf
+from unlearn.noise import NoiseScenario, inject_noise
+from unlearn.progress import no_progress
+from unlearn.requests import ErasureRequest
+from unlearn.training_data import Interactions
+from verify import APPROXIMATE_NOTICE, repredict_score, verify_certificate_file
+
+WMF = WMFConfig(embedding_size=8, epochs=6)
+
+
+@pytest.fixture(scope="module")
+def data() -> Interactions:
+    """A small low-rank implicit data set (users prefer items close in a 3-d taste space)."""
+    rng = np.random.default_rng(0)
+    m, n = 80, 50
+    taste = rng.normal(size=(m, 3)) @ rng.normal(size=(3, n))
+    u, i = np.nonzero(taste + rng.normal(scale=0.5, size=(m, n)) > 1.0)
+    return Interactions(np.arange(1, len(u) + 1), u, i, m, n)
+
+
+@pytest.fixture(scope="module")
+def split(data: Interactions) -> tuple[Interactions, Interactions]:
+    """Eight users forget half of their interactions: ``(remaining, forgotten)``."""
+    rng = np.random.default_rng(1)
+    forgetting = rng.choice(np.unique(data.user_idx), size=8, replace=False)
+    ids = np.concatenate([rng.choice(data.interaction_id[data.user_idx == u], size=(data.user_idx == u).sum() // 2,
+                                     replace=False) for u in forgetting])
+    return data.without(ids), data.subset(np.isin(data.interaction_id, ids))
+
+
+def test_ah_newton_row_step_is_the_dense_weighted_least_squares_optimum(data: Interactions) -> None:
+    model = train_wmf(data.user_idx, data.item_idx, data.n_users, data.n_items, WMF, seed=0)
+    objective = WMFObjective(data, model, WMF)
+    items = objective.factors["item"].numpy()
+    for block in objective.blocks("user"):
+        x = objective.factors["user"][block.rows] + 0.3  # anywhere: one Newton step on a quadratic is exact
+        hessian, gradient = objective.newton_system("user", x, block, objective.factors["item"])
+        solved = (x - torch.linalg.solve(hessian, gradient.unsqueeze(-1)).squeeze(-1)).numpy()
+        for k, user in enumerate(block.rows.tolist()):
+            y = np.zeros(data.n_items)
+            y[data.item_idx[data.user_idx == user]] = 1.0
+            c = 1.0 + WMF.weight * y  # confidence: 1 + weight observed, 1 missing
+            dense = np.linalg.solve(items.T @ (c[:, None] * items) + WMF.reg * np.eye(8), items.T @ (c * y))
+            np.testing.assert_allclose(solved[k], dense, atol=1e-8)
+
+
+def test_hf_newton_matches_ah_on_the_squared_loss_and_lowers_bpr_rows(data: Interactions) -> None:
+    model = train_wmf(data.user_idx, data.item_idx, data.n_users, data.n_items, WMF, seed=0)
+    objective = WMFObjective(data, model, WMF)
+    # d = 8: eight CG iterations solve the row's system; one undamped Newton step then is its optimum
+    items, options = objective.factors["item"], AltEraserOptions(solver="hf", newton_iterations=1, damping=1e-12,
+                                                                 cg_iterations=8, cg_tol=1e-12)
+    block = objective.blocks("user")[0]
+    start = objective.factors["user"][block.rows] + 0.3
+    hessian, gradient = objective.newton_system("user", start, block, items)
+    ah = start - torch.linalg.solve(hessian, gradient.unsqueeze(-1)).squeeze(-1)
+    hf = hf_newton(lambda z: objective.row_losses("user", z, block, items), start, options)
+    torch.testing.assert_close(hf, ah, atol=1e-6, rtol=0)
+
+    config = BPRConfig(embedding_size=8, epochs=2, batch_size=128)
+    bpr = BPRObjective(data, train_bpr(data.user_idx, data.item_idx, data.n_users, data.n_items, config, 0),
+                       config, negatives=2, seed=0)
+    one_step = AltEraserOptions(solver="hf", newton_iterations=1, cg_iterations=10)
+    for side in ("user", "item"):
+        block = bpr.blocks(side)[-1]
+        x = bpr.factors[side][block.rows]
+        losses = lambda z, b=block, s=side: bpr.row_losses(s, z, b, bpr.other(s))  # noqa: E731
+        after = losses(hf_newton(losses, x, one_step))
+        assert (after <= losses(x) + 1e-9).all() and (after < losses(x) - 1e-6).any()
+
+
+def test_alteraser_moves_the_repredict_score_toward_a_retrain(split: tuple[Interactions, Interactions]) -> None:
+    remaining, forgotten = split
+    full = Interactions(np.concatenate([remaining.interaction_id, forgotten.interaction_id]),
+                        np.concatenate([remaining.user_idx, forgotten.user_idx]),
+                        np.concatenate([remaining.item_idx, forgotten.item_idx]), remaining.n_users, remaining.n_items)
+    original = train_wmf(full.user_idx, full.item_idx, full.n_users, full.n_items, WMF, 0)
+    retrain = train_wmf(remaining.user_idx, remaining.item_idx, full.n_users, full.n_items, WMF, 0)
+    unlearned, facts = alteraser(WMFObjective(remaining, original, WMF), forgotten, AltEraserOptions(solver="ah"))
+    pairs = (forgotten.user_idx, forgotten.item_idx)
+    before, after, target = (repredict_score(m, *pairs) for m in (original, unlearned, retrain))
+    assert after < before
+    assert abs(after - target) < 0.5 * abs(before - target)
+    assert facts["objective"][1] < facts["objective"][0] and facts["erase_rows"]["user"] == 8
+
+
+def test_warm_start_early_stopping_stops_before_the_epoch_limit(split: tuple[Interactions, Interactions]) -> None:
+    remaining, _ = split
+    original = train_wmf(remaining.user_idx, remaining.item_idx, remaining.n_users, remaining.n_items, WMF, 0)
+    options = WarmStartOptions(max_epochs=500, patience=2, min_delta=1e-3, learning_rate=0.01)
+    model, facts = warm_start(WMFObjective(remaining, original, WMF), options, seed=0)
+    assert facts["stopped_early"] and facts["epochs"] < options.max_epochs
+    assert facts["best_objective"] == min(facts["objective"])  # the best epoch's factors are the ones kept
+    kept = WMFObjective(remaining, model, WMF).value()
+    assert kept == pytest.approx(facts["best_objective"], rel=1e-5)
+
+
+def _indexed(frame: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
+    frame = frame.assign(user_idx=pd.factorize(frame["subject"], sort=True)[0],
+                         item_idx=pd.factorize(frame["item"], sort=True)[0],
+                         interaction_id=np.arange(1, len(frame) + 1))
+    return frame, int(frame["user_idx"].max()) + 1, int(frame["item_idx"].max()) + 1
+
+
+def test_cff_fused_model_beats_the_faulty_model_on_the_clean_test() -> None:
+    raw = load_source("synthetic", seed=3, n_users=200, n_items=100, mean_interactions=25)
+    noisy = inject_noise(raw, NoiseScenario(user_fraction=0.2, data_fraction=0.5, seed=3))
+    frame, n_users, n_items = _indexed(noisy.raw.frame)
+    train, test = frame[frame["split"] == "train"], frame[frame["split"] == "test"]
+    noise = train["interaction_id"].isin(noisy.interaction_ids()).to_numpy()
+    config = RatingMFConfig(embedding_size=16, epochs=10, learning_rate=0.01, reg=0.1)
+    faulty = train_rating_mf(train["user_idx"].to_numpy(), train["item_idx"].to_numpy(), n_users, n_items, config, 0,
+                             ratings=train["rating"].to_numpy())
+    clean = train[~noise]
+    fused, facts = cff_unlearn(faulty, Interactions.from_frame(clean, n_users, n_items),
+                               Interactions.from_frame(train[noise], n_users, n_items), config,
+                               CFFOptions(fusion_epochs=5, hidden=64, rescue_epochs=10), 0, clean["rating"].to_numpy())
+
+    def rmse(model: object) -> float:
+        predicted = model.score(test["user_idx"].to_numpy(), test["item_idx"].to_numpy())  # type: ignore[attr-defined]
+        return float(np.sqrt(np.mean((predicted - test["rating"].to_numpy()) ** 2)))
+
+    assert facts["explicit"] and facts["rescue_entries"] == int(noise.sum())
+    assert rmse(fused) < rmse(faulty)
+
+
+def test_noise_generator_is_seeded_and_its_requests_remove_exactly_the_injected_rows(tmp_path: Path) -> None:
+    from ui._services import open_services
+
+    raw = load_source("synthetic", seed=0, n_users=120, n_items=80)
+    scenario = NoiseScenario(user_fraction=0.1, data_fraction=0.3, seed=7)
+    noisy = inject_noise(raw, scenario)
+    assert inject_noise(raw, scenario).raw.digest == noisy.raw.digest
+    assert inject_noise(raw, scenario.model_copy(update={"seed": 8})).raw.digest != noisy.raw.digest
+    requests = noisy.requests()
+    assert len(requests) == 12 and noisy.raw.params["noise"]["seed"] == 7
+    frame = noisy.raw.frame
+    original_pairs = set(zip(raw.frame["subject"], raw.frame["item"]))
+    services = open_services(tmp_path / "ws")
+    ingest(services.ledger, noisy.raw)
+    store = services.ledger.store.interactions()
+    injected = set()
+    for request in requests:
+        user_idx = services.ledger.store.subject(request.subject)[1]
+        rows = store[store["interaction_id"].isin(request.interaction_ids)]
+        assert len(rows) == len(request.interaction_ids) and (rows["user_idx"] == user_idx).all()
+        assert (rows["split"] == "train").all()
+        picked = frame.iloc[np.asarray(request.interaction_ids) - 1]
+        assert (picked["subject"] == request.subject).all() and (picked["rating"] == 5.0).all()
+        assert not set(zip(picked["subject"], picked["item"])) & original_pairs  # new items only
+        injected.update(request.interaction_ids)
+    assert injected == set(range(len(raw.frame) + 1, len(frame) + 1))  # exactly the rows added, nothing else
+    with pytest.raises(ValidationError, match="exactly one of user_fraction or user_count"):
+        NoiseScenario(user_fraction=0.1, user_count=3, data_fraction=0.3)
+
+
+@pytest.mark.parametrize("settings, error", [
+    ({"base_model": "wmf", "options": {"solver": "newton"}}, "solver"),
+    ({"base_model": "wmf", "options": {"passes": 2}}, "passes"),
+    ({"base_model": "bpr", "options": {"solver": "ah"}}, "closed-form Hessian"),
+    ({"base_model": "lightgcn", "options": {"solver": "hf"}}, "supports base models wmf, bpr"),
+])
+def test_alteraser_rejects_bad_settings_with_the_offending_field(tmp_path: Path, settings: dict, error: str) -> None:
+    method = get_method("alteraser")
+    with pytest.raises((ValueError, ValidationError), match=error):
+        method._check_settings(MethodSettings(method="alteraser", **settings))
+
+
+def test_an_approximate_request_is_certified_as_approximate(tmp_path: Path) -> None:
+    from ui._services import open_services
+
+    services = open_services(tmp_path / "ws")
+    ingest(services.ledger, load_source("synthetic", seed=0, n_users=100, n_items=60))
+    settings = MethodSettings(method="alteraser", base_model="wmf", model={"epochs": 5, "embedding_size": 8},
+                              options={"solver": "ah", "max_passes": 2})
+    deployment = get_method("alteraser").fit(services.ledger, settings, no_progress, "test")
+    set_serving(services.ledger, deployment.deployment_id)
+    before = services.ledger.live_checkpoints(deployment.deployment_id)[0]
+    subject = str(services.ledger.store.subjects_frame()["subject"].iloc[5])
+    request_id = services.engine.file(ErasureRequest(subject=subject))
+    record = services.engine.run(request_id)
+    assert record.state == "certified", record.history[-1].payload
+
+    after = services.ledger.live_checkpoints(deployment.deployment_id)[0]
+    planned = record.require_payload("planned")
+    assert after["parent"] == before["checkpoint_id"] and after["approximate"]
+    assert after["training_set_digest"] == before["training_set_digest"]  # descends from the erased data: honest
+    assert after["forgets_requests"] == [request_id] and after["excludes_requests"] == []
+    assert sorted(after["forgotten_interaction_ids"]) == sorted(
+        i for s in planned["deployments"][0]["shards"] for i in s["interaction_ids"])
+    assert after["inputs"]["options"]["solver"] == "ah" and after["inputs"]["seed"] == before["seed"]
+
+    workspace = services.ledger.workspace
+    path = workspace.root / record.require_payload("certified")["json_path"]
+    certificate = verify_certificate_file(path, workspace.public_key_path)
+    assert not certificate.exact and certificate.approximate_notice == APPROXIMATE_NOTICE
+    assert "NOT claimed exact" in certificate.lineage_proof
+    assert json.loads(path.read_text())  # the signed JSON is on disk

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import shlex
@@ -46,3 +47,26 @@ def append_section(markdown: str) -> None:
         BENCHMARKS.write_text("# Benchmarks\n\nMeasured by the scripts in `bench/`.\n")
     with BENCHMARKS.open("a", encoding="utf-8") as handle:
         handle.write("\n" + markdown.rstrip() + "\n")
+
+
+def data_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options every bench on a real data set takes: data folder, loader, seed, workspace and --no-append."""
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "ml-1m",
+                        help="data set folder (default: ../shared/data/ml-1m next to the repo)")
+    parser.add_argument("--source", default="ml-1m", help="loader name (ml-1m, ml-100k, lightgcn, csv)")
+    parser.add_argument("--seed", type=int, default=0, help="split, shard assignment, training and sampling seed")
+    parser.add_argument("--workspace", type=Path, default=None, help="workspace folder (default: a fresh temp dir)")
+    parser.add_argument("--no-append", action="store_true", help="print the table only, do not touch BENCHMARKS.md")
+
+
+def provenance_lines(args: argparse.Namespace, facts: dict, contention: float, script: str) -> list[str]:
+    """The data, machine and command bullets every bench section opens with (``facts``: the ingest event)."""
+    return [
+        f"- **Data:** `{args.source}` from `{args.data.name}/` — {facts['n_interactions']:,} interactions, "
+        f"{facts['n_users']:,} users, {facts['n_items']:,} items; per-user split (seed {args.seed}): "
+        f"train {facts['n_train']:,} / test {facts['n_test']:,}.",
+        f"- **Machine:** {machine()}. CPU pressure during the run: some task waited for a CPU "
+        f"{contention:.0%} of the time (PSI; other jobs shared the machine if this is high), "
+        f"load average {os.getloadavg()[1]:.1f} (5 min) at the end.",
+        f"- **Command:** `{command_line(script)}`",
+    ]

@@ -12,7 +12,6 @@ append it to BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -34,7 +33,7 @@ from unlearn.training_data import Interactions
 from verify import ranking_metrics
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import BENCHMARKS, REPO, append_section, command_line, cpu_stall_microseconds, machine, utc_stamp  # noqa: E402
+from _common import BENCHMARKS, REPO, append_section, cpu_stall_microseconds, provenance_lines, utc_stamp  # noqa: E402
 METHODS = ("retrain", "sisa")
 
 
@@ -110,7 +109,6 @@ def erase(services: Services, subject: str, interactions: int, deployments: dict
 def report(args: argparse.Namespace, facts: dict[str, Any], timings: dict[str, float], contention: float,
            before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], erasures: list[Erasure]) -> str:
     """The markdown section appended to BENCHMARKS.md (also printed)."""
-    command = command_line(__file__)
     retrain_s = [e.seconds["retrain"] for e in erasures]
     sisa_s = [e.seconds["sisa"] for e in erasures]
     median_speedup = statistics.median(e.speedup for e in erasures)
@@ -130,13 +128,7 @@ def report(args: argparse.Namespace, facts: dict[str, Any], timings: dict[str, f
     return "\n".join([
         f"## SISA erasure vs full retrain — {facts['name']} (implicit), BPR-MF — {stamp}",
         "",
-        f"- **Data:** `{args.source}` from `{args.data.name}/` — {facts['n_interactions']:,} interactions, "
-        f"{facts['n_users']:,} users, {facts['n_items']:,} items; per-user split (seed {args.seed}): "
-        f"train {facts['n_train']:,} / test {facts['n_test']:,}.",
-        f"- **Machine:** {machine()}. CPU pressure during the run: some task waited for a CPU "
-        f"{contention:.0%} of the time (PSI; other jobs shared the machine if this is high), "
-        f"load average {os.getloadavg()[1]:.1f} (5 min) at the end.",
-        f"- **Command:** `{command}`",
+        *provenance_lines(args, facts, contention, __file__),
         f"- **Models:** BPR-MF, {args.epochs} epochs, other hyper-parameters at their defaults, seed {args.seed}; "
         f"`retrain` = 1 shard, `sisa` = {args.shards} random user shards, mean of shard scores.",
         f"- **Set-up times:** ingest {timings['ingest']:.1f} s; fit retrain {timings['fit retrain']:.1f} s; "

@@ -11,6 +11,7 @@ from ledger._ledger import (
     DATASET_INGESTED,
     DEPLOYMENT_CREATED,
     DEPLOYMENT_SERVING,
+    REQUEST_EXTENDED,
     Ledger,
     RequestRecord,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "Event",
     "EventLog",
     "IntegrityResult",
+    "REQUEST_EXTENDED",
     "InteractionStore",
     "Ledger",
     "LedgerIntegrityError",

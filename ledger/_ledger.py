@@ -27,6 +27,9 @@ DEPLOYMENT_CREATED = "deployment.created"
 DEPLOYMENT_SERVING = "deployment.serving"
 CHECKPOINT_CREATED = "checkpoint.created"
 REQUEST_PREFIX = "request."
+REQUEST_EXTENDED = "request.extended"
+#: Request events that annotate a request without moving it through its lifecycle (state ignores them).
+REQUEST_ANNOTATIONS = frozenset({REQUEST_EXTENDED})
 
 
 @dataclass(frozen=True)
@@ -42,12 +45,28 @@ class RequestRecord:
         """The payload of this request's ``request.<state>`` event, or ``None`` if it never reached it."""
         return next((e.payload for e in self.history if e.kind == f"{REQUEST_PREFIX}{state}"), None)
 
+    @property
+    def extensions(self) -> list[dict[str, Any]]:
+        """Every ``request.extended`` payload (months, reason), oldest first."""
+        return [e.payload for e in self.history if e.kind == REQUEST_EXTENDED]
+
+    @property
+    def extension_months(self) -> int:
+        """Months the deadline was extended by, in total (GDPR Art. 12(3))."""
+        return sum(int(p["months"]) for p in self.extensions)
+
     def require_payload(self, state: str) -> dict[str, Any]:
         """Like :meth:`payload`, for states the caller's own state implies were reached."""
         payload = self.payload(state)
         if payload is None:
             raise LedgerIntegrityError(f"request {self.request_id} is {self.state} but has no {state!r} event")
         return payload
+
+
+def _state(history: list[Event]) -> str:
+    """A request's state: its latest lifecycle event (annotations such as extensions are skipped)."""
+    lifecycle = [e for e in history if e.kind not in REQUEST_ANNOTATIONS]
+    return lifecycle[-1].kind.removeprefix(REQUEST_PREFIX)
 
 
 class Ledger:
@@ -207,7 +226,7 @@ class Ledger:
         history = [e for e in self.log.events([REQUEST_PREFIX]) if e.payload.get("request_id") == request_id]
         if not history:
             return None
-        return RequestRecord(request_id, history[-1].kind.removeprefix(REQUEST_PREFIX), history[0].payload, history)
+        return RequestRecord(request_id, _state(history), history[0].payload, history)
 
     def requests(self) -> list[RequestRecord]:
         """Every request with its latest state, in filing order."""
@@ -215,9 +234,15 @@ class Ledger:
         for event in self.log.events([REQUEST_PREFIX]):
             by_id.setdefault(event.payload["request_id"], []).append(event)
         return [
-            RequestRecord(rid, events[-1].kind.removeprefix(REQUEST_PREFIX), events[0].payload, events)
-            for rid, events in by_id.items()
+            RequestRecord(rid, _state(events), events[0].payload, events) for rid, events in by_id.items()
         ]
+
+    def extend_request(self, request_id: str, months: int, reason: str, actor: str = "system",
+                       **facts: Any) -> Event:
+        """Record a deadline extension (an annotation: the request's state does not change). The caller (the
+        engine) checks the request is open and the policy allows the months."""
+        return self.append(REQUEST_EXTENDED, {"request_id": request_id, "months": months, "reason": reason, **facts},
+                           actor=actor)
 
     def erased_interaction_ids(self, request_ids: list[str]) -> set[int]:
         """Interaction ids the given requests planned to forget (from their ``planned`` events)."""

@@ -1,18 +1,43 @@
-"""Policies: which method serves which request, verification thresholds, deadlines — validated at load.
+"""Policies: which method serves which request, verification thresholds, deadlines, audits, retention, roles.
 
-A bad file fails loudly with the offending field (pydantic, ``extra="forbid"``: a misspelt key is an error,
-never silently ignored). The policy's digest is recorded with every request and report.
+A bad file fails loudly with the offending field and the reason (pydantic, ``extra="forbid"``: a misspelt key is
+an error, never silently ignored). The policy's digest is recorded with every request event and report, and the
+full document goes to the ledger as a ``policy.activated`` event whenever the policy in force changes
+(:func:`policies.record_policy`).
 """
 
 from __future__ import annotations
 
+import calendar
+from datetime import date, datetime
 from pathlib import Path
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
+from typing import Literal
 
-from ledger import LetheError, canonical_json, sha256_hex
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator, model_validator
+
+from ledger import LetheError, RequestRecord, canonical_json, sha256_hex
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("default.yaml")
+
+RequestKind = Literal["subject", "interactions", "time_window", "batch"]
+Role = Literal["officer", "auditor"]
+Action = Literal["extend_deadline", "activate_policy", "run_audit"]
+
+
+def gdpr_deadline(received: date, months: int = 1) -> date:
+    """Last day to answer a request received on ``received``: ``months`` months, one per GDPR Art. 12(3).
+
+    Computed as Regulation (EEC, Euratom) No 1182/71 prescribes: the day of receipt does not count, the
+    period starts the day after (Art. 3(1)) and ends on the day of the month ``months`` later with the same
+    date as the receipt, or on that month's last day when that date does not exist (Art. 3(2)(c)). So 15 March
+    ends on 15 April and 31 January on 28 (or 29) February. The extension to the next working day when the end
+    falls on a weekend or public holiday (Art. 3(4)) is not applied: holidays differ per member state, and
+    the date shown is then never later than the legal one.
+    """
+    year, month = divmod(received.year * 12 + received.month - 1 + months, 12)
+    month += 1
+    return date(year, month, min(received.day, calendar.monthrange(year, month)[1]))
 
 
 class PolicyError(LetheError):
@@ -23,6 +48,20 @@ class PolicyError(LetheError):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Routing(_Strict):
+    """The unlearning method that forgets each kind of request; ``None``: the method the deployment was trained
+    with. A deployment's checkpoints can only be replaced by the method that made them, so a named method is a
+    requirement the engine checks before filing: a request it cannot honour is refused, never silently re-routed."""
+
+    subject: str | None = Field(None, description="a whole data subject (GDPR Art. 17)")
+    interactions: str | None = Field(None, description="listed interactions of a subject")
+    time_window: str | None = Field(None, description="a subject's interactions in a time window")
+    batch: str | None = Field(None, description="several subjects erased together")
+
+    def method_for(self, kind: RequestKind) -> str | None:
+        return getattr(self, kind)
 
 
 class VerificationThresholds(_Strict):
@@ -66,10 +105,59 @@ class VerificationThresholds(_Strict):
 
 
 class Deadlines(_Strict):
-    """GDPR Art. 12(3): one month from receipt, extendable by two further months with a reason."""
+    """GDPR Art. 12(3): one month from receipt (counted from the day after), extendable by up to two further
+    months in total, with a recorded reason; ``nearly_late_days`` is when an audit starts warning."""
 
     response_months: int = Field(1, ge=1)
-    max_extension_months: int = Field(2, ge=0)
+    max_extension_months: int = Field(2, ge=0, description="total over every extension of one request")
+    nearly_late_days: int = Field(7, ge=0, description="an open request due within this many days is flagged")
+
+    @model_validator(mode="after")
+    def _warning_fits_the_period(self) -> "Deadlines":
+        if self.nearly_late_days >= 28 * self.response_months:
+            raise ValueError(f"nearly_late_days ({self.nearly_late_days}) must be shorter than the response period")
+        return self
+
+    def due_date(self, record: RequestRecord) -> date:
+        """A request's due date: the response period from receipt plus every extension it was granted."""
+        received = datetime.fromisoformat(record.received["received_at"]).date()
+        return gdpr_deadline(received, self.response_months + record.extension_months)
+
+
+class AuditSchedule(_Strict):
+    """When the scheduled audit runs and what it covers."""
+
+    cron: str = Field("0 3 * * mon", description="crontab line (minute hour day month weekday), evaluated in UTC")
+    window_days: int = Field(7, ge=1, description="erasures completed within this many days are the audit's window")
+    defer_verification: bool = Field(
+        False,
+        description="stop requests at data_erased and verify the window's erasures in the audit with one shared "
+                    "reference retrain (cheaper; certificates then wait for the audit, mind the deadlines)",
+    )
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger  # imported here: loading a policy must stay light
+
+        CronTrigger.from_crontab(value, timezone="UTC")  # raises ValueError naming the bad part
+        return value
+
+
+class Retention(_Strict):
+    """How long signed documents are kept before an audit lists them as due for deletion (days)."""
+
+    reports_days: int = Field(2190, ge=1, description="verification reports (reports/)")
+    certificates_days: int = Field(2190, ge=1, description="certificates, JSON and PDF (certificates/)")
+    audit_reports_days: int = Field(2190, ge=1, description="signed audit reports (audits/)")
+
+
+class Approvers(_Strict):
+    """Which roles may approve each controlled action (an empty list would lock the action: refused)."""
+
+    extend_deadline: list[Role] = Field(["officer"], min_length=1)
+    activate_policy: list[Role] = Field(["officer"], min_length=1)
+    run_audit: list[Role] = Field(["officer", "auditor"], min_length=1)
 
 
 class Policy(_Strict):
@@ -77,12 +165,27 @@ class Policy(_Strict):
 
     name: str
     version: int = Field(1, ge=1)
+    routing: Routing = Field(default_factory=Routing)
     verification: VerificationThresholds = Field(default_factory=VerificationThresholds)
     deadlines: Deadlines = Field(default_factory=Deadlines)
+    audit: AuditSchedule = Field(default_factory=AuditSchedule)
+    retention: Retention = Field(default_factory=Retention)
+    approvers: Approvers = Field(default_factory=Approvers)
 
     @property
     def digest(self) -> str:
-        return "sha256:" + sha256_hex(canonical_json(self.model_dump(mode="json")))
+        return "sha256:" + sha256_hex(canonical_json(self.document()))
+
+    def document(self) -> dict:
+        """The policy as canonical-JSON-ready data (what the digest covers and the ledger records)."""
+        return self.model_dump(mode="json")
+
+    def require_role(self, action: Action, role: str) -> None:
+        """Raise :class:`PolicyError` unless the policy lets ``role`` approve ``action``."""
+        allowed = getattr(self.approvers, action)
+        if role not in allowed:
+            raise PolicyError(f"role {role!r} may not approve {action.replace('_', ' ')}; "
+                              f"policy {self.name!r} allows: {', '.join(allowed)}")
 
 
 def load_policy(path: str | Path | None = None) -> Policy:
@@ -100,5 +203,5 @@ def load_policy(path: str | Path | None = None) -> Policy:
         return Policy.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
+        field = ".".join(str(p) for p in first["loc"]) or "(policy)"
         raise PolicyError(f"{path}: field '{field}': {first['msg']}") from None

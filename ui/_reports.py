@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 from ledger import Ledger, RequestError, WorkspaceError
 from policies import Policy
 from unlearn.methods import get_method
 from unlearn.training_data import Interactions
-from verify import gdpr_deadline, ranking_metrics
+from verify import ranking_metrics
 
 
 def evaluate_serving(ledger: Ledger) -> dict[str, Any]:
@@ -27,18 +26,14 @@ def evaluate_serving(ledger: Ledger) -> dict[str, Any]:
             "users": int(len(set(test.user_idx))), "metrics": metrics}
 
 
-def _deadline(received_at: str, months: int) -> str:
-    return gdpr_deadline(datetime.fromisoformat(received_at).date(), months).isoformat()
-
-
 def request_rows(ledger: Ledger, policy: Policy) -> list[dict[str, Any]]:
-    """One row per request: id, state, receipt, deadline (the policy's response period), basis."""
+    """One row per request: id, state, receipt, deadline (the policy's response period plus extensions), basis."""
     return [
         {
             "request_id": r.request_id,
             "state": r.state,
             "received_at": r.received["received_at"],
-            "deadline": _deadline(r.received["received_at"], policy.deadlines.response_months),
+            "deadline": policy.deadlines.due_date(r).isoformat(),
             "basis": r.received["basis"],
         }
         for r in ledger.requests()
@@ -67,7 +62,8 @@ def request_summary(ledger: Ledger, policy: Policy, request_id: str) -> dict[str
         "request_id": request_id,
         "state": record.state,
         "received_at": record.received["received_at"],
-        "deadline": _deadline(record.received["received_at"], policy.deadlines.response_months),
+        "deadline": policy.deadlines.due_date(record).isoformat(),
+        "extensions": record.extensions,
         "history": [
             {"seq": e.seq, "ts": e.ts, "state": e.kind.removeprefix("request."), "actor": e.actor,
              "facts": event_facts(e.payload), "payload": e.payload}

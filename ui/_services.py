@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ledger import Ledger
-from policies import Policy, load_policy
+from policies import Policy, active_policy_path, load_policy
 from unlearn.engine import ErasureEngine
 from verify._verifier import StatisticalVerifier
 
@@ -19,7 +19,8 @@ class Services:
 
 
 def open_services(workspace: str | Path | None = None, policy_path: str | Path | None = None) -> Services:
-    """Open (creating if needed) a workspace with the given policy (the shipped default if None)."""
+    """Open (creating if needed) a workspace with the given policy (else the workspace's activated one, else the
+    shipped default)."""
     ledger = Ledger.open(workspace)
-    policy = load_policy(policy_path)
+    policy = load_policy(policy_path or active_policy_path(ledger.workspace.root))
     return Services(ledger, policy, ErasureEngine(ledger, policy, StatisticalVerifier(policy)))

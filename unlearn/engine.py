@@ -12,6 +12,12 @@
    the replaced checkpoints' artifacts are shredded — after this nothing of the subject's data remains.
 6. *certified*: the verifier issues the signed certificate (JSON + PDF).
 
+When the policy defers verification to the audit (``audit.defer_verification``), ``run`` stops at
+*data_erased*; the audit then verifies the window's erasures with one shared reference and finishes them.
+Every lifecycle event carries the policy's digest; the policy itself is recorded (``policy.activated``) before
+the first event written under it. A deadline extension (:meth:`ErasureEngine.extend`) annotates a request
+without changing its state.
+
 A crash leaves the request in its last recorded state; ``run`` again continues from there. Each step is
 safe to repeat: forgetting skips shards already retrained, erasing finds nothing left to erase.
 The verifier is injected (``verify`` depends on ``unlearn``, not the other way round).
@@ -27,7 +33,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict
 
 from ledger import Ledger, RequestError, RequestRecord
-from policies import Policy
+from policies import Policy, record_policy
 from unlearn._artifacts import shred
 from unlearn.methods import DeploymentPlan, get_method
 from unlearn.progress import ProgressCallback, no_progress
@@ -66,10 +72,15 @@ class RequestVerifier(Protocol):
 class ErasureEngine:
     """Files and runs erasure requests against every deployment of one workspace."""
 
-    def __init__(self, ledger: Ledger, policy: Policy, verifier: RequestVerifier | None = None) -> None:
+    def __init__(
+        self, ledger: Ledger, policy: Policy, verifier: RequestVerifier | None = None,
+        defer_verification: bool | None = None,
+    ) -> None:
         self.ledger = ledger
         self.policy = policy
         self.verifier = verifier
+        self.defer_verification = (policy.audit.defer_verification if defer_verification is None
+                                   else defer_verification)
 
     # -- filing ---------------------------------------------------------------------------------
     def file(self, request: ErasureRequest, actor: str = "system") -> str:
@@ -85,6 +96,8 @@ class ErasureEngine:
                 raise RequestError(f"subject already erased by request {other.request_id}")
         if self.ledger.store.subject(request.subject) is None:
             raise RequestError(f"unknown subject {request.subject!r}: no interactions of theirs in the store")
+        routed = self._routed_method("subject")
+        record_policy(self.ledger, self.policy, actor)
         request_id = f"req-{uuid.uuid4().hex[:12]}"
         self.ledger.append(
             "request.received",
@@ -96,11 +109,54 @@ class ErasureEngine:
                 "basis": request.basis,
                 "notes": request.notes,
                 "received_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "routed_method": routed,
                 "policy_digest": self.policy.digest,
             },
             actor=actor,
         )
         return request_id
+
+    def _routed_method(self, kind: str) -> str | None:
+        """The policy's method for this request kind, checked against every deployment it must forget from."""
+        routed = self.policy.routing.method_for(kind)
+        if routed is None:
+            return None
+        for deployment in self.ledger.deployments():
+            if deployment["method"] != routed:
+                raise RequestError(
+                    f"policy {self.policy.name!r} routes {kind} requests to {routed!r}, but deployment "
+                    f"{deployment['deployment_id']} was trained with {deployment['method']!r}, whose checkpoints "
+                    f"only {deployment['method']!r} can replace"
+                )
+        return routed
+
+    def extend(self, request_id: str, months: int, reason: str, actor: str = "system",
+               role: str = "officer") -> RequestRecord:
+        """Extend an open request's deadline by ``months`` (GDPR Art. 12(3)): at most the policy's total, with a
+        reason, decided before the current due date passes; recorded as ``request.extended``."""
+        self.policy.require_role("extend_deadline", role)
+        record = self.require(request_id)
+        if record.state in FINAL_STATES:
+            raise RequestError(f"request {request_id} is {record.state}: only an open request's deadline can be extended")
+        reason = reason.strip()
+        if not reason:
+            raise RequestError("an extension needs a reason: Art. 12(3) requires telling the subject why")
+        if months < 1:
+            raise RequestError(f"an extension is at least one month, got {months}")
+        allowed, already = self.policy.deadlines.max_extension_months, record.extension_months
+        if already + months > allowed:
+            raise RequestError(
+                f"request {request_id} is already extended by {already} month(s); {months} more would make "
+                f"{already + months}, over policy {self.policy.name!r}'s maximum of {allowed}"
+            )
+        due = self.policy.deadlines.due_date(record)
+        today = datetime.now(timezone.utc).date()
+        if today > due:
+            raise RequestError(f"request {request_id} was due on {due.isoformat()}: a missed deadline cannot be extended")
+        record_policy(self.ledger, self.policy, actor)
+        self.ledger.extend_request(request_id, months, reason, actor, previous_due=due.isoformat(),
+                                   approved_by_role=role, policy_digest=self.policy.digest)
+        return self.require(request_id)
 
     def require(self, request_id: str) -> RequestRecord:
         record = self.ledger.request(request_id)
@@ -118,6 +174,7 @@ class ErasureEngine:
         record = self.require(request_id)
         if record.state in FINAL_STATES:
             raise RequestError(f"request {request_id} is already {record.state}; nothing to run")
+        record_policy(self.ledger, self.policy, actor)
         steps = {
             "received": self._validate,
             "validated": self._plan,
@@ -127,6 +184,8 @@ class ErasureEngine:
             "verified": self._certify,
         }
         while record.state in steps:
+            if record.state == "data_erased" and self.defer_verification:
+                break  # the policy leaves verification to the next audit (one shared reference for the window)
             steps[record.state](record, progress, actor)
             record = self.require(request_id)
         self.ledger.checkpoint()  # a signed tree head after every request, for auditors to keep
@@ -144,7 +203,8 @@ class ErasureEngine:
 
     # -- steps ----------------------------------------------------------------------------------
     def _append(self, state: str, record: RequestRecord, payload: dict[str, Any], actor: str) -> None:
-        self.ledger.append(f"request.{state}", {"request_id": record.request_id, **payload}, actor=actor)
+        self.ledger.append(f"request.{state}",
+                           {"request_id": record.request_id, **payload, "policy_digest": self.policy.digest}, actor=actor)
 
     def _validate(self, record: RequestRecord, progress: ProgressCallback, actor: str) -> None:
         if self.ledger.store.subject_by_ref(record.received["subject_ref"]) is None:

@@ -1,8 +1,21 @@
 """Verification of erasure: metrics against retrained references, signed reports, GDPR certificates."""
 
+from verify._audit import (
+    AUDIT_COMPLETED,
+    AuditCheck,
+    AuditReport,
+    AuditStatement,
+    DeadlineStatus,
+    WindowRequest,
+    audit_report_path,
+    latest_audit,
+    load_audit_report,
+    run_audit,
+)
 from verify._certificate import (
     APPROXIMATE_NOTICE,
     Certificate,
+    DeadlineExtension,
     Verdict,
     gdpr_deadline,
     issue_certificate,
@@ -35,12 +48,23 @@ from verify._report import (
 from verify._verifier import StatisticalVerifier
 
 __all__ = [
+    "AUDIT_COMPLETED",
+    "AuditCheck",
+    "AuditReport",
+    "AuditStatement",
+    "DeadlineStatus",
+    "WindowRequest",
+    "audit_report_path",
+    "latest_audit",
+    "load_audit_report",
+    "run_audit",
     "APPROXIMATE_NOTICE",
     "CERTIFICATE_PAYLOAD_TYPE",
     "REPORT_PAYLOAD_TYPE",
     "AttackROC",
     "Certificate",
     "CheckpointSwap",
+    "DeadlineExtension",
     "ErasureCase",
     "ErasureScope",
     "Evidence",

@@ -7,7 +7,6 @@ workspace's keyed pseudonym (``Workspace.subject_ref``), never as an id or an it
 
 from __future__ import annotations
 
-import calendar
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -17,6 +16,7 @@ from fpdf import FPDF
 from pydantic import BaseModel, Field, FiniteFloat, StringConstraints, ValidationError, model_validator
 
 from ledger import SignedCheckpoint, verify_bundle
+from policies import gdpr_deadline  # noqa: F401 - re-exported: certificates state dates against it
 from ledger.errors import LedgerIntegrityError
 from ledger._signing import Signer, load_public_key, public_key_fingerprint
 from ledger.errors import SignatureError
@@ -45,21 +45,6 @@ SubjectRef = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32,64}$")]
 FileSafeId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=128)]
 
 
-def gdpr_deadline(received: date, months: int = 1) -> date:
-    """Last day to answer a request received on ``received``: ``months`` months, one per GDPR Art. 12(3).
-
-    Computed as Regulation (EEC, Euratom) No 1182/71 prescribes: the day of receipt does not count, the
-    period starts the day after (Art. 3(1)) and ends on the day of the month ``months`` later with the same
-    date as the receipt, or on that month's last day when that date does not exist (Art. 3(2)(c)). So 15 March
-    ends on 15 April and 31 January on 28 (or 29) February. The extension to the next working day when the end
-    falls on a weekend or public holiday (Art. 3(4)) is not applied: holidays differ per member state, and
-    the date shown is then never later than the legal one.
-    """
-    year, month = divmod(received.year * 12 + received.month - 1 + months, 12)
-    month += 1
-    return date(year, month, min(received.day, calendar.monthrange(year, month)[1]))
-
-
 class Verdict(BaseModel):
     """One check as a certificate states it: what was measured, against what, and whether it passed."""
 
@@ -81,6 +66,14 @@ class Verdict(BaseModel):
         )
 
 
+class DeadlineExtension(BaseModel):
+    """A deadline extension granted under GDPR Art. 12(3), as the ledger's ``request.extended`` event records it."""
+
+    model_config = FROZEN
+    months: int = Field(ge=1)
+    reason: str = Field(min_length=1)
+
+
 class Certificate(BaseModel):
     """What a controller hands a data subject or regulator to show an erasure request was fulfilled.
 
@@ -97,7 +90,9 @@ class Certificate(BaseModel):
     subject_ref: SubjectRef
     received_at: UtcDatetime
     completed_at: UtcDatetime
-    deadline: date = Field(description="due date: GDPR Art. 12(3), the policy's response period from receipt")
+    deadline: date = Field(description="due date: GDPR Art. 12(3), the policy's response period from receipt, "
+                                       "plus the extensions granted")
+    extensions: list[DeadlineExtension] = Field(default_factory=list, description="Art. 12(3) extensions, in order")
     within_deadline: bool
     scope: ErasureScope
     method: str
@@ -202,6 +197,8 @@ def render_certificate_pdf(certificate: Certificate, envelope_signature: dict[st
         ("Received / due / completed",
          f"{_when(c.received_at)} / {c.deadline.isoformat()} (Art. 12(3)) / {_when(c.completed_at)}"
          f" - {'within the deadline' if c.within_deadline else 'LATE'}"),
+        *((("Deadline extended", "; ".join(f"{e.months} month(s): {e.reason}" for e in c.extensions)),)
+          if c.extensions else ()),
         ("Scope", f"{scope.subjects} subject(s), {scope.interactions} interactions ({scope.training_pairs} training, "
                   f"{scope.held_out_pairs} held-out), {scope.deployments} deployment(s), "
                   f"{scope.checkpoints_replaced} checkpoint(s) replaced"),

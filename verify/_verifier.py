@@ -26,7 +26,7 @@ from unlearn.engine import CertificateOutcome, VerificationOutcome
 from unlearn.methods import MethodSettings, get_method
 from unlearn.progress import ProgressCallback
 from unlearn.training_data import Interactions, training_set_digest
-from verify._certificate import Certificate, Verdict, gdpr_deadline, issue_certificate
+from verify._certificate import Certificate, DeadlineExtension, Verdict, issue_certificate
 from verify._evidence import ErasureCase, judge, measure
 from verify._lineage import prove_lineage
 from verify._reference import ReferenceKey, ReferenceModels
@@ -68,9 +68,13 @@ class StatisticalVerifier:
         planned, unlearned = record.require_payload("planned"), record.require_payload("unlearned")
         erased = set(planned["interaction_ids"])
         proofs = [prove_lineage(ledger, d["deployment_id"], erased) for d in ledger.deployments()]
+        approximate = [p.deployment_id for p in proofs if not p.exact_claimed]
         checks = [
             MetricCheck(
-                name="lineage", value=None, threshold=None, comparison="no erased id in any serving checkpoint",
+                name="lineage", value=None, threshold=None,
+                comparison="no erased id in any serving checkpoint" + (
+                    f"; approximate deployments ({', '.join(approximate)}): recorded ancestry only, exactness "
+                    "not claimed" if approximate else ""),
                 passed=bool(proofs) and all(p.ok for p in proofs),
                 detail="; ".join(p.summary for p in proofs) or "no deployment: there is no model to prove anything of",
             )
@@ -85,7 +89,10 @@ class StatisticalVerifier:
         if entry is None:
             deployment_id, method, exact, shards, seed = "none", "none", True, [], 0
         else:
-            deployment_id, method, exact = entry["deployment_id"], entry["method"], entry["exact"]
+            deployment_id, method = entry["deployment_id"], entry["method"]
+            # exact only if every deployment the request hit was forgotten exactly (an approximate one may not
+            # hide behind an exact serving one)
+            exact = all(e["exact"] for e in planned["deployments"])
             settings = MethodSettings(**ledger.deployment(deployment_id)["settings"])
             shards, seed = [s["shard"] for s in entry["shards"]], settings.seed
             loader = get_method(method)
@@ -185,7 +192,7 @@ class StatisticalVerifier:
         report = load_report(workspace.root / verified["report_path"], workspace.signer.public_key).predicate
         received_at = datetime.fromisoformat(received["received_at"])
         completed_at = datetime.now(timezone.utc)
-        deadline = gdpr_deadline(received_at.date(), self.policy.deadlines.response_months)
+        deadline = self.policy.deadlines.due_date(record)  # with any Art. 12(3) extension
         lineage = next(c for c in report.checks if c.name == "lineage")
         proof = ledger.prove_request(request_id)  # signs a fresh checkpoint covering received … verified
         head = SignedCheckpoint.from_note(proof["checkpoint"])
@@ -198,6 +205,7 @@ class StatisticalVerifier:
             received_at=received_at,
             completed_at=completed_at,
             deadline=deadline,
+            extensions=[DeadlineExtension(months=e["months"], reason=e["reason"]) for e in record.extensions],
             within_deadline=completed_at.date() <= deadline,
             scope=report.scope,
             method=report.method,

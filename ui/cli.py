@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import datetime, timezone
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -29,6 +30,12 @@ certificate_app = typer.Typer(help="Check certificates offline.", no_args_is_hel
 app.add_typer(request_app, name="request")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(certificate_app, name="certificate")
+audit_app = typer.Typer(help="Verification audits: run one now, or on the policy's schedule.", no_args_is_help=True)
+policy_app = typer.Typer(help="Show or activate the policy in force.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+app.add_typer(policy_app, name="policy")
+user_app = typer.Typer(help="Who may sign in to the console, and with which role.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
 
 out = Console(soft_wrap=True)  # never wrap ids, hashes or signatures: people copy them
 err = Console(stderr=True, soft_wrap=True)
@@ -179,7 +186,7 @@ def request_run(request_id: str, workspace: Workspace = None, policy: PolicyOpti
 
     record = _services(workspace, policy).engine.run(request_id, TqdmProgress(), actor="cli")
     out.print(f"{request_id}: {record.state}")
-    final = record.history[-1].payload
+    final = record.payload(record.state) or {}  # the state's event, not a later annotation (an extension)
     if record.state == "certified":
         out.print(f"certificate: {final['json_path']} and {final['pdf_path']}")
     elif "reason" in final:
@@ -326,6 +333,22 @@ def certificate_verify(
               f"{cert.ledger_checkpoint['tree_size']}")
 
 
+@user_app.command("add")
+@reasons
+def user_add(
+    name: str,
+    role: Annotated[str, typer.Option(help="officer (files and runs requests) or auditor (reads, verifies, audits)")],
+    replace: Annotated[bool, typer.Option(help="change an existing user's role and password")] = False,
+    workspace: Workspace = None, verbose: Verbose = False,
+) -> None:
+    """Add a console user; prompts for the password (kept as an argon2id hash in the workspace's users.toml)."""
+    from ui._access import add_user
+
+    password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    user = add_user(_services(workspace).ledger, name, role, password, replace=replace)
+    out.print(f"{'updated' if replace else 'added'} {user.role} {user.name!r}")
+
+
 @app.command()
 @reasons
 def console(workspace: Workspace = None, port: int = 8501, verbose: Verbose = False) -> None:
@@ -342,5 +365,151 @@ def console(workspace: Workspace = None, port: int = 8501, verbose: Verbose = Fa
     ))
 
 
+@request_app.command("extend")
+@reasons
+def request_extend(
+    request_id: str,
+    months: Annotated[int, typer.Option(help="months to add to the deadline (total at most the policy's maximum)")],
+    reason: Annotated[str, typer.Option(help="why the extension is needed (told to the subject, Art. 12(3))")],
+    role: Annotated[str, typer.Option(help="role approving the extension (see the policy's approvers)")] = "officer",
+    workspace: Workspace = None, policy: PolicyOption = None, verbose: Verbose = False,
+) -> None:
+    """Extend an open request's GDPR deadline by up to the policy's maximum, with a recorded reason."""
+    services = _services(workspace, policy)
+    record = services.engine.extend(request_id, months, reason, actor="cli", role=role)
+    out.print(f"{request_id}: due {services.policy.deadlines.due_date(record).isoformat()} "
+              f"(extended by {record.extension_months} month(s) in total)")
+
+
+@audit_app.command("run")
+@reasons
+def audit_run(
+    window_days: Annotated[Optional[int], typer.Option(min=1, help="days of erasures to re-check (default: policy)")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    role: Annotated[str, typer.Option(help="role running the audit (see the policy's approvers)")] = "auditor",
+    workspace: Workspace = None, policy: PolicyOption = None, verbose: Verbose = False,
+) -> None:
+    """Audit now (for cron): ledger, re-contamination, the window's erasures, deadlines. Exit 1 if a check fails."""
+    from unlearn.progress import TqdmProgress
+    from verify import audit_report_path, run_audit
+
+    services = _services(workspace, policy)
+    report = run_audit(services.ledger, services.policy, window_days=window_days, role=role, actor="cli",
+                       progress=TqdmProgress())
+    path = audit_report_path(services.ledger.workspace.root, report.audit_id)
+    if as_json:
+        out.print_json(json.dumps({**report.model_dump(mode="json"), "report_path": str(path)}))
+    else:
+        table = Table("check", "result", "detail", title=f"{report.audit_id} ({report.window_days}-day window)")
+        for check in report.checks:
+            table.add_row(check.name, "[green]pass[/green]" if check.passed else "[red]FAIL[/red]", check.detail)
+        out.print(table)
+        for check in report.checks:
+            for finding in check.findings:
+                (out if check.passed else err).print(f"{check.name}: {finding}", highlight=False)
+        out.print(f"signed report: {path}")
+    if not report.passed:
+        err.print(f"[red]audit failed:[/red] {', '.join(report.failed_checks)}", highlight=False)
+        raise typer.Exit(1)
+
+
+@audit_app.command("schedule")
+@reasons
+def audit_schedule(
+    role: Annotated[str, typer.Option(help="role the scheduled audits run as")] = "auditor",
+    workspace: Workspace = None, policy: PolicyOption = None, verbose: Verbose = False,
+) -> None:
+    """Run the audit on the policy's cron (UTC) until Ctrl-C; each run re-reads the policy in force."""
+    from ui._scheduler import JOB_ID, build_scheduler
+
+    scheduler = build_scheduler(workspace, policy, role, lambda line: out.print(line, highlight=False))
+    trigger = scheduler.get_job(JOB_ID).trigger
+    first = trigger.get_next_fire_time(None, datetime.now(timezone.utc))
+    try:  # from the first line on, Ctrl-C stops cleanly
+        out.print(f"auditing on {trigger} (UTC); next run {first:%Y-%m-%d %H:%M} UTC; Ctrl-C to stop",
+                  markup=False, highlight=False)
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
+    out.print("scheduler stopped")
+
+
+@policy_app.command("show")
+@reasons
+def policy_show(as_json: Annotated[bool, typer.Option("--json")] = False, workspace: Workspace = None,
+                policy: PolicyOption = None, verbose: Verbose = False) -> None:
+    """The policy in force (its digest, and whether the ledger has recorded it)."""
+    from policies import recorded_policy
+
+    services = _services(workspace, policy)
+    recorded = recorded_policy(services.ledger)
+    document = {**services.policy.document(), "digest": services.policy.digest,
+                "recorded_in_ledger": recorded is not None and recorded["digest"] == services.policy.digest}
+    if as_json:
+        out.print_json(json.dumps(document))
+        return
+    import yaml
+
+    out.print(yaml.safe_dump(document, sort_keys=False), highlight=False)
+
+
+@policy_app.command("activate")
+@reasons
+def policy_activate(
+    path: Path,
+    role: Annotated[str, typer.Option(help="role approving the change (checked against the policy in force)")] = "officer",
+    workspace: Workspace = None, verbose: Verbose = False,
+) -> None:
+    """Validate a policy file, make it the workspace's policy in force, and record it in the ledger."""
+    from policies import activate_policy
+
+    activated = activate_policy(_services(workspace).ledger, path, role, actor="cli")
+    out.print(f"policy {activated.name!r} v{activated.version} in force: {activated.digest}")
+
+
 if __name__ == "__main__":
     app()
+
+
+@app.command()
+@reasons
+def register(
+    framework: Annotated[str, typer.Option(help="implicit-als, implicit-bpr, sklearn-svd, sklearn-nmf or torch")],
+    model: Annotated[Path, typer.Option(help="the trained model file the framework saved")],
+    data: Annotated[Optional[Path], typer.Option(help="its training interactions (CSV/Parquet; default: the "
+                                                      "workspace's whole training split)")] = None,
+    test_data: Annotated[Optional[Path], typer.Option(help="held-out interactions (an empty workspace only)")] = None,
+    user_col: str = "user_id", item_col: str = "item_id", rating_col: str = "rating", time_col: str = "timestamp",
+    param: Annotated[Optional[list[str]], typer.Option(
+        "--param", "-p", help="model setting KEY=VALUE (torch: module=pkg.mod:Class or file.py:Class), repeatable")] = None,
+    user_ids: Annotated[Optional[Path], typer.Option(help="raw user ids in the model's row order, one a line")] = None,
+    item_ids: Annotated[Optional[Path], typer.Option(help="raw item ids in the model's column order, one a line")] = None,
+    method: Annotated[str, typer.Option(help="how it forgets: retrain, alteraser, warm_start or incremental")] = "retrain",
+    seed: Annotated[int, typer.Option(help="seed of every later retrain")] = 0,
+    serve: Annotated[bool, typer.Option(help="make it the serving deployment")] = True,
+    workspace: Workspace = None, verbose: Verbose = False,
+) -> None:
+    """Register a model trained outside Lethe, with its training data, as a deployment that serves requests."""
+    from unlearn.adapters import applicable_methods, register_model
+    from unlearn.data import ColumnMapping, load_source
+
+    columns = ColumnMapping(user_col, item_col, rating_col, time_col)
+    raw = {name: load_source("csv", path, columns) if path else None
+           for name, path in (("data", data), ("test_data", test_data))}
+    ids = {name: path.read_text(encoding="utf-8").split() if path else None
+           for name, path in (("user_ids", user_ids), ("item_ids", item_ids))}
+    services = _services(workspace)
+    deployment = register_model(services.ledger, framework, model, raw["data"], raw["test_data"],
+                                params=_parse_options(param or []), method=method, seed=seed, serve=serve,
+                                actor="cli", **ids)
+    record = deployment.checkpoints[0]
+    out.print(f"registered {deployment.deployment_id}: {record['n_interactions']:,} training interactions, "
+              f"artifact {record['artifact_sha256']}" + (", now serving" if serve else ""))
+    table = Table("method", "applies", "exact", "reason", title=f"methods for {framework}")
+    for verdict in applicable_methods(framework):
+        table.add_row(verdict.method, "yes" if verdict.applies else "no", "yes" if verdict.exact else "no",
+                      verdict.reason)
+    out.print(table)

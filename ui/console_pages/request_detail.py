@@ -1,72 +1,123 @@
-"""Request detail: one request's history, what erasing will cost, the run itself, its report and certificate."""
+"""Request detail: one request's plan (from the ledger, before running), the run with live progress, its
+verification report with plots, the certificate downloads and the full event history."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import streamlit as st
 
+from ui._access import require
 from ui._reports import request_summary
-from ui._views import (
-    StreamlitProgress,
+from ui._tables import (
     certificate_files,
     check_rows,
     history_rows,
     latent_figure,
     metrics_figure,
     mia_figure,
+    plan_parts,
     plan_rows,
     rbo_figure,
-    reported_errors,
-    services,
+    today,
     verified_report,
 )
+from ui._views import StreamlitProgress, page_user, record_action, reported_errors, services
 from unlearn.requests import FINAL_STATES
 
-ledger, engine = services().ledger, services().engine
+user = page_user()
+ledger, engine, policy = services().ledger, services().engine, services().policy
 
 st.title("Request detail")
-states = {r.request_id: r.state for r in reversed(ledger.requests())}  # newest first
-if not states:
-    st.info("No requests filed yet; file one on the Requests page.")
+# Plain ids as options: with the state in the label, Chromium kept showing the state from before a run.
+request_ids = [r.request_id for r in reversed(ledger.requests())]  # newest first
+if not request_ids:
+    st.info("No requests filed yet." + (" File one on the New request page." if user.can("file_request") else ""))
     st.stop()
-request_id = st.selectbox("Request", list(states), format_func=lambda rid: f"{rid} ({states[rid]})", key="request_id")
+if st.session_state.get("request_id") not in request_ids:
+    st.session_state.pop("request_id", None)  # a request of another workspace, or none yet: the newest opens
+request_id = st.selectbox("Request", request_ids, key="request_id")
 record = engine.require(request_id)
-summary = request_summary(ledger, services().policy, request_id)
+summary = request_summary(ledger, policy, request_id)
 
-state, received, deadline = st.columns(3)
+state, received, deadline, left = st.columns(4)
 state.metric("State", summary["state"])
 received.metric("Received", summary["received_at"][:10])
 deadline.metric("GDPR deadline", summary["deadline"])
+days_left = (date.fromisoformat(summary["deadline"]) - today()).days
+if record.state not in FINAL_STATES:
+    left.metric("Days left", days_left)
+    if days_left < 0:
+        st.error(f"This request is {-days_left} day(s) past its deadline.")
+if record.extensions:
+    st.caption("Deadline extended: "
+               + "; ".join(f"+{x['months']} month(s) — {x['reason']}" for x in record.extensions))
 if record.state in ("rejected", "failed"):
     st.warning(f"{record.state}: {record.history[-1].payload['reason']}")
 
-st.subheader("History")
-st.dataframe(history_rows(summary), hide_index=True)
+# -- the plan: recorded once planned, else what the ledger says a run would hit now --------------------------
+planned = record.payload("planned")
+plans = planned["deployments"] if planned else None
+if plans is None and record.state not in FINAL_STATES:
+    if ledger.store.subject_by_ref(record.received["subject_ref"]) is not None:
+        plans = [plan.model_dump(mode="json") for plan in engine.preview(record.received["subject_ref"])]
+if plans is not None:
+    st.subheader("Plan (recorded)" if planned else "Plan preview (from the ledger, nothing run yet)")
+    st.dataframe(plan_rows(plans), hide_index=True, key="plan")
+    for plan in plans:
+        with st.expander(f"{plan['deployment_id']}: parts hit ({plan['method']})"):
+            for part, rows in plan_parts(plan).items():
+                st.caption(part)
+                st.dataframe(rows, hide_index=True)
 
+# -- running (officers only: the button is not drawn for other roles, and the action re-checks the role) -----
 if record.state not in FINAL_STATES:
-    subject_ref = record.received["subject_ref"]
-    if ledger.store.subject_by_ref(subject_ref) is not None:
-        st.subheader("Plan preview")
-        st.dataframe(plan_rows(engine.preview(subject_ref)), hide_index=True)
-    if st.button("Run erasure", key="run", type="primary"):
-        with reported_errors():
-            engine.run(request_id, StreamlitProgress(), actor="console")
-            st.rerun()  # redraw the page from the new state
+    if user.can("run_request"):
+        if st.button("Run erasure", key="run", type="primary"):
+            with reported_errors():
+                require(page_user(), "run_request")
+                engine.run(request_id, StreamlitProgress(), actor=user.name)
+                st.rerun()  # redraw the page from the new state
+    else:
+        st.info(f"An {user.role} cannot run requests; an officer runs this one.")
 
+# -- a deadline extension (GDPR Art. 12(3)), for the roles the policy names; the engine enforces its limits ------
+room = policy.deadlines.max_extension_months - record.extension_months
+if record.state not in FINAL_STATES and room > 0 and user.role in policy.approvers.extend_deadline:
+    with st.expander("Extend the deadline"), st.form("extend"):
+        months = st.number_input("Months", min_value=1, max_value=room, value=1, key="extend_months")
+        reason = st.text_input("Reason (told to the data subject)", key="extend_reason")
+        if st.form_submit_button("Extend deadline"):
+            with reported_errors():
+                engine.extend(request_id, int(months), reason, actor=user.name, role=user.role)
+                st.rerun()
+
+# -- the report and its plots -------------------------------------------------------------------------------
 report = verified_report(ledger, record)
 if report is not None:
     st.subheader(f"Verification report {report.report_id} ({'passed' if report.passed else 'failed'})")
-    st.dataframe(check_rows(report), hide_index=True)
+    st.dataframe(check_rows(report), hide_index=True, key="checks")
     if report.figures is not None:
         st.plotly_chart(metrics_figure(report.metrics), key="chart_metrics")
         st.plotly_chart(rbo_figure(report), key="chart_rbo")
         st.plotly_chart(mia_figure(report), key="chart_mia")
         st.plotly_chart(latent_figure(report.metrics), key="chart_latent")
 
+# -- the certificate ------------------------------------------------------------------------------------------
 files = certificate_files(ledger, record)
-if files:
+if files and user.can("download"):
     st.subheader("Certificate")
-    pdf_column, json_column = st.columns(2)
-    pdf_column.download_button("Certificate (PDF)", files["pdf"].read_bytes(), file_name=files["pdf"].name,
-                               mime="application/pdf", key="download_pdf")
-    json_column.download_button("Certificate (signed JSON)", files["json"].read_bytes(),
-                                file_name=files["json"].name, mime="application/json", key="download_json")
+    st.caption("Anyone checks it offline with the workspace's public key: "
+               f"`lethe certificate verify {files['json'].name} --public-key signing.pub`")
+    for column, (kind, label, mime) in zip(
+        st.columns(2), [("pdf", "Certificate (PDF)", "application/pdf"),
+                        ("json", "Certificate (signed JSON)", "application/json")]
+    ):
+        column.download_button(
+            label, files[kind].read_bytes(), file_name=files[kind].name, mime=mime, key=f"download_{kind}",
+            on_click=record_action, args=(user, "download", "console.certificate_downloaded",
+                                          {"request_id": request_id, "format": kind, "file": files[kind].name}),
+        )
+
+st.subheader("History")
+st.dataframe(history_rows(summary), hide_index=True, key="history")

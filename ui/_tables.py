@@ -1,0 +1,355 @@
+"""What the console pages show, shaped as rows and figures: plain functions over the ledger, no widgets.
+
+Pages stay a list of calls; anything that shapes data for a widget lives here so it can be read and tested
+without Streamlit running.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections import Counter
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ledger import Event, Ledger, RequestRecord, SignedCheckpoint
+from policies import Policy
+from ui._reports import event_facts, request_rows
+from unlearn.requests import FINAL_STATES, REQUEST_STATES
+from verify import AuditReport, VerificationReport, load_audit_report, load_report
+from verify._audit import AUDIT_COMPLETED
+
+CHART_METRICS = ("re-predict", "mia score auc", "mia recsys auc", "recall@20")
+"""Metrics plotted side by side for every model the report compares."""
+LATENT_METRICS = ("latent users", "latent items", "cka items")
+MODEL_COLORS = {"original": "#1f77b4", "unlearned": "#d62728", "reference": "#2ca02c", "retrain*": "#9467bd"}
+"""One colour per model across every plot of a report (plotly's cycle would recolour them per subplot)."""
+PLAN_COLUMNS = ("deployment_id", "method", "exact", "estimated_cost_fraction", "interactions_hit",
+                "training_interactions")
+"""Plan facts shown first (a recorded plan comes back from the ledger with its keys sorted); any others follow."""
+LEDGER_VERIFIED = "console.ledger_verified"
+"""The event a console integrity check leaves: who checked, when, and what they found."""
+
+
+def today() -> date:
+    """Today in UTC, the calendar requests are received and due in (pages call this; tests move it)."""
+    return datetime.now(timezone.utc).date()
+
+
+# -- requests -----------------------------------------------------------------------------------------
+def open_request_rows(ledger: Ledger, policy: Policy, today: date) -> list[dict[str, Any]]:
+    """Requests not yet certified, rejected or failed, most urgent first, with the days left to the deadline
+    (negative: late by that many days) and a status as the audit judges it (late / nearly late / on time)."""
+    rows = []
+    for row in request_rows(ledger, policy):
+        if row["state"] in FINAL_STATES:
+            continue
+        days_left = (date.fromisoformat(row["deadline"]) - today).days
+        status = ("late" if days_left < 0 else
+                  "nearly late" if days_left <= policy.deadlines.nearly_late_days else "on time")
+        rows.append({**row, "days left": days_left, "status": status})
+    return sorted(rows, key=lambda r: r["days left"])
+
+
+def state_counts_figure(counts: dict[str, int]) -> go.Figure:
+    """Requests per state as horizontal bars, lifecycle order top to bottom."""
+    figure = go.Figure(go.Bar(x=list(counts.values()), y=list(counts), orientation="h", text=list(counts.values())))
+    figure.update_layout(height=80 + 28 * len(counts), margin={"t": 10, "b": 30}, xaxis_title="requests",
+                         yaxis={"autorange": "reversed"})
+    return figure
+
+
+def state_counts(ledger: Ledger) -> dict[str, int]:
+    """How many requests are in each state, in lifecycle order (states a newer engine adds come last)."""
+    counts = Counter(r.state for r in ledger.requests())
+    order = [s for s in REQUEST_STATES if s in counts] + sorted(set(counts) - set(REQUEST_STATES))
+    return {state: counts[state] for state in order}
+
+
+def history_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """A request's events from :func:`ui._reports.request_summary`, without the raw payloads."""
+    return [
+        {"seq": e["seq"], "time": e["ts"][:19], "state": e["state"], "actor": e["actor"], "facts": e["facts"]}
+        for e in summary["history"]
+    ]
+
+
+# -- plans --------------------------------------------------------------------------------------------
+def _cell(value: Any) -> Any:
+    """A table cell: lists are counted (ids are many and opaque), mappings shown as ``key=value`` pairs."""
+    if isinstance(value, list):
+        return len(value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    return value
+
+
+def plan_rows(plans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per deployment plan with every scalar fact the method's plan holds (whatever the method:
+    shards, groups, exactness, cost); lists of hit parts are counted, their detail is in :func:`plan_parts`."""
+    rows = []
+    for plan in plans:
+        keys = [k for k in PLAN_COLUMNS if k in plan]
+        keys += [k for k in plan if k not in PLAN_COLUMNS and k != "live_before"]
+        row = {key.replace("_", " "): _cell(plan[key]) for key in keys}
+        if "estimated cost fraction" in row:
+            row["estimated cost fraction"] = f"{plan['estimated_cost_fraction']:.1%}"
+        rows.append(row)
+    return rows
+
+
+def plan_parts(plan: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Each list of records in a plan (``shards``, a method's ``groups``...) as a table, one row per part hit."""
+    return {
+        key: [{k.replace("_", " "): _cell(v) for k, v in part.items()} for part in value]
+        for key, value in plan.items()
+        if isinstance(value, list) and value and all(isinstance(part, dict) for part in value)
+    }
+
+
+# -- reports and certificates ---------------------------------------------------------------------------
+def verified_report(ledger: Ledger, record: RequestRecord) -> VerificationReport | None:
+    """The request's verification report, only if its signature verifies with the workspace key."""
+    verified = record.payload("verified")
+    if verified is None:
+        return None
+    workspace = ledger.workspace
+    return load_report(workspace.root / verified["report_path"], workspace.signer.public_key).predicate
+
+
+def check_rows(report: VerificationReport) -> list[dict[str, Any]]:
+    return [
+        {
+            "check": check.name,
+            "verdict": "PASS" if check.passed else "FAIL",
+            "value": check.value,
+            "threshold": "" if check.threshold is None else f"{check.comparison} {check.threshold:.4f}",
+            "detail": check.detail,
+        }
+        for check in report.checks
+    ]
+
+
+def certificate_files(ledger: Ledger, record: RequestRecord) -> dict[str, Path]:
+    """``{"pdf": path, "json": path}`` of a certified request's certificate; empty otherwise."""
+    certified = record.payload("certified")
+    if certified is None:
+        return {}
+    root = ledger.workspace.root
+    return {"pdf": root / certified["pdf_path"], "json": root / certified["json_path"]}
+
+
+def _grouped_bars(metrics: dict[str, dict[str, float]], names: tuple[str, ...], axis: str) -> go.Figure:
+    """One group per metric, one bar per model (original / unlearned / reference / Retrain*)."""
+    shown = [n for n in names if any(n in values for values in metrics.values())]
+    figure = go.Figure(
+        [go.Bar(name=model, x=shown, y=[values.get(n) for n in shown], marker_color=MODEL_COLORS.get(model))
+         for model, values in metrics.items()]
+    )
+    figure.update_layout(barmode="group", yaxis_title=axis, legend_title="model", height=360)
+    return figure
+
+
+def metrics_figure(metrics: dict[str, dict[str, float]]) -> go.Figure:
+    """Re-predict score, both attacks' AUC and utility, per model."""
+    return _grouped_bars(metrics, CHART_METRICS, "value")
+
+
+def latent_figure(metrics: dict[str, dict[str, float]]) -> go.Figure:
+    """Procrustes distances to the reference (forgetting users, affected items) and the items' CKA, per model."""
+    return _grouped_bars(metrics, LATENT_METRICS, "distance (RMS embedding norms) / CKA")
+
+
+def rbo_figure(report: VerificationReport) -> go.Figure:
+    """Distribution of per-user RBO with the reference's top-k, forgetting users and other users side by side."""
+    assert report.figures is not None
+    groups = list(report.figures.rbo)
+    figure = make_subplots(rows=1, cols=len(groups), subplot_titles=groups, shared_yaxes=True)
+    for column, group in enumerate(groups, start=1):
+        histogram = report.figures.rbo[group]
+        centres = [(a + b) / 2 for a, b in zip(histogram.edges, histogram.edges[1:])]
+        for model, counts in histogram.counts.items():
+            figure.add_trace(go.Bar(name=model, x=centres, y=counts, legendgroup=model, showlegend=column == 1,
+                                    marker_color=MODEL_COLORS.get(model)),
+                             row=1, col=column)
+    figure.update_layout(barmode="group", height=340, legend_title="model",
+                         title=f"RBO@{report.figures.rbo_depth} with the reference, per user")
+    return figure
+
+
+def mia_figure(report: VerificationReport) -> go.Figure:
+    """ROC of each membership attack for the original, unlearned and reference models (diagonal: chance)."""
+    assert report.figures is not None
+    attacks = list(report.figures.mia)
+    figure = make_subplots(rows=1, cols=len(attacks), subplot_titles=[f"{a} attack" for a in attacks])
+    for column, attack in enumerate(attacks, start=1):
+        curves = report.figures.mia[attack]
+        figure.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "grey"},
+                                    name="chance", showlegend=column == 1), row=1, col=column)
+        for model, tpr in curves.tpr.items():
+            figure.add_trace(go.Scatter(x=curves.fpr, y=tpr, mode="lines", name=model, legendgroup=model,
+                                        line_color=MODEL_COLORS.get(model),
+                                        showlegend=column == 1, line_shape="hv"), row=1, col=column)
+        figure.update_xaxes(title_text="false-positive rate", row=1, col=column)
+    figure.update_yaxes(title_text="true-positive rate", row=1, col=1)
+    figure.update_layout(height=360, legend_title="model")
+    return figure
+
+
+# -- models and lineage ---------------------------------------------------------------------------------
+def deployment_rows(ledger: Ledger) -> list[dict[str, Any]]:
+    return [
+        {
+            "deployment": d["deployment_id"],
+            "method": d["method"],
+            "base model": d["settings"]["base_model"],
+            "exact": d["exact"],
+            "shards": d["settings"]["shards"],
+            "serving": d["serving"],
+            "shard sizes": ", ".join(str(n) for n in d["shard_sizes"]),
+        }
+        for d in ledger.deployments()
+    ]
+
+
+def shard_sizes_figure(ledger: Ledger) -> go.Figure:
+    """Interactions assigned to each shard (or group), per deployment: how evenly the method split the data."""
+    figure = go.Figure(
+        [
+            go.Bar(name=d["deployment_id"], x=[f"shard {i}" for i in range(len(d["shard_sizes"]))], y=d["shard_sizes"])
+            for d in ledger.deployments()
+        ]
+    )
+    figure.update_layout(barmode="group", yaxis_title="interactions", legend_title="deployment", height=340)
+    return figure
+
+
+def checkpoint_rows(ledger: Ledger, deployment_id: str) -> list[dict[str, Any]]:
+    """The checkpoint serving each shard now, with its parent: the lineage after every erasure so far."""
+    return [
+        {
+            "shard": shard,
+            "checkpoint": c["checkpoint_id"],
+            "parent": c["parent"],
+            "artifact sha256": c["artifact_sha256"],
+            "interactions": c["n_interactions"],
+            "train seconds": c["train_seconds"],
+        }
+        for shard, c in sorted(ledger.live_checkpoints(deployment_id).items())
+    ]
+
+
+def parent_chain_rows(ledger: Ledger, checkpoint_id: str) -> list[dict[str, Any]]:
+    """A checkpoint and its ancestors, newest first: which erasures each generation already excludes."""
+    return [
+        {
+            "checkpoint": c["checkpoint_id"],
+            "parent": c["parent"] or "-",
+            "interactions": c["n_interactions"],
+            "training-set digest": c["training_set_digest"],
+            "excludes requests": ", ".join(c["excludes_requests"]) or "-",
+        }
+        for c in ledger.checkpoint_lineage(checkpoint_id)
+    ]
+
+
+# -- audits ---------------------------------------------------------------------------------------------
+def next_audit_runs(cron: str, now: datetime, n: int = 3) -> list[str]:
+    """The next ``n`` times the policy's cron fires (UTC), as ``lethe audit schedule`` would run the audit."""
+    from ui._scheduler import audit_trigger  # APScheduler, only where the schedule is shown
+
+    trigger, runs, previous = audit_trigger(cron), [], None
+    for _ in range(n):
+        previous = trigger.get_next_fire_time(previous, previous or now)
+        if previous is None:
+            break
+        runs.append(previous.strftime("%Y-%m-%d %H:%M UTC"))
+    return runs
+
+
+def audit_events(ledger: Ledger) -> list[Event]:
+    """Every completed audit, newest first."""
+    return list(reversed(ledger.log.events([AUDIT_COMPLETED])))
+
+
+def audit_rows(events: list[Event]) -> list[dict[str, Any]]:
+    return [
+        {
+            "audit": e.payload["audit_id"],
+            "time": e.ts[:19],
+            "actor": e.actor,
+            "verdict": "PASS" if e.payload["passed"] else "FAIL",
+            "failed checks": ", ".join(e.payload["failed_checks"]),
+            "erasures in window": e.payload["requests"],
+            "reference retrains": e.payload["references_trained"],
+        }
+        for e in events
+    ]
+
+
+def verified_audit(ledger: Ledger, event: Event) -> tuple[AuditReport, Path]:
+    """An audit's signed report and its file, only if the signature verifies with the workspace key."""
+    path = ledger.workspace.root / event.payload["report_path"]
+    return load_audit_report(path, ledger.workspace.signer.public_key).predicate, path
+
+
+def audit_check_rows(report: AuditReport) -> list[dict[str, Any]]:
+    return [
+        {"check": c.name, "verdict": "PASS" if c.passed else "FAIL", "detail": c.detail,
+         "findings": "; ".join(c.findings)}
+        for c in report.checks
+    ]
+
+
+# -- ledger ---------------------------------------------------------------------------------------------
+def latest_event_rows(ledger: Ledger, n: int = 50) -> list[dict[str, Any]]:
+    """The newest ``n`` events, newest first."""
+    return [
+        {"seq": e.seq, "time": e.ts[:19], "kind": e.kind, "actor": e.actor, "facts": event_facts(e.payload)}
+        for e in ledger.recent_events(n)
+    ]
+
+
+def latest_integrity_check(ledger: Ledger) -> Event | None:
+    """The last integrity check someone ran from the console (its payload says what it found)."""
+    events = ledger.log.events([LEDGER_VERIFIED])
+    return events[-1] if events else None
+
+
+def signed_checkpoint_rows(ledger: Ledger) -> list[dict[str, Any]]:
+    """Every signed tree head, newest first: the notes an auditor keeps to check the log only grows."""
+    heads = [SignedCheckpoint.from_note(note, "a stored checkpoint") for note in ledger.log.tree_heads()]
+    return [
+        {"tree size": h.tree_size, "signed at": h.timestamp, "root": base64.b64encode(h.root).decode(),
+         "key": h.keyid[:16], "note": h.to_note()}
+        for h in reversed(heads)
+    ]
+
+
+def subject_view(ledger: Ledger, subject: str) -> dict[str, Any]:
+    """What the console may show of a subject: placements only while their data is in the store; after
+    erasure only the requests that touched them (the ledger keeps opaque ids, never the data)."""
+    lineage = ledger.subject_lineage(subject)
+    present = lineage["data_in_store"]
+    return {
+        "subject_ref": lineage["subject_ref"],
+        "data_in_store": present,
+        "interactions": len(lineage["interaction_ids"]) if present else None,
+        "placements": _placement_rows(lineage["placements"]) if present else [],
+        "requests": lineage["requests"],
+    }
+
+
+def _placement_rows(placements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per deployment and shard: how many of the subject's interactions it holds and still trains on."""
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for row in placements:
+        groups.setdefault((row["deployment_id"], row["shard"], row["checkpoint"], row["serving"]), []).append(row)
+    return [
+        {"deployment": d, "shard": s, "live checkpoint": c or "-", "serving": serving, "interactions": len(rows),
+         "still trained on": sum(r["in_training_set"] for r in rows)}
+        for (d, s, c, serving), rows in groups.items()
+    ]

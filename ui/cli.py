@@ -102,8 +102,8 @@ def ingest(
 @app.command()
 @reasons
 def train(
-    method: Annotated[str, typer.Option(help="retrain, sisa or receraser")] = "sisa",
-    model: Annotated[str, typer.Option(help="base model: bpr, wmf or lightgcn")] = "bpr",
+    method: Annotated[str, typer.Option(help="retrain, sisa, receraser, laser, warm_start, alteraser, cff or incremental")] = "sisa",
+    model: Annotated[str, typer.Option(help="base model: bpr, wmf, lightgcn, dmf, neumf, rating_mf or an adapter (implicit-als, ...)")] = "bpr",
     shards: int = 5, epochs: Optional[int] = None, seed: int = 0,
     partition: Annotated[Optional[str], typer.Option(help="receraser: ubp (default), inbp, ibp or random")] = None,
     aggregation: Annotated[Optional[str], typer.Option(help="receraser: attention (default), mean or static")] = None,

@@ -110,6 +110,9 @@ def test_an_implicit_als_model_trained_outside_is_registered_erased_and_certifie
     after = services.ledger.live_checkpoints(deployment["deployment_id"])[0]
     assert after["parent"] == before["checkpoint_id"]
     assert after["n_interactions"] < before["n_interactions"] == services.ledger.dataset()["n_train"]
+    planned = als_erased["record"].require_payload("planned")["deployments"][0]["applicable_methods"]
+    verdicts = {row["method"]: row for row in planned}  # the plan says which methods apply, and why not
+    assert verdicts["alteraser"]["applies"] and not verdicts["laser"]["applies"] and verdicts["laser"]["reason"]
 
 
 def test_the_registered_model_scores_exactly_as_the_framework_does(als_erased: dict[str, Any],
@@ -299,3 +302,28 @@ def test_lethe_register_from_the_command_line(outside: dict[str, Any], tmp_path:
     again = CliRunner().invoke(app, ["register", "--framework", "keras", "--model", str(folder / "als.npz"),
                                      "-w", str(tmp_path / "ws")])
     assert again.exit_code == 2 and "unknown framework 'keras'" in again.output
+
+
+def test_an_officer_registers_an_outside_model_from_the_console(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The console's Models page registers a saved model as `lethe register` does; an auditor gets no form."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.test_console import APP, sign_in, with_users
+
+    services, path, train = _fitted_outside(tmp_path, "sklearn-svd")
+    monkeypatch.setenv("LETHE_HOME", str(with_users(services.ledger.workspace.root)))
+    auditor = sign_in(AppTest.from_file(str(APP), default_timeout=120).run(), "auditor")
+    assert not [f for f in auditor.switch_page("console_pages/models.py").run().selectbox
+                if f.key == "register_framework"]
+    at = sign_in(AppTest.from_file(str(APP), default_timeout=120).run(), "officer")
+    at = at.switch_page("console_pages/models.py").run()
+    at.selectbox(key="register_framework").select("sklearn-svd")
+    at.text_input(key="register_path").input(str(path))
+    at = next(b for b in at.button if b.label == "Register").click().run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    registered = [d for d in services.ledger.deployments() if d["settings"]["base_model"] == "sklearn-svd"]
+    assert len(registered) == 1
+    assert services.ledger.live_checkpoints(registered[0]["deployment_id"])[0]["n_interactions"] == len(train)
+    events = services.ledger.recent_events(20)
+    assert any(e.kind == "deployment.created" and e.actor == "olivia" for e in events)

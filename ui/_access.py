@@ -28,12 +28,12 @@ from ledger import Ledger, LetheError
 
 USERS_FILE = "users.toml"
 Role = Literal["officer", "auditor"]
-Permission = Literal["read", "file_request", "run_request", "verify_ledger", "download"]
+Permission = Literal["read", "file_request", "run_request", "register_model", "verify_ledger", "download"]
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     # Issue 9: the officer files and runs requests; the auditor reads, verifies and downloads. Actions the policy
     # governs (running an audit, extending a deadline) are checked against its approvers where they run.
-    "officer": frozenset({"read", "file_request", "run_request", "verify_ledger", "download"}),
+    "officer": frozenset({"read", "file_request", "run_request", "register_model", "verify_ledger", "download"}),
     "auditor": frozenset({"read", "verify_ledger", "download"}),
 }
 RESERVED_NAMES = frozenset({"system", "cli", "console"})

@@ -5,16 +5,31 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui._access import require
 from ui._tables import checkpoint_rows, deployment_rows, parent_chain_rows, shard_sizes_figure
-from ui._views import page_user, services
+from ui._views import page_user, reported_errors, services
+from unlearn.adapters import ADAPTERS, SINGLE_MODEL_METHODS, framework_methods, register_model
 
-page_user()
+user = page_user()
 ledger = services().ledger
 
 st.title("Models & lineage")
+if user.can("register_model"):
+    with st.expander("Register a model trained outside Lethe"), st.form("register_model"):
+        st.caption("The model must have trained on this workspace's training split (its rows in natural id order); "
+                   "the ledger records its file's sha256, the data digest and every interaction id it trained on.")
+        framework = st.selectbox("Framework", sorted(ADAPTERS), key="register_framework")
+        model_path = st.text_input("Saved model file on this server", key="register_path")
+        method = st.selectbox("Forget it by", SINGLE_MODEL_METHODS, key="register_method")
+        if st.form_submit_button("Register"):
+            with reported_errors():
+                require(page_user(), "register_model")  # re-read at the moment of acting
+                registered = register_model(ledger, framework, model_path.strip(), method=method, actor=user.name)
+                st.success(f"Registered {registered.deployment_id} ({framework}, forgotten by {method}); now serving.")
+                st.dataframe(framework_methods(framework), hide_index=True, key="register_methods")
 rows = deployment_rows(ledger)
 if not rows:
-    st.info("No deployment trained yet; run `lethe train`.")
+    st.info("No deployment trained yet; run `lethe train`, or register a model trained elsewhere.")
     st.stop()
 st.dataframe(rows, hide_index=True, key="deployments")
 st.plotly_chart(shard_sizes_figure(ledger), key="chart_shard_sizes")

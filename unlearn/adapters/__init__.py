@@ -13,7 +13,13 @@ from unlearn.adapters._implicit import ImplicitALSConfig, ImplicitBPRConfig
 from unlearn.adapters._incremental import IncrementalFit, IncrementalOptions
 from unlearn.adapters._sklearn import SklearnNMFConfig, SklearnSVDConfig
 from unlearn.adapters._torch import EmbeddingModule, TorchFactorModel, TorchModuleConfig, module_class
-from unlearn.adapters._applicability import MethodApplicability, applicable_methods, require_applicable
+from unlearn.adapters._applicability import (
+    SINGLE_MODEL_METHODS,
+    MethodApplicability,
+    applicable_methods,
+    framework_methods,
+    require_applicable,
+)
 from unlearn.adapters._register import deployment_methods, register_model
 from unlearn.methods import METHODS, register_method
 from unlearn.models import BASE_MODELS
@@ -25,6 +31,7 @@ if "incremental" not in METHODS:
 
 __all__ = [
     "ADAPTERS",
+    "SINGLE_MODEL_METHODS",
     "Capabilities",
     "EmbeddingModule",
     "FrameworkAdapter",
@@ -38,6 +45,7 @@ __all__ = [
     "TorchFactorModel",
     "TorchModuleConfig",
     "applicable_methods",
+    "framework_methods",
     "deployment_methods",
     "get_adapter",
     "module_class",

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict
 
-from unlearn.adapters._protocol import FrameworkAdapter, get_adapter
+from unlearn.adapters._protocol import ADAPTERS, FrameworkAdapter, get_adapter
 from unlearn.methods import METHODS
 
 #: Methods a registered (single, already trained) model can be recorded under: one shard, forgotten in place
@@ -103,6 +103,13 @@ def applicable_methods(base_model_name: str) -> list[MethodApplicability]:
         verdicts.append(MethodApplicability(method=name, applies=applies, exact=bool(method.exact),
                                             registered_model=name in SINGLE_MODEL_METHODS, reason=reason))
     return verdicts
+
+
+def framework_methods(base_model_name: str) -> list[dict[str, object]]:
+    """What a plan shows: the method table of a framework's model, or nothing for Lethe's own base models."""
+    if base_model_name not in ADAPTERS:
+        return []
+    return [verdict.model_dump(mode="json") for verdict in applicable_methods(base_model_name)]
 
 
 def require_applicable(base_model_name: str, method: str) -> MethodApplicability:

@@ -83,6 +83,10 @@ class DeploymentPlan(BaseModel):
     interactions_hit: int
     training_interactions: int
     estimated_cost_fraction: float = Field(description="share of the training set that will be retrained")
+    applicable_methods: list[dict[str, Any]] = Field(
+        default_factory=list, description="for a model trained with another framework: every method, whether it "
+        "applies to that framework and why (not); empty for Lethe's own models, which every method fits",
+    )
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ledger import Ledger, LetheError
+from policies import Role
 
 USERS_FILE = "users.toml"
-Role = Literal["officer", "auditor"]
 Permission = Literal["read", "file_request", "run_request", "register_model", "verify_ledger", "download"]
 
 PERMISSIONS: dict[str, frozenset[str]] = {

@@ -36,7 +36,7 @@ from ledger import Ledger, RequestError, RequestRecord
 from policies import Policy, record_policy
 from unlearn._artifacts import shred
 from unlearn.adapters import framework_methods
-from unlearn.methods import DeploymentPlan, MethodSettings, get_method
+from unlearn.methods import DeploymentPlan, get_method
 from unlearn.progress import ProgressCallback, no_progress
 from unlearn.requests import FINAL_STATES, ErasureRequest
 
@@ -200,7 +200,7 @@ class ErasureEngine:
             plan = get_method(deployment["method"]).plan(self.ledger, deployment["deployment_id"], ids)
             if plan.shards:
                 plans.append(plan.model_copy(update={"applicable_methods": framework_methods(
-                    MethodSettings(**deployment["settings"]).base_model)}))
+                    deployment["settings"]["base_model"])}))
         return plans
 
     # -- steps ----------------------------------------------------------------------------------

@@ -215,6 +215,7 @@ def judge(evidence: Evidence, rules: VerificationThresholds) -> list[MetricCheck
     for k in rules.rbo_depths:
         forgetting_key, others_key = f"rbo@{k} forgetting users", f"rbo@{k} other users"
         tolerance = max(rules.rbo_margin, rules.small_sample_z * evidence.rbo_noise[k])
+        rbo_checks = [(others_key, min(orig[others_key], star[others_key]) - rules.rbo_margin, evidence.other_users)]
         if _nothing_personal_left(m, k, evidence.forgetting_users):
             checks.append(_check(
                 f"distinct top-{k} forgetting users", unl[f"distinct top-{k} forgetting users"], 1, "≤",
@@ -223,8 +224,7 @@ def judge(evidence: Evidence, rules: VerificationThresholds) -> list[MetricCheck
                 f"{_values(m, f'distinct top-{k} forgetting users')}. RBO with the reference's list compares two "
                 f"cold-start rankings here, not memory of the users: {_values(m, forgetting_key)}",
             ))
-        rbo_checks = [(others_key, min(orig[others_key], star[others_key]) - rules.rbo_margin, evidence.other_users)]
-        if not _nothing_personal_left(m, k, evidence.forgetting_users):
+        else:
             rbo_checks.insert(0, (forgetting_key, star[forgetting_key] - tolerance, evidence.forgetting_users))
         for key, threshold, users in rbo_checks:
             checks.append(_check(

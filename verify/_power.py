@@ -129,7 +129,7 @@ def _receraser_pair(
         return FactorModel.from_arrays(train_shard(task)[0])
 
     def aggregate(models: list[Recommender], keep: np.ndarray) -> Recommender:
-        aggregator = AggregatorConfig(epochs=4)
+        aggregator = AggregatorConfig()
         arrays = train_aggregator("attention", models, train.user_idx[keep], train.item_idx[keep], aggregator,
                                   seed + shards)
         return build_aggregate("attention", models, arrays, aggregator)

@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from unlearn._named import add_named, get_named
 from unlearn.models import BaseModelSpec, FactorModel
 from unlearn.training_data import Interactions
 
@@ -137,16 +138,9 @@ ADAPTERS: dict[str, FrameworkAdapter] = {}
 
 
 def register_adapter(adapter: FrameworkAdapter) -> FrameworkAdapter:
-    """Add an adapter under its ``name`` (also its base-model name); a second one with the same name is a bug."""
-    if adapter.name in ADAPTERS:
-        raise ValueError(f"adapter {adapter.name!r} is already registered")
-    ADAPTERS[adapter.name] = adapter
-    return adapter
+    """Add an adapter under its ``name`` (also its base-model name)."""
+    return add_named(ADAPTERS, adapter, "adapter")
 
 
 def get_adapter(name: str) -> FrameworkAdapter:
-    """Look up an adapter by framework name; a clear error naming the known ones otherwise."""
-    try:
-        return ADAPTERS[name]
-    except KeyError:
-        raise ValueError(f"unknown framework {name!r}; known: {', '.join(sorted(ADAPTERS))}") from None
+    return get_named(ADAPTERS, name, "framework")

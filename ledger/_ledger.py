@@ -46,6 +46,11 @@ class RequestRecord:
         return next((e.payload for e in self.history if e.kind == f"{REQUEST_PREFIX}{state}"), None)
 
     @property
+    def subject_refs(self) -> list[str]:
+        """The pseudonyms of the subjects the request covers (several for a batch)."""
+        return list(self.received.get("subject_refs") or [self.received["subject_ref"]])
+
+    @property
     def extensions(self) -> list[dict[str, Any]]:
         """Every ``request.extended`` payload (months, reason), oldest first."""
         return [e.payload for e in self.history if e.kind == REQUEST_EXTENDED]
@@ -186,7 +191,7 @@ class Ledger:
         ids = self.subject_interaction_ids(subject_ref)
         requests = [
             {"request_id": r.request_id, "state": r.state, "received_at": r.received["received_at"]}
-            for r in self.requests() if r.received["subject_ref"] == subject_ref
+            for r in self.requests() if subject_ref in r.subject_refs
         ]
         if not ids and not requests:
             raise RequestError(f"unknown subject {subject!r}: the ledger has no interaction of theirs")

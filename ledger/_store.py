@@ -1,6 +1,6 @@
 """The store of raw interactions: the only place a subject's items, ratings and times are readable.
 
-Mutable by design: erasure deletes a subject's rows and salt, then the file is rewritten (DuckDB's
+Mutable by design: erasure deletes a subject's rows (all, or a request's scope) and salt, then the file is rewritten (DuckDB's
 ``COPY FROM DATABASE`` into a fresh file) so that no freed page still holds the deleted bytes.
 Dense indices (``user_idx``, ``item_idx``) are assigned once at ingestion; models speak only in them.
 """
@@ -131,13 +131,29 @@ class InteractionStore:
         with transaction(self.path) as con:
             return con.execute(query + " ORDER BY interaction_id", params).df()
 
-    def escrow(self, request_id: str, user_idx: int) -> int:
-        """Keep the subject's (user, item) pairs for verification until :meth:`shred_escrow`; idempotent."""
+    def scope_interaction_ids(self, user_idx: int, items: list[str] | None = None,
+                              window: tuple[int, int] | None = None) -> tuple[list[int], list[str]]:
+        """The subject's interaction ids within a scope: with the listed ``items`` and/or with a timestamp in
+        ``window`` = ``[start, end)`` unix seconds; also the listed items the subject has no interaction with."""
+        query, params = "SELECT i.interaction_id, i.item FROM interactions i WHERE i.user_idx = ?", [user_idx]
+        if items is not None:
+            query, params = query + " AND i.item IN (SELECT unnest(?::VARCHAR[]))", params + [list(items)]
+        if window is not None:
+            query, params = query + " AND i.ts >= ? AND i.ts < ?", params + list(window)
+        with transaction(self.path) as con:
+            rows = con.execute(query + " ORDER BY i.interaction_id", params).fetchall()
+        found = {item for _, item in rows}
+        return [int(i) for i, _ in rows], [item for item in items or [] if item not in found]
+
+    def escrow(self, request_id: str, interaction_ids: list[int]) -> int:
+        """Keep the (user, item) pairs of these interactions for verification until :meth:`shred_escrow`;
+        idempotent."""
         with transaction(self.path) as con:
             con.execute("DELETE FROM escrow WHERE request_id = ?", [request_id])
             con.execute(
-                "INSERT INTO escrow SELECT ?, user_idx, item_idx, split FROM interactions WHERE user_idx = ?",
-                [request_id, user_idx],
+                "INSERT INTO escrow SELECT ?, user_idx, item_idx, split FROM interactions "
+                "WHERE interaction_id IN (SELECT unnest(?::BIGINT[]))",
+                [request_id, [int(i) for i in interaction_ids]],
             )
             return con.execute("SELECT count(*) FROM escrow WHERE request_id = ?", [request_id]).fetchone()[0]
 
@@ -149,13 +165,32 @@ class InteractionStore:
 
     def erase_subject(self, subject_ref: str) -> int:
         """Delete the subject's rows and salt, then rewrite the file; returns the rows deleted (0 if already gone)."""
+        return self.erase_interactions(subject_ref, None)
+
+    def erase_interactions(self, subject_ref: str, interaction_ids: list[int] | None) -> int:
+        """Delete the subject's rows (all, or those of ``interaction_ids``), then rewrite the file; returns the rows
+        deleted (0 if already gone: safe to repeat after a crash).
+
+        When no row of the subject is left, their salt and index go too. When some remain, the salt is replaced by
+        a fresh one: the ledger's commitments to the erased rows were salted with the old one, and with it gone
+        nobody can confirm a guessed item, rating or time against them (the remaining rows' commitments become
+        unopenable too; nothing in Lethe opens them, and the subject's privacy outweighs that).
+        """
         deleted = 0
+        only = "" if interaction_ids is None else " AND interaction_id IN (SELECT unnest(?::BIGINT[]))"
+        ids = [] if interaction_ids is None else [[int(i) for i in interaction_ids]]
         with transaction(self.path) as con:
             row = con.execute("SELECT user_idx FROM subjects WHERE subject_ref = ?", [subject_ref]).fetchone()
             if row is not None:
-                deleted = con.execute("SELECT count(*) FROM interactions WHERE user_idx = ?", [row[0]]).fetchone()[0]
-                con.execute("DELETE FROM interactions WHERE user_idx = ?", [row[0]])
-                con.execute("DELETE FROM subjects WHERE subject_ref = ?", [subject_ref])
+                user_idx = row[0]
+                deleted = con.execute("SELECT count(*) FROM interactions WHERE user_idx = ?" + only,
+                                      [user_idx] + ids).fetchone()[0]
+                con.execute("DELETE FROM interactions WHERE user_idx = ?" + only, [user_idx] + ids)
+                left = con.execute("SELECT count(*) FROM interactions WHERE user_idx = ?", [user_idx]).fetchone()[0]
+                if left == 0:
+                    con.execute("DELETE FROM subjects WHERE subject_ref = ?", [subject_ref])
+                elif deleted:
+                    con.execute("UPDATE subjects SET salt = ? WHERE subject_ref = ?", [secrets.token_hex(16), subject_ref])
                 # An item known only through this subject's rows would still say what they interacted with.
                 con.execute("DELETE FROM items WHERE item_idx NOT IN (SELECT DISTINCT item_idx FROM interactions)")
         self.compact()  # also when nothing was left: a crash may have come between the delete and the rewrite

@@ -10,7 +10,7 @@ never gets the file or run buttons, and an officer demoted while a page is open 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 import ui._tables
 from ledger import Ledger
+from ledger._db import transaction
 from tests.conftest import build_workspace
 from ui._access import add_user
 from ui._services import open_services
@@ -240,6 +241,54 @@ def test_filing_twice_for_one_subject_shows_an_error(trained: Path, subjects: It
     assert not at.exception
     assert "already open" in at.error[0].value
     assert event_count(trained) == before
+
+
+def _filed(workspace: Path, subject: str):
+    ledger = Ledger.open(workspace)
+    (filed,) = [r for r in ledger.requests() if r.received["subject_ref"] == ledger.workspace.subject_ref(subject)]
+    return filed
+
+
+def test_an_officer_files_chosen_interactions_picked_from_the_subjects_items(
+    trained: Path, subjects: Iterator[str], console: Console
+) -> None:
+    subject = next(subjects)
+    at = console(trained, "console_pages/new_request.py")
+    at.text_input(key="subject").input(subject)
+    at = at.radio(key="scope").set_value("interactions").run()
+    options = at.multiselect(key="items").options
+    assert len(options) > 2, "the picker offers the subject's items"
+    at.multiselect(key="items").select(options[0]).select(options[1])
+    at = at.form_submit_button[0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    filed = _filed(trained, subject)
+    assert filed.received["kind"] == "interactions" and len(filed.received["interaction_ids"]) >= 2
+
+
+def test_an_officer_files_a_time_window_and_an_empty_window_is_refused(
+    trained: Path, subjects: Iterator[str], console: Console
+) -> None:
+    subject = next(subjects)
+    ledger = Ledger.open(trained)
+    with transaction(ledger.store.path) as con:
+        first, last = con.execute("SELECT min(ts), max(ts) FROM interactions JOIN subjects USING (user_idx) "
+                                  "WHERE subjects.subject = ?", [subject]).fetchone()
+    day = lambda seconds: datetime.fromtimestamp(seconds, tz=timezone.utc).date()  # noqa: E731
+    at = console(trained, "console_pages/new_request.py")
+    at.text_input(key="subject").input(subject)
+    at = at.radio(key="scope").set_value("time_window").run()
+    before = event_count(trained)
+    at.date_input(key="window_from").set_value(day(first) - timedelta(days=400))
+    at.date_input(key="window_to").set_value(day(first) - timedelta(days=200))
+    at = at.form_submit_button[0].click().run()
+    assert "no interaction in the store" in at.error[0].value and event_count(trained) == before
+    at.date_input(key="window_from").set_value(day(first))
+    at.date_input(key="window_to").set_value(day(last))
+    at = at.form_submit_button[0].click().run()
+    assert not at.exception and at.success, [e.value for e in at.error]
+    filed = _filed(trained, subject)
+    assert filed.received["kind"] == "time_window"
+    assert filed.received["window"]["start"].startswith(day(first).isoformat())
 
 
 def test_an_auditor_cannot_file_a_request(trained: Path, console: Console) -> None:

@@ -13,7 +13,7 @@ from unlearn.data import load_source
 from unlearn.ingest import ingest
 from unlearn.methods import MethodSettings, get_method, set_serving
 from unlearn.progress import no_progress
-from unlearn.requests import ErasureRequest
+from unlearn.requests import ErasureRequest, ListedInteractions
 
 SUBJECT = "zq-subject-7731"
 SECRET_ITEMS = [f"zq-secret-item-{k:02d}" for k in range(8)]  # nobody else interacted with these
@@ -40,7 +40,7 @@ def _files_containing(root: Path, patterns: list[bytes]) -> dict[str, list[str]]
     return hits
 
 
-def test_no_workspace_file_holds_the_subject_id_or_their_items_after_erasure(tmp_path: Path) -> None:
+def _workspace(tmp_path: Path):
     root = tmp_path / "ws"
     services = open_services(root)
     ingest(services.ledger, load_source("csv", _dataset(tmp_path / "events.csv")))
@@ -48,13 +48,31 @@ def test_no_workspace_file_holds_the_subject_id_or_their_items_after_erasure(tmp
         services.ledger, MethodSettings(method="sisa", shards=3, model=FAST_BPR), no_progress, "test"
     )
     set_serving(services.ledger, deployment.deployment_id)
+    (tmp_path / "events.csv").unlink()  # the source export is the user's file, not Lethe's
+    return root, services
+
+
+def test_no_workspace_file_holds_the_subject_id_or_their_items_after_erasure(tmp_path: Path) -> None:
+    root, services = _workspace(tmp_path)
     patterns = [SUBJECT.encode()] + [item.encode() for item in SECRET_ITEMS]
     assert _files_containing(root, patterns), "the scan must see the raw data before erasure, or it proves nothing"
 
     request_id = services.engine.file(ErasureRequest(subject=SUBJECT))
     assert services.engine.run(request_id).state == "certified"
 
-    (tmp_path / "events.csv").unlink()  # the source export is the user's file, not Lethe's
     assert _files_containing(root, patterns) == {}
     assert services.ledger.verify().ok  # ...and the ledger still proves that the erasure happened
     assert services.ledger.subject_lineage(SUBJECT)["requests"][0]["state"] == "certified"
+
+
+def test_erasing_listed_items_leaves_no_byte_of_them_while_the_subject_stays(tmp_path: Path) -> None:
+    root, services = _workspace(tmp_path)
+    secrets = [item.encode() for item in SECRET_ITEMS]
+    assert _files_containing(root, secrets)
+
+    request = ErasureRequest(subject=SUBJECT, scope=ListedInteractions(items=SECRET_ITEMS))
+    assert services.engine.run(services.engine.file(request)).state == "certified"
+
+    assert _files_containing(root, secrets) == {}
+    assert services.ledger.store.subject(SUBJECT) is not None  # their other eight interactions remain
+    assert len(services.ledger.store.interactions(user_idx=services.ledger.store.subject(SUBJECT)[1])) == 8

@@ -104,7 +104,7 @@ def make_certificate(signer: Signer, **overrides: Any) -> Certificate:
         certificate_id="cert-req-2026-0042",
         request_id="req-2026-0042",
         legal_basis="Art. 17(1)(b): consent withdrawn",
-        subject_ref="5f" * 16,
+        subject_refs=["5f" * 16],
         received_at="2026-03-15T09:30:00Z",
         completed_at="2026-03-20T10:00:00Z",
         deadline=gdpr_deadline(date(2026, 3, 15)),
@@ -361,7 +361,7 @@ def test_issuing_with_a_key_the_certificate_does_not_name_is_refused(signer: Sig
         {"verdicts": [Verdict(name="rbo@10", value=0.1, threshold=0.85, comparison="≥", passed=False)]},
         {"within_deadline": False},
         {"completed_at": "2026-04-16T08:00:00Z"},  # after the deadline but claimed within it
-        {"subject_ref": "alice@example.com"},
+        {"subject_refs": ["alice@example.com"]},
         {"certificate_id": "../escape"},
         {"exact": True, "approximate_notice": "contradiction"},
     ],

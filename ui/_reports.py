@@ -26,12 +26,19 @@ def evaluate_serving(ledger: Ledger) -> dict[str, Any]:
             "users": int(len(set(test.user_idx))), "metrics": metrics}
 
 
+SCOPE_LABELS = {"subject": "whole subject", "interactions": "listed interactions", "time_window": "time window",
+                "batch": "batch of subjects"}
+
+
 def request_rows(ledger: Ledger, policy: Policy) -> list[dict[str, Any]]:
-    """One row per request: id, state, receipt, deadline (the policy's response period plus extensions), basis."""
+    """One row per request: id, state, scope, receipt, deadline (the policy's response period plus extensions),
+    basis."""
     return [
         {
             "request_id": r.request_id,
             "state": r.state,
+            "scope": SCOPE_LABELS[r.received.get("kind", "subject")] + (
+                f" ({len(r.subject_refs)})" if len(r.subject_refs) > 1 else ""),
             "received_at": r.received["received_at"],
             "deadline": policy.deadlines.due_date(r).isoformat(),
             "basis": r.received["basis"],

@@ -166,15 +166,36 @@ def evaluate(as_json: Annotated[bool, typer.Option("--json")] = False, workspace
 @request_app.command("file")
 @reasons
 def request_file(
-    subject: Annotated[str, typer.Option(help="the data subject's id in the data set")],
+    subject: Annotated[list[str], typer.Option(
+        help="the data subject's id in the data set; repeat for a batch of whole subjects")],
+    item: Annotated[Optional[list[str]], typer.Option(
+        "--item", help="erase only the subject's interactions with this item (repeat for several)")] = None,
+    since: Annotated[Optional[datetime], typer.Option(
+        "--from", help="erase only the subject's interactions from this time (UTC) ...")] = None,
+    until: Annotated[Optional[datetime], typer.Option(
+        "--until", help="... until this time (UTC, excluded); both or neither")] = None,
     basis: Annotated[str, typer.Option(help="legal basis")] = "Art. 17(1)(b): consent withdrawn",
     notes: str = "", workspace: Workspace = None, policy: PolicyOption = None, verbose: Verbose = False,
 ) -> None:
-    """File a whole-subject erasure request; prints its id."""
-    from unlearn.requests import ErasureRequest
+    """File an erasure request: the whole subject, only listed items (--item) or a time window (--from/--until), or a
+    batch of whole subjects (--subject repeated); prints its id."""
+    from unlearn.requests import BatchErasureRequest, ErasureRequest, ListedInteractions, TimeWindow, WholeSubject
 
     services = _services(workspace, policy)
-    out.print(services.engine.file(ErasureRequest(subject=subject, basis=basis, notes=notes), actor="cli"))
+    if len(subject) > 1:
+        if item or since or until:
+            raise ValueError("a batch erases whole subjects: --item and --from/--until take one --subject")
+        batch = BatchErasureRequest(subjects=subject, basis=basis, notes=notes)
+        out.print(services.engine.file(batch, actor="cli"))
+        return
+    if item and (since or until):
+        raise ValueError("give listed items (--item) or a time window (--from/--until), not both")
+    if (since is None) != (until is None):
+        raise ValueError("a time window needs both --from and --until")
+    scope = (ListedInteractions(items=item) if item else TimeWindow(start=since, end=until) if since and until
+             else WholeSubject())
+    request = ErasureRequest(subject=subject[0], scope=scope, basis=basis, notes=notes)
+    out.print(services.engine.file(request, actor="cli"))
 
 
 @request_app.command("run")
@@ -220,11 +241,11 @@ def request_list(workspace: Workspace = None, verbose: Verbose = False) -> None:
     """Every request with its state and deadline."""
     from ui._reports import request_rows
 
-    table = Table("request", "state", "received", "deadline", "basis")
+    table = Table("request", "state", "scope", "received", "deadline", "basis")
     table.columns[0].no_wrap = True
     services = _services(workspace)
     for row in request_rows(services.ledger, services.policy):
-        table.add_row(row["request_id"], row["state"], row["received_at"], row["deadline"], row["basis"])
+        table.add_row(row["request_id"], row["state"], row["scope"], row["received_at"], row["deadline"], row["basis"])
     out.print(table)
 
 

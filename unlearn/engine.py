@@ -3,11 +3,14 @@
     received → validated → planned → unlearned → data_erased → verified → certified
                    ↘ rejected (bad request)                      ↘ failed (verification did not pass)
 
-1. *validated*: the subject still has data in the store.
-2. *planned*: from the ledger, the subject's interaction ids and, for every deployment, the shards and
-   checkpoints they trained; the subject's pairs go to a verification escrow in the store.
+1. *validated*: the subject still has data in the store (for a narrower scope: some of the request's
+   interactions are still there).
+2. *planned*: from the ledger, the request's interaction ids (all of the subject's, or those its scope was
+   resolved to at filing) and, for every deployment, the shards and checkpoints they trained; those pairs go
+   to a verification escrow in the store.
 3. *unlearned*: each deployment's method forgets (new checkpoints recorded as they are made).
-4. *data_erased*: the subject's rows and salt leave the store; the store file is rewritten.
+4. *data_erased*: the request's rows leave the store (with the subject's salt: gone if nothing of theirs is
+   left, replaced if some is); the store file is rewritten.
 5. *verified*: the verifier compares with a retrained reference and signs a report; then the escrow and
    the replaced checkpoints' artifacts are shredded — after this nothing of the subject's data remains.
 6. *certified*: the verifier issues the signed certificate (JSON + PDF).
@@ -38,7 +41,7 @@ from unlearn._artifacts import shred
 from unlearn.adapters import framework_methods
 from unlearn.methods import DeploymentPlan, get_method
 from unlearn.progress import ProgressCallback, no_progress
-from unlearn.requests import FINAL_STATES, ErasureRequest
+from unlearn.requests import FINAL_STATES, BatchErasureRequest, ErasureRequest, ListedInteractions, WholeSubject
 
 
 class VerificationOutcome(BaseModel):
@@ -84,28 +87,27 @@ class ErasureEngine:
                                    else defer_verification)
 
     # -- filing ---------------------------------------------------------------------------------
-    def file(self, request: ErasureRequest, actor: str = "system") -> str:
-        """Record a new request after checking it can be served; returns its id. Appends nothing on error."""
+    def file(self, request: ErasureRequest | BatchErasureRequest, actor: str = "system") -> str:
+        """Record a new request after checking it can be served; returns its id. Appends nothing on error.
+
+        A narrower scope (listed items, a time window) is resolved here, against the store, into the subject's
+        interaction ids: the ledger records those ids, never the items. A subject is in one open request at a time.
+        """
         self.ledger.require_dataset()
-        subject_ref = self.ledger.workspace.subject_ref(request.subject)
-        for other in self.ledger.requests():
-            if other.received["subject_ref"] != subject_ref:
-                continue
-            if other.state not in FINAL_STATES:
-                raise RequestError(f"request {other.request_id} for this subject is already open ({other.state})")
-            if other.state == "certified":
-                raise RequestError(f"subject already erased by request {other.request_id}")
-        if self.ledger.store.subject(request.subject) is None:
-            raise RequestError(f"unknown subject {request.subject!r}: no interactions of theirs in the store")
-        routed = self._routed_method("subject")
+        servable = [self._servable(subject) for subject in request.subjects]
+        refs = [ref for ref, _, _ in servable]
+        scope_facts = ({} if isinstance(request, BatchErasureRequest)
+                       else self._resolve_scope(request, servable[0][1], servable[0][2]))
+        routed = self._routed_method(request.kind)
         record_policy(self.ledger, self.policy, actor)
         request_id = f"req-{uuid.uuid4().hex[:12]}"
         self.ledger.append(
             "request.received",
             {
                 "request_id": request_id,
-                "kind": "subject",
-                "subject_ref": subject_ref,
+                "kind": request.kind,
+                **({"subject_refs": refs} if isinstance(request, BatchErasureRequest) else {"subject_ref": refs[0]}),
+                **scope_facts,
                 "regulation": request.regulation,
                 "basis": request.basis,
                 "notes": request.notes,
@@ -116,6 +118,58 @@ class ErasureEngine:
             actor=actor,
         )
         return request_id
+
+    def _servable(self, subject: str) -> tuple[str, int, list[str]]:
+        """``(subject_ref, user_idx, earlier partial erasures)`` of a subject a new request may cover; raises
+        :class:`RequestError` naming the subject when another request holds them or their data is gone."""
+        subject_ref = self.ledger.workspace.subject_ref(subject)
+        earlier = []
+        for other in self.ledger.requests():
+            if subject_ref not in other.subject_refs:
+                continue
+            if other.state not in FINAL_STATES:
+                raise RequestError(f"request {other.request_id} for subject {subject!r} is already open ({other.state})")
+            if other.state == "certified":
+                if other.received.get("kind", "subject") in ("subject", "batch"):
+                    raise RequestError(f"subject {subject!r} already erased by request {other.request_id}")
+                earlier.append(other.request_id)
+        found = self.ledger.store.subject(subject)
+        if found is None:
+            raise RequestError(f"unknown subject {subject!r}: no interactions of theirs in the store")
+        return subject_ref, found[1], earlier
+
+    def _resolve_scope(self, request: ErasureRequest, user_idx: int, erased_by: list[str]) -> dict[str, Any]:
+        """The ledger facts of a request's scope: nothing for a whole subject, else the interaction ids it covers
+        (and the window's bounds). A scope that covers nothing is refused with the reason."""
+        scope = request.scope
+        if isinstance(scope, WholeSubject):
+            return {}
+        earlier = f" (earlier erasures of this subject: {', '.join(erased_by)})" if erased_by else ""
+        if isinstance(scope, ListedInteractions):
+            ids, missing = self.ledger.store.scope_interaction_ids(user_idx, items=scope.items)
+            if missing:
+                raise RequestError(f"subject {request.subject!r} has no interaction with item(s) "
+                                   f"{', '.join(missing)} in the store{earlier}")
+            return {"interaction_ids": ids, "items_listed": len(scope.items)}
+        ids, _ = self.ledger.store.scope_interaction_ids(user_idx, window=scope.bounds())
+        if not ids:
+            raise RequestError(f"subject {request.subject!r} has no interaction in the store from "
+                               f"{scope.start.isoformat()} until {scope.end.isoformat()}{earlier}")
+        return {"interaction_ids": ids,
+                "window": {"start": scope.start.isoformat(), "end": scope.end.isoformat()}}
+
+    def _scope_ids(self, record: RequestRecord) -> list[int]:
+        """The interaction ids a request covers: those resolved at filing, or all its subjects have in the store."""
+        if "interaction_ids" in record.received:
+            return [int(i) for i in record.received["interaction_ids"]]
+        return sorted(i for ref in record.subject_refs for i in self._stored_ids(ref))
+
+    def _stored_ids(self, subject_ref: str) -> list[int]:
+        """The subject's interaction ids still in the store (an earlier partial erasure removed some)."""
+        found = self.ledger.store.subject_by_ref(subject_ref)
+        if found is None:
+            return []
+        return self.ledger.store.interactions(user_idx=found[1])["interaction_id"].astype(int).tolist()
 
     def _routed_method(self, kind: str) -> str | None:
         """The policy's method for this request kind, checked against every deployment it must forget from."""
@@ -192,9 +246,16 @@ class ErasureEngine:
         self.ledger.checkpoint()  # a signed tree head after every request, for auditors to keep
         return record
 
-    def preview(self, subject_ref: str) -> list[DeploymentPlan]:
-        """The plans a request for this subject would get now, without recording anything."""
-        ids = self.ledger.subject_interaction_ids(subject_ref)
+    def preview(self, subject_ref: str, interaction_ids: list[int] | None = None) -> list[DeploymentPlan]:
+        """The plans a request for this subject (all their interactions, or the given ones) would get now,
+        without recording anything."""
+        return self._plans(self._stored_ids(subject_ref) if interaction_ids is None else interaction_ids)
+
+    def preview_request(self, record: RequestRecord) -> list[DeploymentPlan]:
+        """The plans a filed, not yet planned request would get now (its scope's interactions)."""
+        return self._plans(self._scope_ids(record))
+
+    def _plans(self, ids: list[int]) -> list[DeploymentPlan]:
         plans = []
         for deployment in self.ledger.deployments():
             plan = get_method(deployment["method"]).plan(self.ledger, deployment["deployment_id"], ids)
@@ -209,24 +270,41 @@ class ErasureEngine:
                            {"request_id": record.request_id, **payload, "policy_digest": self.policy.digest}, actor=actor)
 
     def _validate(self, record: RequestRecord, progress: ProgressCallback, actor: str) -> None:
-        if self.ledger.store.subject_by_ref(record.received["subject_ref"]) is None:
-            self._append("rejected", record, {"reason": "the subject has no data in the store"}, actor)
+        users = self._stored_users(record)
+        if users is None:
+            self._append("rejected", record, {"reason": "a subject of the request has no data in the store"}, actor)
+        elif "interaction_ids" in record.received and not self._still_stored(record, users[0]):
+            self._append("rejected", record, {"reason": "none of the request's interactions is left in the store"},
+                         actor)
         else:
             self._append("validated", record, {}, actor)
 
+    def _stored_users(self, record: RequestRecord) -> list[int] | None:
+        """The store's user index of every subject of the request, or ``None`` if one has no data left."""
+        users = []
+        for ref in record.subject_refs:
+            found = self.ledger.store.subject_by_ref(ref)
+            if found is None:
+                return None
+            users.append(found[1])
+        return users
+
+    def _still_stored(self, record: RequestRecord, user_idx: int) -> bool:
+        stored = self.ledger.store.interactions(user_idx=user_idx)["interaction_id"]
+        return bool(stored.isin(self._scope_ids(record)).any())
+
     def _plan(self, record: RequestRecord, progress: ProgressCallback, actor: str) -> None:
-        subject_ref = record.received["subject_ref"]
-        found = self.ledger.store.subject_by_ref(subject_ref)
-        if found is None:
-            self._append("rejected", record, {"reason": "the subject's data vanished before planning"}, actor)
+        if self._stored_users(record) is None:
+            self._append("rejected", record, {"reason": "a subject's data vanished before planning"}, actor)
             return
-        plans = self.preview(subject_ref)
-        escrowed = self.ledger.store.escrow(record.request_id, found[1])
+        ids = self._scope_ids(record)
+        plans = self._plans(ids)
+        escrowed = self.ledger.store.escrow(record.request_id, ids)
         self._append(
             "planned",
             record,
             {
-                "interaction_ids": self.ledger.subject_interaction_ids(subject_ref),
+                "interaction_ids": ids,
                 "deployments": [
                     {**plan.model_dump(mode="json"),
                      "live_before": {str(s): c["checkpoint_id"]
@@ -257,7 +335,8 @@ class ErasureEngine:
         self._append("unlearned", record, {"deployments": results}, actor)
 
     def _erase_data(self, record: RequestRecord, progress: ProgressCallback, actor: str) -> None:
-        rows = self.ledger.store.erase_subject(record.received["subject_ref"])
+        only = record.received.get("interaction_ids")  # a narrower scope; a whole subject or a batch: None
+        rows = sum(self.ledger.store.erase_interactions(ref, only) for ref in record.subject_refs)
         self._append("data_erased", record, {"rows_erased": rows}, actor)
 
     def _verify(self, record: RequestRecord, progress: ProgressCallback, actor: str) -> None:

@@ -217,7 +217,7 @@ def _check_recontamination(ledger: Ledger, requests: list[RequestRecord]) -> Aud
     if gone.size:
         back = int(np.isin(ledger.store.interactions()["interaction_id"].to_numpy(np.int64), gone).sum())
         if back:
-            findings.append(f"the store holds {back} interaction(s) of erased subjects again (re-ingested)")
+            findings.append(f"the store holds {back} erased interaction(s) again (re-ingested)")
     detail = (f"{checkpoints} live checkpoint(s) of {len(deployments)} deployment(s) and the store, against "
               f"{erased.size} erased interaction id(s) of {len(unlearned)} request(s)")
     return AuditCheck(name="re-contamination", passed=not findings, detail=detail, findings=findings)

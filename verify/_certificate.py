@@ -87,7 +87,7 @@ class Certificate(BaseModel):
     request_id: str
     regulation: str = "GDPR Art. 17"
     legal_basis: str
-    subject_ref: SubjectRef
+    subject_refs: list[SubjectRef] = Field(min_length=1, description="one per subject (several for a batch)")
     received_at: UtcDatetime
     completed_at: UtcDatetime
     deadline: date = Field(description="due date: GDPR Art. 12(3), the policy's response period from receipt, "
@@ -187,21 +187,19 @@ def render_certificate_pdf(certificate: Certificate, envelope_signature: dict[st
     heading("Certificate of erasure", 16)
     paragraph(f"{c.regulation} - request {c.request_id} - result: {'PASS' if c.passed else 'FAIL'}", style="B")
 
-    scope = c.scope
     swaps = "\n".join(f"{swap.old} -> {swap.new}" for swap in c.checkpoints_replaced) or "none"
     checkpoint = c.ledger_checkpoint or {}
     facts = [
         ("Certificate", c.certificate_id),
         ("Legal basis", c.legal_basis),
-        ("Subject (pseudonym)", c.subject_ref),
+        ("Subject (pseudonym)" if len(c.subject_refs) == 1 else f"Subjects ({len(c.subject_refs)}, pseudonyms)",
+         "\n".join(c.subject_refs)),
         ("Received / due / completed",
          f"{_when(c.received_at)} / {c.deadline.isoformat()} (Art. 12(3)) / {_when(c.completed_at)}"
          f" - {'within the deadline' if c.within_deadline else 'LATE'}"),
         *((("Deadline extended", "; ".join(f"{e.months} month(s): {e.reason}" for e in c.extensions)),)
           if c.extensions else ()),
-        ("Scope", f"{scope.subjects} subject(s), {scope.interactions} interactions ({scope.training_pairs} training, "
-                  f"{scope.held_out_pairs} held-out), {scope.deployments} deployment(s), "
-                  f"{scope.checkpoints_replaced} checkpoint(s) replaced"),
+        ("Scope", c.scope.describe()),
         ("Method", f"{c.method} ({'exact' if c.exact else 'approximate'}) on {c.deployment_id}"),
         ("Shards retrained", ", ".join(map(str, c.shards_retrained)) or "none"),
         ("Checkpoints replaced", swaps),

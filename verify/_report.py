@@ -78,16 +78,39 @@ class CheckpointSwap(BaseModel):
     new: str
 
 
-class ErasureScope(BaseModel):
-    """What one request erased, as counts only (reports and certificates never list the ids)."""
+class TimeWindowScope(BaseModel):
+    """The time window a request covered (UTC, end excluded)."""
 
     model_config = FROZEN
+    start: datetime
+    end: datetime
+
+
+class ErasureScope(BaseModel):
+    """What one request erased, as counts only (reports and certificates never list the ids or items)."""
+
+    model_config = FROZEN
+    kind: Literal["subject", "interactions", "time_window", "batch"] = Field(
+        "subject", description="the whole subject, listed interactions of theirs, theirs within a time window, or "
+                               "several whole subjects")
+    window: TimeWindowScope | None = None
     subjects: int = Field(ge=0)
     interactions: int = Field(ge=0, description="interaction ids erased from the store")
     training_pairs: int = Field(ge=0, description="of which in the training split: the forgotten pairs measured")
     held_out_pairs: int = Field(ge=0, description="of which in the test split: the score attack's non-members")
     deployments: int = Field(ge=0, description="deployments whose checkpoints were replaced")
     checkpoints_replaced: int = Field(ge=0)
+
+    def describe(self) -> str:
+        """One line for people: what was erased, without naming an item."""
+        what = {"subject": "the whole subject",
+                "interactions": "listed interactions of the subject",
+                "time_window": "the subject's interactions in a time window",
+                "batch": f"{self.subjects} whole subjects"}[self.kind]
+        if self.window is not None:
+            what += f" ({self.window.start.isoformat()} until {self.window.end.isoformat()}, end excluded)"
+        return (f"{what}: {self.interactions} interactions ({self.training_pairs} training, {self.held_out_pairs} "
+                f"held-out), {self.deployments} deployment(s), {self.checkpoints_replaced} checkpoint(s) replaced")
 
 
 class Histogram(BaseModel):

@@ -120,7 +120,9 @@ class StatisticalVerifier:
             exact=exact,
             created_at=datetime.now(timezone.utc),
             scope=ErasureScope(
-                subjects=1,
+                kind=record.received.get("kind", "subject"),
+                window=record.received.get("window"),
+                subjects=len(record.subject_refs),
                 interactions=len(erased),
                 training_pairs=int((escrow["split"] == "train").sum()),
                 held_out_pairs=int((escrow["split"] == "test").sum()),
@@ -172,7 +174,12 @@ class StatisticalVerifier:
 
     @staticmethod
     def _case(ledger: Ledger, request_id: str, escrow: Any) -> ErasureCase:
-        """The request's escrowed pairs against the data left in the store."""
+        """The request's escrowed pairs against the data left in the store.
+
+        The score attack's non-members are the erased held-out pairs; a narrower request may have erased none
+        (it listed training interactions only), and then the forgetting users' remaining held-out pairs serve:
+        no model ever trained on them either.
+        """
         def pairs(split: str) -> tuple[np.ndarray, np.ndarray]:
             rows = escrow[escrow["split"] == split]
             return rows["user_idx"].to_numpy(np.int64), rows["item_idx"].to_numpy(np.int64)
@@ -180,8 +187,12 @@ class StatisticalVerifier:
         forgotten = pairs("train")
         if forgotten[0].size == 0:
             raise RequestError(f"request {request_id}: no escrowed training pairs to verify against")
-        return ErasureCase(forgotten, pairs("test"), Interactions.from_store(ledger, "train"),
-                           Interactions.from_store(ledger, "test"))
+        test = Interactions.from_store(ledger, "test")
+        held_out = pairs("test")
+        if held_out[0].size == 0:
+            theirs = np.isin(test.user_idx, forgotten[0])
+            held_out = test.user_idx[theirs], test.item_idx[theirs]
+        return ErasureCase(forgotten, held_out, Interactions.from_store(ledger, "train"), test)
 
     # -- certification --------------------------------------------------------------------------
     def certify(self, ledger: Ledger, request_id: str) -> CertificateOutcome:
@@ -201,7 +212,7 @@ class StatisticalVerifier:
             request_id=request_id,
             regulation=received["regulation"],
             legal_basis=received["basis"],
-            subject_ref=received["subject_ref"],
+            subject_refs=record.subject_refs,
             received_at=received_at,
             completed_at=completed_at,
             deadline=deadline,

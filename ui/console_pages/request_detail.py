@@ -59,8 +59,8 @@ if record.state in ("rejected", "failed"):
 planned = record.payload("planned")
 plans = planned["deployments"] if planned else None
 if plans is None and record.state not in FINAL_STATES:
-    if ledger.store.subject_by_ref(record.received["subject_ref"]) is not None:
-        plans = [plan.model_dump(mode="json") for plan in engine.preview(record.received["subject_ref"])]
+    if all(ledger.store.subject_by_ref(ref) is not None for ref in record.subject_refs):
+        plans = [plan.model_dump(mode="json") for plan in engine.preview_request(record)]
 if plans is not None:
     st.subheader("Plan (recorded)" if planned else "Plan preview (from the ledger, nothing run yet)")
     st.dataframe(plan_rows(plans), hide_index=True, key="plan")

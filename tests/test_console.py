@@ -289,6 +289,8 @@ def test_an_officer_files_a_time_window_and_an_empty_window_is_refused(
     filed = _filed(trained, subject)
     assert filed.received["kind"] == "time_window"
     assert filed.received["window"]["start"].startswith(day(first).isoformat())
+    at.switch_page("console_pages/request_detail.py").run()
+    assert any(c.value.startswith("Scope — time window") for c in at.caption), [c.value for c in at.caption]
 
 
 def test_an_auditor_cannot_file_a_request(trained: Path, console: Console) -> None:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from ledger import RequestError
 from ledger._db import transaction
 from policies import Policy
-from ui._reports import request_rows
+from ui._reports import request_rows, request_summary
 from ui._services import Services
 from ui.cli import app
 from unlearn.engine import ErasureEngine
@@ -189,6 +189,8 @@ def test_the_cli_files_each_kind_and_refuses_mixed_options(workspace: Services) 
     assert code == 2 and "both --from and --until" in output
     code, output = lethe("request", "file", *(a for s in others for a in ("--subject", s)))
     assert code == 0 and engine_kind(workspace, output.strip()) == "batch"
+    first = request_summary(workspace.ledger, workspace.policy, workspace.ledger.requests()[0].request_id)
+    assert first["scope"].startswith("listed interactions: 1 of the subject's interactions")
     scopes = {row["scope"] for row in request_rows(workspace.ledger, workspace.policy)}
     assert scopes == {"listed interactions", "batch of subjects (2)"}  # what `lethe request list` shows
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ledger import Ledger, RequestError, WorkspaceError
+from ledger import Ledger, RequestError, RequestRecord, WorkspaceError
 from policies import Policy
 from unlearn.methods import get_method
 from unlearn.training_data import Interactions
@@ -60,6 +60,20 @@ def event_facts(payload: dict[str, Any]) -> str:
     return text if len(text) < 240 else text[:237] + "..."
 
 
+def scope_line(record: RequestRecord) -> str:
+    """What a request covers, in words, from the ledger alone (no item is ever named)."""
+    received, kind = record.received, record.received.get("kind", "subject")
+    if kind == "batch":
+        return f"batch: {len(record.subject_refs)} whole subjects"
+    if kind == "interactions":
+        return f"listed interactions: {len(received['interaction_ids'])} of the subject's interactions"
+    if kind == "time_window":
+        window = received["window"]
+        return (f"time window {window['start']} until {window['end']} (end excluded): "
+                f"{len(received['interaction_ids'])} of the subject's interactions")
+    return "whole subject: every interaction of theirs"
+
+
 def request_summary(ledger: Ledger, policy: Policy, request_id: str) -> dict[str, Any]:
     """A request's state, deadline and full history (what `lethe request show` prints)."""
     record = ledger.request(request_id)
@@ -68,6 +82,7 @@ def request_summary(ledger: Ledger, policy: Policy, request_id: str) -> dict[str
     return {
         "request_id": request_id,
         "state": record.state,
+        "scope": scope_line(record),
         "received_at": record.received["received_at"],
         "deadline": policy.deadlines.due_date(record).isoformat(),
         "extensions": record.extensions,

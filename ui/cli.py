@@ -228,7 +228,7 @@ def request_show(request_id: str, as_json: Annotated[bool, typer.Option("--json"
         out.print_json(json.dumps(summary))
         return
     out.print(f"[bold]{request_id}[/bold] — {summary['state']} (received {summary['received_at']}, "
-              f"deadline {summary['deadline']})")
+              f"deadline {summary['deadline']}); scope: {summary['scope']}")
     table = Table("seq", "time", "state", "actor", "facts")
     for event in summary["history"]:
         table.add_row(str(event["seq"]), event["ts"][:19], event["state"], event["actor"], event["facts"])

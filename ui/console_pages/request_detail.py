@@ -49,6 +49,7 @@ if record.state not in FINAL_STATES:
     left.metric("Days left", days_left)
     if days_left < 0:
         st.error(f"This request is {-days_left} day(s) past its deadline.")
+st.caption(f"Scope — {summary['scope']}")
 if record.extensions:
     st.caption("Deadline extended: "
                + "; ".join(f"+{x['months']} month(s) — {x['reason']}" for x in record.extensions))

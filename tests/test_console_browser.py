@@ -151,6 +151,8 @@ def test_an_officer_files_runs_and_downloads_a_certificate_that_verifies(
             # 2. file a request
             go("New request", "New erasure request")
             page.get_by_label("Subject id (as in the data set)").fill(subject)
+            page.get_by_label("Subject id (as in the data set)").press("Enter")  # outside the form: commits, reruns
+            expect(page.get_by_test_id("stStatusWidget")).to_be_hidden()
             page.get_by_role("button", name="File request").click()
             filed = page.get_by_text("Filed request req-")
             expect(filed).to_be_visible()

@@ -124,9 +124,10 @@ def train_run(kind: str, npz: Path, epochs: int) -> dict[str, Any]:
         started, cpu = time.perf_counter(), time.process_time()
         fitted = train_lightgcn(train.user_idx, train.item_idx, n_users, n_items, config, seed=0)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    else:  # lethe-bpr-<threads>
+    else:  # lethe-bpr-<threads>-<negatives>
+        _, _, threads, negatives = kind.split("-")
         config = BPRConfig(embedding_size=FACTORS, epochs=epochs, learning_rate=0.01, reg=REG / 2, optimizer="sgd",
-                           sgd_threads=int(kind.rsplit("-", 1)[1]))
+                           sgd_threads=int(threads), negatives=negatives)
         started, cpu = time.perf_counter(), time.process_time()
         fitted = train_bpr(train.user_idx, train.item_idx, n_users, n_items, config, seed=0)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
@@ -256,8 +257,9 @@ def scale_section(scale: str, runs: dict[str, dict], unlearning: dict | None, bp
             f"{runs['lethe-wmf-5']['seconds'] / als6['seconds']:.2f}× time (goal ≤ 2×)"),
         row(f"implicit BPR retrain, {bpr_epochs['implicit']} iterations (2 Hogwild threads)", ibpr),
     ]
-    for threads, note in ((1, "1 thread, reproducible: the default"), (2, "2 Hogwild threads, like implicit")):
-        lbpr = runs[f"lethe-bpr-{threads}"]
+    for variant, note in (("1-uniform", "1 thread, uniform negatives: the defaults (reproducible)"),
+                          ("2-popularity", "2 Hogwild threads, popularity negatives: implicit's algorithm")):
+        lbpr = runs[f"lethe-bpr-{variant}"]
         lines.append(row(
             f"Lethe BPR-SGD retrain, {bpr_epochs['lethe']} epochs, {note}", lbpr,
             f"{lbpr['per_epoch'] / ibpr['per_epoch']:.2f}× per epoch (goal ≤ 1.5×); "
@@ -331,8 +333,8 @@ def main() -> None:
             runs = {}
             for kind, n in [("implicit-als-1", ALS_ITERATIONS), ("lethe-wmf-0", ALS_ITERATIONS),
                             ("implicit-als-6", ALS_ITERATIONS), ("lethe-wmf-5", ALS_ITERATIONS),
-                            ("implicit-bpr", epochs["implicit"]), ("lethe-bpr-1", epochs["lethe"]),
-                            ("lethe-bpr-2", epochs["lethe"])] + ([("lethe-lightgcn", args.lightgcn_epochs)]
+                            ("implicit-bpr", epochs["implicit"]), ("lethe-bpr-1-uniform", epochs["lethe"]),
+                            ("lethe-bpr-2-popularity", epochs["lethe"])] + ([("lethe-lightgcn", args.lightgcn_epochs)]
                                                                  if scale in args.lightgcn_scales.split(",") else []):
                 runs[kind] = child("train", kind, str(npz), str(n))
                 print(f"[{scale}] {runs[kind]}", flush=True)
@@ -361,8 +363,9 @@ def main() -> None:
         f"- **Settings:** {FACTORS} factors everywhere. ALS: {ALS_ITERATIONS} iterations, reg {REG}; implicit's "
         "confidence alpha·r vs Lethe's 1 + weight (alpha 1 ≡ weight 0, alpha 6 ≡ weight 5); Lethe uses 3 CG "
         "steps like implicit. BPR: lr 0.01, implicit reg 0.01 ≡ Lethe reg 0.005 (see the script); Lethe "
-        "`optimizer=\"sgd\"`, uniform negatives re-drawn 3× against the user's positives; implicit samples "
-        "negatives by popularity and skips collisions. Each training run is a fresh process (peak RSS is "
+        "`optimizer=\"sgd\"`, negatives re-drawn up to 3× where they hit the user's positives, either uniform "
+        "(the default) or by popularity with 2 Hogwild threads (implicit's algorithm: it samples negatives by "
+        "popularity, skips collisions, and runs its threads Hogwild). Each training run is a fresh process (peak RSS is "
         "its own). Unlearning deployments: WMF (weight 5, 15 sweeps); RecEraser UBP + attention aggregator "
         "with 1 aggregator epoch; AltEraser `solver=ah, max_passes=1`.",
         "- **CPU s** = process CPU time of the fit (all threads): less sensitive than wall time to a busy machine.",

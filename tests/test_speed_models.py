@@ -179,3 +179,25 @@ def test_hogwild_sgd_threads_learn_as_well_as_one_thread(split: tuple[Interactio
         ndcg[threads] = ranking_metrics(model, train.csr(), test.csr(), (20,))["ndcg@20"]
     popular = ranking_metrics(MostPopular(train), train.csr(), test.csr(), (20,))["ndcg@20"]
     assert ndcg[2] > popular * 1.1 and ndcg[2] >= ndcg[1] * 0.9, (ndcg, popular)
+
+
+def test_popularity_negatives_follow_item_popularity_and_still_miss_positives() -> None:
+    rng = np.random.default_rng(0)
+    users = rng.integers(0, 300, 6000)
+    items = np.minimum(rng.zipf(1.6, 6000) - 1, 199)  # a few very popular items
+    keys = np.unique(users * 200 + items)
+    users, items = keys // 200, keys % 200
+    sampler = PairSampler(users, items, 200, seed=0, sampling="popularity")
+    drawn = np.bincount(sampler.epoch()[2].numpy(), minlength=200)
+    popularity = np.bincount(items, minlength=200)
+    uniform = np.bincount(PairSampler(users, items, 200, seed=0).epoch()[2].numpy(), minlength=200)
+    # drawn about as often as they occur in training pairs (less so the most popular: re-drawn where positive)
+    assert np.corrcoef(drawn, popularity)[0, 1] > 0.6 > 0.3 > np.corrcoef(uniform, popularity)[0, 1]
+    positives = set(zip(users.tolist(), items.tolist()))
+
+    def hits(sampler: PairSampler) -> int:
+        batch_users, _, negatives = sampler.epoch()
+        return sum((u, j) in positives for u, j in zip(batch_users.tolist(), negatives.tolist()))
+
+    once = PairSampler(users, items, 200, seed=0, sampling="popularity", tries=0)
+    assert hits(PairSampler(users, items, 200, seed=0, sampling="popularity")) < hits(once) / 3  # re-drawn

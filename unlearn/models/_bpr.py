@@ -32,7 +32,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from unlearn.models._factors import FactorModel, one_intra_op_thread
-from unlearn.models._pairwise import PairSampler, train_pairwise
+from unlearn.models._pairwise import NegativeSampling, PairSampler, train_pairwise
 
 _INIT_STD = 0.1
 
@@ -50,6 +50,8 @@ class BPRConfig(BaseModel):
     optimizer: Literal["adam", "sgd"] = Field(
         "adam", description="adam: SparseAdam (few epochs suffice); sgd: hand-written per-triple SGD (fast epochs)"
     )
+    negatives: NegativeSampling = Field(
+        "uniform", description="uniform over items (the paper), or popularity-weighted as implicit draws them")
     sgd_threads: int = Field(
         1, ge=1, le=64,
         description="sgd only: threads stepping on disjoint slices of each epoch's triples at once (Hogwild, as "
@@ -84,7 +86,8 @@ def train_bpr(
     items = torch.empty(n_items, d).normal_(0.0, _INIT_STD, generator=generator)
     if config.optimizer == "sgd":
         bias = torch.zeros(n_items)
-        _sgd(PairSampler(user_idx, item_idx, n_items, seed=seed), users, items, bias, config, on_epoch)
+        sampler = PairSampler(user_idx, item_idx, n_items, seed=seed, sampling=config.negatives)
+        _sgd(sampler, users, items, bias, config, on_epoch)
     else:
         users, items, bias = _adam(user_idx, item_idx, users, items, config, seed, on_epoch)
     trained = np.zeros(n_users, dtype=bool)
@@ -186,5 +189,5 @@ def _adam(
         return -torch.nn.functional.logsigmoid(x_uij).mean() + penalty
 
     train_pairwise(user_idx, item_idx, len(items), config.epochs, config.batch_size, np.random.default_rng(seed),
-                   loss, optimizer, on_epoch)
+                   loss, optimizer, on_epoch, sampling=config.negatives)
     return user_emb.weight.detach(), item_emb.weight.detach(), bias.weight.detach()[:, 0]

@@ -94,7 +94,8 @@ def train_lightgcn(
         return -torch.nn.functional.logsigmoid(x_uij).mean() + penalty
 
     optimizer = torch.optim.Adam([ego], lr=config.learning_rate)
-    train_pairwise(user_idx, item_idx, n_items, config.epochs, config.batch_size, rng, loss, optimizer, on_epoch)
+    train_pairwise(user_idx, item_idx, n_items, config.epochs, config.batch_size, rng, loss, optimizer, on_epoch,
+                   sampling=config.negatives)
 
     with torch.no_grad():
         final = propagate(adjacency, ego, config.layers).numpy()

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from typing import Literal
+
 import numpy as np
 import torch
 
@@ -39,8 +41,15 @@ def sample_negatives(
     return negatives
 
 
+NegativeSampling = Literal["uniform", "popularity"]
+
+
 class PairSampler:
     """The positive pairs of one training set, shuffled each epoch, each with a sampled negative item.
+
+    Negatives are uniform over items (Rendle et al.), or ``popularity``-weighted: the item of a random training
+    pair, as `implicit`'s BPR draws them — harder negatives, which on popularity-skewed data reach a given
+    ranking quality in fewer epochs.
 
     Example::
 
@@ -49,7 +58,8 @@ class PairSampler:
     """
 
     def __init__(
-        self, users: np.ndarray, items: np.ndarray, n_items: int, seed: int, tries: int = NEGATIVE_TRIES
+        self, users: np.ndarray, items: np.ndarray, n_items: int, seed: int, tries: int = NEGATIVE_TRIES,
+        sampling: NegativeSampling = "uniform",
     ) -> None:
         if len(users) == 0:
             raise ValueError("cannot train on an empty interaction set")
@@ -57,7 +67,7 @@ class PairSampler:
             raise ValueError(f"users and items differ in length: {len(users)} vs {len(items)}")
         self.users = torch.tensor(np.asarray(users), dtype=torch.int64)  # copies: the caller's arrays stay theirs
         self.items = torch.tensor(np.asarray(items), dtype=torch.int64)
-        self.n_items, self.tries = n_items, tries
+        self.n_items, self.tries, self.sampling = n_items, tries, sampling
         self.generator = torch.Generator().manual_seed(seed)
         n_users = int(self.users.max()) + 1
         keys = self.users * n_items + self.items
@@ -86,14 +96,20 @@ class PairSampler:
         return found
 
     def negatives(self, users: torch.Tensor) -> torch.Tensor:
-        """One uniform item per user, re-drawn up to ``tries`` times where it is one of the user's positives."""
-        negatives = torch.randint(0, self.n_items, (len(users),), generator=self.generator)
+        """One item per user (uniform or by popularity), re-drawn up to ``tries`` times where it is one of the
+        user's positives."""
+        negatives = self._draw(len(users))
         for _ in range(self.tries):
             hit = self.is_positive(users, negatives).nonzero().squeeze(1)
             if len(hit) == 0:
                 break
-            negatives.index_copy_(0, hit, torch.randint(0, self.n_items, (len(hit),), generator=self.generator))
+            negatives.index_copy_(0, hit, self._draw(len(hit)))
         return negatives
+
+    def _draw(self, n: int) -> torch.Tensor:
+        if self.sampling == "popularity":
+            return self.items.index_select(0, torch.randint(0, len(self.items), (n,), generator=self.generator))
+        return torch.randint(0, self.n_items, (n,), generator=self.generator)
 
     def epoch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Every positive pair once, in a fresh random order, with its negative: ``(users, positives, negatives)``."""
@@ -112,6 +128,7 @@ def train_pairwise(
     loss: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
     optimizer: torch.optim.Optimizer,
     on_epoch: Callable[[int, float], None] | None = None,
+    sampling: NegativeSampling = "uniform",
 ) -> None:
     """Run the epochs with autograd and ``optimizer``; ``on_epoch(epoch, mean_loss)`` after each (progress, logs).
 
@@ -119,7 +136,7 @@ def train_pairwise(
     """
     if len(users) == 0:
         raise ValueError("cannot train on an empty interaction set")
-    sampler = PairSampler(users, items, n_items, seed=int(rng.integers(0, 2**63 - 1)))
+    sampler = PairSampler(users, items, n_items, seed=int(rng.integers(0, 2**63 - 1)), sampling=sampling)
     for epoch in range(epochs):
         batch_users, positives, negatives = sampler.epoch()
         total = 0.0

@@ -158,11 +158,14 @@ class Ledger:
             live[int(record["shard"])] = record
         return live
 
-    def shard_assignments(self, deployment_id: str) -> pd.DataFrame:
-        """``interaction_id, shard`` for every interaction a deployment was built on."""
+    def shard_assignments(self, deployment_id: str, shard: int | None = None) -> pd.DataFrame:
+        """``interaction_id, shard`` for every interaction a deployment was built on (or one shard's: at 10M
+        interactions, fetching one shard instead of all and filtering in pandas is ~20× less work)."""
+        only = "" if shard is None else " AND shard = ?"
         return self.log.query(
-            "SELECT interaction_id, shard FROM shard_assignments WHERE deployment_id = ? ORDER BY interaction_id",
-            [deployment_id],
+            "SELECT interaction_id, shard FROM shard_assignments WHERE deployment_id = ?" + only
+            + " ORDER BY interaction_id",
+            [deployment_id] + ([] if shard is None else [int(shard)]),
         )
 
     # -- lineage of a subject -------------------------------------------------------------------

@@ -119,15 +119,18 @@ class InteractionStore:
             return con.execute("SELECT item, item_idx FROM items ORDER BY item_idx").df()
 
     def interactions(self, split: str | None = None, user_idx: int | None = None,
-                     with_ratings: bool = False) -> pd.DataFrame:
+                     with_ratings: bool = False, ids: np.ndarray | None = None) -> pd.DataFrame:
         """``interaction_id, user_idx, item_idx, split`` rows (+ ``rating``, NaN if none, when asked: LASER's
-        hypergraph weights), optionally of one split or one user."""
+        hypergraph weights), optionally of one split, one user, or the given interaction ids (a shard's)."""
         columns = "interaction_id, user_idx, item_idx, split" + (", rating" if with_ratings else "")
         query, params = f"SELECT {columns} FROM interactions WHERE true", []
         if split is not None:
             query, params = query + " AND split = ?", params + [split]
         if user_idx is not None:
             query, params = query + " AND user_idx = ?", params + [user_idx]
+        wanted = pd.DataFrame({"interaction_id": np.asarray([] if ids is None else ids, dtype=np.int64)})  # noqa: F841
+        if ids is not None:  # a semi-join with the frame DuckDB scans by name: no Python list of 10⁵ parameters
+            query += " AND interaction_id IN (SELECT interaction_id FROM wanted)"
         with transaction(self.path) as con:
             return con.execute(query + " ORDER BY interaction_id", params).df()
 

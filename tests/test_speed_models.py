@@ -4,6 +4,8 @@ negatives outside the user's positives at the documented rate — deterministica
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -201,3 +203,25 @@ def test_popularity_negatives_follow_item_popularity_and_still_miss_positives() 
 
     once = PairSampler(users, items, 200, seed=0, sampling="popularity", tries=0)
     assert hits(PairSampler(users, items, 200, seed=0, sampling="popularity")) < hits(once) / 3  # re-drawn
+
+
+def test_checkpoints_store_only_trained_users_rows_and_load_back_whole(tmp_path: Path) -> None:
+    from unlearn._artifacts import load_arrays, save_arrays
+    from unlearn.models import FactorModel
+
+    rng = np.random.default_rng(0)
+    trained = np.zeros(1000, dtype=bool)
+    trained[rng.choice(1000, 50, replace=False)] = True
+    users = np.where(trained[:, None], rng.normal(size=(1000, 8)), 0).astype(np.float32)
+    model = FactorModel(users, rng.normal(size=(30, 8)).astype(np.float32), np.zeros(30, np.float32), trained)
+    path, digest = save_arrays(model.to_arrays(), tmp_path)
+    full_size = users.nbytes
+    assert path.stat().st_size < full_size / 5  # 50 of 1,000 users' rows are written
+    loaded = load_arrays(tmp_path, digest)
+    assert set(loaded) == set(model.to_arrays())
+    for key, value in model.to_arrays().items():
+        np.testing.assert_array_equal(loaded[key], value)
+    # an untrained user with factors (e.g. from an outside model) is kept: nothing is dropped
+    users[np.flatnonzero(~trained)[0]] = 1.0
+    _, digest = save_arrays({**model.to_arrays(), "user_factors": users}, tmp_path)
+    np.testing.assert_array_equal(load_arrays(tmp_path, digest)["user_factors"], users)

@@ -38,10 +38,11 @@ class Interactions:
         )
 
     @classmethod
-    def from_store(cls, ledger: Ledger, split: str) -> "Interactions":
-        """The current rows of one split (erased subjects are already gone from the store)."""
+    def from_store(cls, ledger: Ledger, split: str, ids: np.ndarray | None = None) -> "Interactions":
+        """The current rows of one split (erased subjects are already gone from the store), optionally only
+        those with the given interaction ids."""
         dataset = ledger.require_dataset()
-        return cls.from_frame(ledger.store.interactions(split=split), dataset["n_users"], dataset["n_items"])
+        return cls.from_frame(ledger.store.interactions(split=split, ids=ids), dataset["n_users"], dataset["n_items"])
 
     def __len__(self) -> int:
         return len(self.interaction_id)

@@ -296,22 +296,20 @@ def _shards_only(records: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]
 
 def training_set_from_store(ledger: Ledger, ids: np.ndarray, what: str) -> Interactions:
     """The store's training rows with these ids; an error if the store lost any (erased but not excluded)."""
-    train = Interactions.from_store(ledger, "train")
-    present = np.isin(train.interaction_id, ids)
-    missing = len(ids) - int(present.sum())
+    train = Interactions.from_store(ledger, "train", ids)
+    missing = len(ids) - len(train)
     if missing:
         raise WorkspaceError(
             f"{what}: {missing} training interactions are gone from the store "
             "but not covered by an erasure this checkpoint excludes"
         )
-    return train.subset(present)
+    return train
 
 
 def checkpoint_training_ids(ledger: Ledger, deployment_id: str, shard: int, excludes: list[str]) -> np.ndarray:
     """A checkpoint's training set, derived from the ledger alone: the shard's assigned interactions minus
     those of every request the checkpoint excludes. Its digest must equal the recorded one."""
-    assigned = ledger.shard_assignments(deployment_id)
-    ids = assigned.loc[assigned["shard"] == shard, "interaction_id"].to_numpy(np.int64)
+    ids = ledger.shard_assignments(deployment_id, shard)["interaction_id"].to_numpy(np.int64)
     erased = ledger.erased_interaction_ids(excludes)
     return ids[~np.isin(ids, np.fromiter(erased, dtype=np.int64))] if erased else ids
 

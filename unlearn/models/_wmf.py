@@ -169,20 +169,27 @@ def train_wmf(
     seed: int,
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> FactorModel:
-    """Fit WMF by ALS on the given positive pairs; ``on_epoch(sweep, loss)`` after each sweep."""
+    """Fit WMF by ALS on the given positive pairs; ``on_epoch(sweep, loss)`` after each sweep.
+
+    Only the users and items that occur are solved for (a SISA shard holds a twentieth of the users, and a
+    sweep's cost grows with the rows solved, not only with the entries); the others get zero vectors, as a row
+    without entries would after any sweep.
+    """
     if len(user_idx) == 0:
         raise ValueError("cannot train on an empty interaction set")
+    user_rows, local_users = np.unique(np.asarray(user_idx), return_inverse=True)
+    item_rows, local_items = np.unique(np.asarray(item_idx), return_inverse=True)
     user_items = sp.csr_matrix(
-        (np.ones(len(user_idx), dtype=np.float32), (np.asarray(user_idx), np.asarray(item_idx))),
-        shape=(n_users, n_items),
+        (np.ones(len(local_users), dtype=np.float32), (local_users, local_items)),
+        shape=(len(user_rows), len(item_rows)),
     )
     user_items.sum_duplicates()
     user_items.data[:] = 1.0
     item_users = user_items.T.tocsr()
     by_user, by_item = RowChunks.of(user_items), RowChunks.of(item_users)
     generator = torch.Generator().manual_seed(seed)
-    items = torch.randn(n_items, config.embedding_size, generator=generator) * 0.01
-    users = torch.zeros(n_users, config.embedding_size)
+    items = (torch.randn(n_items, config.embedding_size, generator=generator) * 0.01)[torch.from_numpy(item_rows)]
+    users = torch.zeros(len(user_rows), config.embedding_size)
     for sweep in range(config.epochs):
         if config.solver == "cg":
             with one_intra_op_thread():  # see its docstring: CG's many small ops stall at threads' barriers
@@ -193,5 +200,9 @@ def train_wmf(
             items = _solve_rows(item_users, users, config)
         if on_epoch is not None:
             on_epoch(sweep, _loss(by_user, user_items.nnz, users, items, config))
-    trained = np.diff(user_items.indptr) > 0
-    return FactorModel.unbiased(users.numpy(), items.numpy(), trained)
+    all_users = np.zeros((n_users, config.embedding_size), dtype=np.float32)
+    all_items = np.zeros((n_items, config.embedding_size), dtype=np.float32)
+    all_users[user_rows], all_items[item_rows] = users.numpy(), items.numpy()
+    trained = np.zeros(n_users, dtype=bool)
+    trained[user_rows] = True
+    return FactorModel.unbiased(all_users, all_items, trained)

@@ -225,3 +225,13 @@ def test_checkpoints_store_only_trained_users_rows_and_load_back_whole(tmp_path:
     users[np.flatnonzero(~trained)[0]] = 1.0
     _, digest = save_arrays({**model.to_arrays(), "user_factors": users}, tmp_path)
     np.testing.assert_array_equal(load_arrays(tmp_path, digest)["user_factors"], users)
+
+
+def test_wmf_is_the_same_whatever_the_thread_count(split: tuple[Interactions, Interactions],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    train, _ = split
+    monkeypatch.setattr(_wmf, "_CHUNK_NNZ", 500)  # many chunks, so threads really share the rows
+    models = [train_wmf(train.user_idx, train.item_idx, N_USERS, N_ITEMS,
+                        WMFConfig(epochs=3, embedding_size=8, threads=threads), seed=0) for threads in (1, 3)]
+    np.testing.assert_array_equal(models[0].user_factors, models[1].user_factors)
+    np.testing.assert_array_equal(models[0].item_factors, models[1].item_factors)

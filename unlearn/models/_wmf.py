@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -53,6 +54,11 @@ class WMFConfig(BaseModel):
     weight: float = Field(5.0, ge=0, description="extra confidence of an observed entry (its weight is 1 + this)")
     solver: Literal["cg", "cholesky"] = Field("cg", description="cg: warm-started conjugate gradient; cholesky: exact")
     cg_steps: int = Field(3, ge=1, description="CG steps per row per half-sweep (cg only)")
+    threads: int | None = Field(
+        None, ge=1, le=256,
+        description="cg only: chunks of rows solved at once (rows are independent, so the result is the same for "
+                    "any count); None: torch's thread count, i.e. the machine's cores",
+    )
 
 
 def _solve_rows(matrix: sp.csr_matrix, fixed: torch.Tensor, config: WMFConfig) -> torch.Tensor:
@@ -96,11 +102,14 @@ class RowChunks:
     empty_rows: torch.Tensor  # rows without an entry: their factors are zero
 
     @classmethod
-    def of(cls, matrix: sp.csr_matrix) -> "RowChunks":
+    def of(cls, matrix: sp.csr_matrix, parts: int = 1) -> "RowChunks":
+        """Chunks of at most ``_CHUNK_NNZ`` entries, and at least ``parts`` of them when there are enough
+        entries (so ``parts`` threads each get one)."""
         indptr = matrix.indptr.astype(np.int64)
+        budget = max(1, min(_CHUNK_NNZ, -(-matrix.nnz // parts)))
         blocks, first = [], 0
         while first < matrix.shape[0]:
-            end = int(np.searchsorted(indptr, indptr[first] + _CHUNK_NNZ, side="right")) - 1
+            end = int(np.searchsorted(indptr, indptr[first] + budget, side="right")) - 1
             end = min(max(end, first + 1), first + _CHUNK_ROWS, matrix.shape[0])
             pointers = torch.from_numpy(indptr[first : end + 1] - indptr[first])
             columns = torch.from_numpy(matrix.indices[indptr[first] : indptr[end]].astype(np.int64))
@@ -119,14 +128,19 @@ def _observed_scores(block: torch.Tensor, rows: torch.Tensor, fixed: torch.Tenso
     return torch.sparse.sampled_addmm(block, rows, fixed.T, beta=0.0)
 
 
-def _conjugate_gradient(chunks: RowChunks, fixed: torch.Tensor, current: torch.Tensor, config: WMFConfig) -> torch.Tensor:
-    """Every row's factors after ``cg_steps`` CG steps on its normal equations, from ``current``."""
+def _conjugate_gradient(chunks: RowChunks, fixed: torch.Tensor, current: torch.Tensor, config: WMFConfig,
+                        pool: ThreadPoolExecutor | None = None) -> torch.Tensor:
+    """Every row's factors after ``cg_steps`` CG steps on its normal equations, from ``current``.
+
+    Chunks are independent (each row's system involves only its own entries and the shared Gram matrix), so
+    ``pool`` (if given) solves several at once, each writing its own rows: the result does not depend on it.
+    """
     d, w = fixed.shape[1], config.weight
     gram = fixed.T @ fixed + config.reg * torch.eye(d)
     fixed_t = fixed.T.contiguous()
     out = torch.zeros(chunks.n_rows, d)
-    for first, end, block in chunks.blocks:
 
+    def solve(first: int, end: int, block: torch.Tensor) -> None:
         def product(v: torch.Tensor) -> torch.Tensor:  # (YᵀY + reg·I + w · Y_uᵀY_u) v_u for every row u
             if w == 0:  # every row's system is the Gram matrix alone
                 return v @ gram
@@ -145,6 +159,13 @@ def _conjugate_gradient(chunks: RowChunks, fixed: torch.Tensor, current: torch.T
             direction = torch.addcmul(residual, new_norm / norm.clamp_min(_TINY), direction)
             norm = new_norm
         out[first:end] = x
+
+    if pool is None:
+        for chunk in chunks.blocks:
+            solve(*chunk)
+    else:
+        for done in [pool.submit(solve, *chunk) for chunk in chunks.blocks]:
+            done.result()  # re-raises a chunk's error
     out[chunks.empty_rows] = 0.0
     return out
 
@@ -186,20 +207,24 @@ def train_wmf(
     user_items.sum_duplicates()
     user_items.data[:] = 1.0
     item_users = user_items.T.tocsr()
-    by_user, by_item = RowChunks.of(user_items), RowChunks.of(item_users)
+    threads = config.threads or torch.get_num_threads()
+    by_user, by_item = RowChunks.of(user_items, threads), RowChunks.of(item_users, threads)
     generator = torch.Generator().manual_seed(seed)
     items = (torch.randn(n_items, config.embedding_size, generator=generator) * 0.01)[torch.from_numpy(item_rows)]
     users = torch.zeros(len(user_rows), config.embedding_size)
-    for sweep in range(config.epochs):
-        if config.solver == "cg":
-            with one_intra_op_thread():  # see its docstring: CG's many small ops stall at threads' barriers
-                users = _conjugate_gradient(by_user, items, users, config)
-                items = _conjugate_gradient(by_item, users, items, config)
-        else:
-            users = _solve_rows(user_items, items, config)
-            items = _solve_rows(item_users, users, config)
-        if on_epoch is not None:
-            on_epoch(sweep, _loss(by_user, user_items.nnz, users, items, config))
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for sweep in range(config.epochs):
+            if config.solver == "cg":
+                # one intra-op thread per op (see its docstring: CG's small ops stall at OpenMP barriers on a
+                # busy machine); the pool runs independent chunks side by side instead
+                with one_intra_op_thread():
+                    users = _conjugate_gradient(by_user, items, users, config, pool)
+                    items = _conjugate_gradient(by_item, users, items, config, pool)
+            else:
+                users = _solve_rows(user_items, items, config)
+                items = _solve_rows(item_users, users, config)
+            if on_epoch is not None:
+                on_epoch(sweep, _loss(by_user, user_items.nnz, users, items, config))
     all_users = np.zeros((n_users, config.embedding_size), dtype=np.float32)
     all_items = np.zeros((n_items, config.embedding_size), dtype=np.float32)
     all_users[user_rows], all_items[item_rows] = users.numpy(), items.numpy()

@@ -18,7 +18,7 @@ from unlearn.methods import AltEraserOptions, CFFOptions, MethodSettings, WarmSt
 from unlearn.methods._alteraser import alteraser, hf_newton
 from unlearn.methods._cff import cff_unlearn
 from unlearn.methods._objectives import BPRObjective, WMFObjective
-from unlearn.methods._warm_start import warm_start
+from unlearn.methods._warm_start import hold_out, warm_start
 from unlearn.models import BPRConfig, RatingMFConfig, WMFConfig, train_bpr, train_rating_mf, train_wmf
 from unlearn.noise import NoiseScenario, inject_noise
 from unlearn.progress import no_progress
@@ -90,11 +90,15 @@ def test_hf_newton_matches_ah_on_the_squared_loss_and_lowers_bpr_rows(data: Inte
         assert (after <= losses(x) + 1e-9).all() and (after < losses(x) - 1e-6).any()
 
 
-def test_alteraser_moves_the_repredict_score_toward_a_retrain(split: tuple[Interactions, Interactions]) -> None:
-    remaining, forgotten = split
-    full = Interactions(np.concatenate([remaining.interaction_id, forgotten.interaction_id]),
+def _full(remaining: Interactions, forgotten: Interactions) -> Interactions:
+    return Interactions(np.concatenate([remaining.interaction_id, forgotten.interaction_id]),
                         np.concatenate([remaining.user_idx, forgotten.user_idx]),
                         np.concatenate([remaining.item_idx, forgotten.item_idx]), remaining.n_users, remaining.n_items)
+
+
+def test_alteraser_moves_the_repredict_score_toward_a_retrain(split: tuple[Interactions, Interactions]) -> None:
+    remaining, forgotten = split
+    full = _full(remaining, forgotten)
     original = train_wmf(full.user_idx, full.item_idx, full.n_users, full.n_items, WMF, 0)
     retrain = train_wmf(remaining.user_idx, remaining.item_idx, full.n_users, full.n_items, WMF, 0)
     unlearned, facts = alteraser(WMFObjective(remaining, original, WMF), forgotten, AltEraserOptions(solver="ah"))
@@ -102,18 +106,82 @@ def test_alteraser_moves_the_repredict_score_toward_a_retrain(split: tuple[Inter
     before, after, target = (repredict_score(m, *pairs) for m in (original, unlearned, retrain))
     assert after < before
     assert abs(after - target) < 0.5 * abs(before - target)
-    assert facts["objective"][1] < facts["objective"][0] and facts["erase_rows"]["user"] == 8
+    assert facts["decrease"][0] > 0 and facts["erase_rows"]["user"] == 8
 
 
-def test_warm_start_early_stopping_stops_before_the_epoch_limit(split: tuple[Interactions, Interactions]) -> None:
-    remaining, _ = split
+@pytest.mark.parametrize("solver, max_passes", [("ah", 0), ("ah", 2), ("hf", 1)])
+def test_alteraser_pass_decreases_add_up_to_the_objective_change(
+    split: tuple[Interactions, Interactions], solver: str, max_passes: int
+) -> None:
+    """The stopping rule reads each pass's decrease summed from its row updates instead of re-evaluating the
+    objective (issue 7: three evaluations per run cost more than the erase pass): the sums must be exact."""
+    remaining, forgotten = split
+    full = _full(remaining, forgotten)
+    original = train_wmf(full.user_idx, full.item_idx, full.n_users, full.n_items, WMF, 0)
+    start = WMFObjective(remaining, original, WMF).value()
+    options = AltEraserOptions(solver=solver, max_passes=max_passes, tol=0.0, newton_iterations=1, cg_iterations=8,
+                               cg_tol=1e-12, damping=1e-12)
+    unlearned, facts = alteraser(WMFObjective(remaining, original, WMF), forgotten, options)
+    end = WMFObjective(remaining, unlearned, WMF)
+    end.factors = {side: torch.from_numpy(getattr(unlearned, f"{side}_factors")).double() for side in ("user", "item")}
+    assert facts["full_passes"] == max_passes and len(facts["decrease"]) == max_passes + 1
+    assert all(d > 0 for d in facts["decrease"])
+    # the model is stored in float32: its objective matches the summed decreases to float32 precision
+    assert start - sum(facts["decrease"]) == pytest.approx(end.value(), rel=1e-5)
+    if max_passes:  # the objective was evaluated at the start: the facts carry it after each pass
+        assert facts["objective"][0] == pytest.approx(start) and facts["objective"][-1] < facts["objective"][0]
+    else:  # the erase pass alone: no evaluation of the objective at all (that is what makes it fast)
+        assert "objective" not in facts
+    rows = len(np.unique(forgotten.user_idx)) + len(np.unique(forgotten.item_idx))
+    assert facts["rows_solved"] == rows + max_passes * (full.n_users + full.n_items)
+
+
+def test_wmf_objective_value_is_the_sum_of_its_row_losses(data: Interactions) -> None:
+    model = train_wmf(data.user_idx, data.item_idx, data.n_users, data.n_items, WMF, seed=0)
+    objective = WMFObjective(data, model, WMF)
+    rows = sum(float(objective.row_losses("user", objective.factors["user"][b.rows], b, objective.factors["item"]).sum())
+               for b in objective.blocks("user"))
+    assert objective.value() == pytest.approx(rows + float(objective.regulariser("item", objective.factors["item"])),
+                                              rel=1e-12)
+
+
+def test_warm_start_forgets_and_stops_on_its_validation_recall(split: tuple[Interactions, Interactions]) -> None:
+    """Issue 7 regression: warm start returned the unmodified original (it stopped on the training objective,
+    whose best was epoch 0). Now it must move, lower the forgotten pairs' re-predict score, and record the
+    validation recall it stopped on."""
+    remaining, forgotten = split
+    full = _full(remaining, forgotten)
+    original = train_wmf(full.user_idx, full.item_idx, full.n_users, full.n_items, WMF, 0)
+    options = WarmStartOptions(max_epochs=60, min_epochs=4, patience=3, learning_rate=0.01, validation_fraction=0.1)
+    fit, validation = hold_out(remaining, options.validation_fraction, seed=0)
+    assert len(fit) + len(validation) == len(remaining) and not np.isin(fit.interaction_id,
+                                                                         validation.interaction_id).any()
+    assert (np.bincount(fit.user_idx, minlength=fit.n_users) > 0).sum() == len(np.unique(remaining.user_idx))
+    model, facts = warm_start(WMFObjective(fit, original, WMF), validation, options, seed=0)
+    pairs = (forgotten.user_idx, forgotten.item_idx)
+    assert repredict_score(model, *pairs) < repredict_score(original, *pairs)
+    assert np.abs(model.user_factors - original.user_factors).max() > 1e-3
+    recall = facts["validation"]["per_epoch"]
+    assert len(recall) == facts["epochs"] + 1 and facts["validation"]["pairs"] == len(validation)
+    assert facts["best_epoch"] >= options.min_epochs
+    assert facts["validation"]["best"] == pytest.approx(max(recall[options.min_epochs:]), abs=1e-6)
+    assert facts["stopped_early"] and facts["epochs"] - facts["best_epoch"] == options.patience
+    with pytest.raises(ValueError, match="min_epochs 5 > max_epochs 4"):
+        warm_start(WMFObjective(fit, original, WMF), validation, WarmStartOptions(min_epochs=5, max_epochs=4), 0)
+
+
+def test_warm_start_method_holds_out_its_validation_slice_from_the_fine_tuning(
+    split: tuple[Interactions, Interactions],
+) -> None:
+    remaining, forgotten = split
     original = train_wmf(remaining.user_idx, remaining.item_idx, remaining.n_users, remaining.n_items, WMF, 0)
-    options = WarmStartOptions(max_epochs=500, patience=2, min_delta=1e-3, learning_rate=0.01)
-    model, facts = warm_start(WMFObjective(remaining, original, WMF), options, seed=0)
-    assert facts["stopped_early"] and facts["epochs"] < options.max_epochs
-    assert facts["best_objective"] == min(facts["objective"])  # the best epoch's factors are the ones kept
-    kept = WMFObjective(remaining, model, WMF).value()
-    assert kept == pytest.approx(facts["best_objective"], rel=1e-5)
+    options = {"max_epochs": 3, "min_epochs": 1, "patience": 1, "validation_fraction": 0.1}
+    settings = MethodSettings(method="warm_start", base_model="wmf", model=WMF.model_dump(), options=options)
+    _, facts = get_method("warm_start").unlearn(original, remaining, forgotten, settings, seed=3)
+    _, validation = hold_out(remaining, 0.1, seed=3)
+    assert facts["validation"]["pairs"] == len(validation) > 0 and facts["validation"]["metric"] == "recall@20"
+    with pytest.raises(ValueError, match="holds out no interaction"):
+        hold_out(remaining.subset(np.arange(len(remaining)) < 1), 0.1, seed=0)
 
 
 def _indexed(frame: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:

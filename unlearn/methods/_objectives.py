@@ -19,6 +19,7 @@ Rows are batched with their entries padded (:class:`RowBlock`), ordered by degre
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -73,10 +74,29 @@ def _padded(values: np.ndarray, fill: int) -> torch.Tensor:
     return torch.from_numpy(np.append(np.asarray(values, dtype=np.int64), fill))
 
 
-def _gather(matrix: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """Rows of ``matrix`` at ``index`` (any shape); index ``len(matrix)`` gives a zero row."""
-    padded = torch.cat([matrix, matrix.new_zeros(1, matrix.shape[1])])
+def _gather(matrix: torch.Tensor, index: torch.Tensor, padded: torch.Tensor | None = None) -> torch.Tensor:
+    """Rows of ``matrix`` at ``index`` (any shape); index ``len(matrix)`` gives a zero row. ``padded`` is
+    ``matrix`` with that zero row already appended (saves a copy of the matrix per batch)."""
+    if padded is None:
+        padded = torch.cat([matrix, matrix.new_zeros(1, matrix.shape[1])])
     return padded.index_select(0, index.reshape(-1)).view(*index.shape, matrix.shape[1])
+
+
+class _PerMatrixCache:
+    """Values derived from a factor matrix (its Gram matrix, its zero-padded copy), recomputed when the matrix
+    changes: keyed by storage, version counter and shape. Matrices that need a gradient are never cached."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[tuple[int, int, torch.Size], torch.Tensor]] = {}
+
+    def get(self, name: str, matrix: torch.Tensor, compute: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        if matrix.requires_grad:
+            return compute(matrix)
+        key = (matrix.data_ptr(), matrix._version, matrix.shape)
+        cached = self._entries.get(name)
+        if cached is None or cached[0] != key:
+            cached = self._entries[name] = (key, compute(matrix))
+        return cached[1]
 
 
 class FactorObjective(ABC):
@@ -99,8 +119,15 @@ class FactorObjective(ABC):
         """The row each entry of ``side`` belongs to."""
 
     @abstractmethod
+    def row_loss(self, side: Side, block: RowBlock, other: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        """``x ↦ (B,)`` loss of each row of ``block`` at factors ``x`` with the other side at ``other``.
+
+        What does not depend on ``x`` (the block's gathered other-side factors) is gathered once, here: a
+        Newton solver evaluates the loss, its gradient and many Hessian-vector products at the same block."""
+
     def row_losses(self, side: Side, x: torch.Tensor, block: RowBlock, other: torch.Tensor) -> torch.Tensor:
         """``(B,)`` loss of each row of ``block`` at factors ``x`` with the other side at ``other``."""
+        return self.row_loss(side, block, other)(x)
 
     @abstractmethod
     def regulariser(self, side: Side, matrix: torch.Tensor) -> torch.Tensor:
@@ -140,6 +167,7 @@ class WMFObjective(FactorObjective):
     """WMF's weighted squared loss over all entries (the Gram trick keeps the missing ones cheap)."""
 
     closed_form = True
+    _VALUE_CHUNK = 1 << 18  # entries scored at once by :meth:`value`
 
     def __init__(self, remaining: Interactions, model: FactorModel, config: WMFConfig) -> None:
         super().__init__(remaining, {"user": torch.from_numpy(model.user_factors).double(),
@@ -148,31 +176,30 @@ class WMFObjective(FactorObjective):
         self._rows = {"user": remaining.user_idx, "item": remaining.item_idx}
         self._other = {"user": _padded(remaining.item_idx, remaining.n_items),
                        "item": _padded(remaining.user_idx, remaining.n_users)}
-        self._gram_cache: tuple[tuple[int, int, torch.Size], torch.Tensor] | None = None
+        self._cache = _PerMatrixCache()
 
     def entry_rows(self, side: Side) -> np.ndarray:
         return self._rows[side]
 
     def _gram(self, other: torch.Tensor) -> torch.Tensor:
         """``otherᵀ other``, cached while ``other`` is unchanged and needs no gradient (Newton's many calls)."""
-        if other.requires_grad:
-            return other.T @ other
-        key = (other.data_ptr(), other._version, other.shape)
-        if self._gram_cache is None or self._gram_cache[0] != key:
-            self._gram_cache = (key, other.T @ other)
-        return self._gram_cache[1]
+        return self._cache.get("gram", other, lambda m: m.T @ m)
 
-    def _parts(
-        self, side: Side, x: torch.Tensor, block: RowBlock, other: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        a = _gather(other, self._other[side][block.entries])  # (B, L, d), zero at padding
-        return a, self._gram(other), torch.einsum("bld,bd->bl", a, x)
+    def _observed(self, side: Side, block: RowBlock, other: torch.Tensor) -> torch.Tensor:
+        """``(B, L, d)``: the other side's factors at each row's observed entries, zero at padding."""
+        padded = self._cache.get("padded", other, lambda m: torch.cat([m, m.new_zeros(1, m.shape[1])]))
+        return _gather(other, self._other[side][block.entries], padded)
 
-    def row_losses(self, side: Side, x: torch.Tensor, block: RowBlock, other: torch.Tensor) -> torch.Tensor:
+    def row_loss(self, side: Side, block: RowBlock, other: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
         w, reg = self.config.weight, self.config.reg
-        a, gram, xa = self._parts(side, x, block, other)
-        observed = ((1 + w) * (1 - xa) ** 2 - xa**2) * block.mask
-        return torch.einsum("bd,de,be->b", x, gram, x) + observed.sum(1) + reg * x.pow(2).sum(1)
+        a, gram, mask = self._observed(side, block, other), self._gram(other), block.mask
+
+        def losses(x: torch.Tensor) -> torch.Tensor:
+            xa = torch.einsum("bld,bd->bl", a, x)
+            observed = ((1 + w) * (1 - xa) ** 2 - xa**2) * mask
+            return ((x @ gram) * x).sum(1) + observed.sum(1) + reg * x.pow(2).sum(1)
+
+        return losses
 
     def regulariser(self, side: Side, matrix: torch.Tensor) -> torch.Tensor:
         return self.config.reg * matrix.pow(2).sum()
@@ -180,13 +207,31 @@ class WMFObjective(FactorObjective):
     def newton_system(
         self, side: Side, x: torch.Tensor, block: RowBlock, other: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``H = 2(G + reg·I + w·AᵀA)`` and ``g = 2((G + reg·I)x + w·AᵀA x − (1 + w)Aᵀ1)``: one batched
+        ``AᵀA`` product per block, the gradient from it (no second pass over the gathered entries)."""
         w, reg = self.config.weight, self.config.reg
-        a, gram, xa = self._parts(side, x, block, other)
+        a = self._observed(side, block, other)
         d = x.shape[1]
-        base = gram + reg * torch.eye(d, dtype=x.dtype)
-        hessian = 2 * torch.baddbmm(base.expand(len(x), d, d), a.transpose(1, 2), a, alpha=w)
-        gradient = 2 * (x @ base + w * torch.einsum("bld,bl->bd", a, xa) - (1 + w) * a.sum(1))
+        base = self._gram(other) + reg * torch.eye(d, dtype=x.dtype)
+        hessian = torch.bmm(a.transpose(1, 2), a)  # AᵀA, (B, d, d)
+        gradient = 2 * (x @ base + w * torch.bmm(hessian, x.unsqueeze(-1)).squeeze(-1) - (1 + w) * a.sum(1))
+        hessian.mul_(2 * w).add_(2 * base)
         return hessian, gradient
+
+    @torch.no_grad()
+    def value(self, blocks: list[RowBlock] | None = None) -> float:
+        """The whole objective in O((m + n)·d² + nnz·d): Σ over all entries of (p·q)² by the Gram trick, the
+        observed entries' correction scored entry by entry (``blocks`` is not needed)."""
+        users, items = self.factors["user"], self.factors["item"]
+        w = self.config.weight
+        total = float(((users.T @ users) * self._gram(items)).sum())
+        for begin in range(0, len(self._rows["user"]), self._VALUE_CHUNK):
+            chunk = slice(begin, begin + self._VALUE_CHUNK)
+            u = torch.from_numpy(self._rows["user"][chunk])
+            i = torch.from_numpy(self._rows["item"][chunk])
+            xa = (users.index_select(0, u) * items.index_select(0, i)).sum(1)
+            total += float(((1 + w) * (1 - xa) ** 2 - xa**2).sum())
+        return total + self.config.reg * float(users.pow(2).sum() + items.pow(2).sum())
 
     def to_model(self) -> FactorModel:
         trained = self.has_entries("user")
@@ -220,19 +265,29 @@ class BPRObjective(FactorObjective):
     def entry_rows(self, side: Side) -> np.ndarray:
         return self._rows[side]
 
-    def row_losses(self, side: Side, x: torch.Tensor, block: RowBlock, other: torch.Tensor) -> torch.Tensor:
-        reg, count = self.config.reg, block.mask.sum(1)
+    def row_loss(self, side: Side, block: RowBlock, other: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        reg, count, mask = self.config.reg, block.mask.sum(1), block.mask
+        softplus = torch.nn.functional.softplus
         if side == "user":
             diff = _gather(other, self._user_pos[block.entries]) - _gather(other, self._user_neg[block.entries])
-            score = torch.einsum("bld,bd->bl", diff[..., :-1], x) + diff[..., -1]
-            return (torch.nn.functional.softplus(-score) * block.mask).sum(1) + reg * count * x.pow(2).sum(1)
+            factors, bias = diff[..., :-1], diff[..., -1]
+
+            def user_losses(x: torch.Tensor) -> torch.Tensor:
+                score = torch.einsum("bld,bd->bl", factors, x) + bias
+                return (softplus(-score) * mask).sum(1) + reg * count * x.pow(2).sum(1)
+
+            return user_losses
         user = _gather(other, self._item_user[block.entries])  # (B, L, d)
         fixed = _gather(self.factors["item"], self._item_other[block.entries])  # the triple's other item
         sign = self._item_sign[block.entries]
-        own = torch.einsum("bld,bd->bl", user, x[:, :-1]) + x[:, -1:]
-        score = sign * (own - (torch.einsum("bld,bld->bl", user, fixed[..., :-1]) + fixed[..., -1]))
-        penalty = reg * count * x[:, :-1].pow(2).sum(1)
-        return (torch.nn.functional.softplus(-score) * block.mask).sum(1) + penalty
+        fixed_score = torch.einsum("bld,bld->bl", user, fixed[..., :-1]) + fixed[..., -1]
+
+        def item_losses(x: torch.Tensor) -> torch.Tensor:
+            own = torch.einsum("bld,bd->bl", user, x[:, :-1]) + x[:, -1:]
+            score = sign * (own - fixed_score)
+            return (softplus(-score) * mask).sum(1) + reg * count * x[:, :-1].pow(2).sum(1)
+
+        return item_losses
 
     def regulariser(self, side: Side, matrix: torch.Tensor) -> torch.Tensor:
         if side == "user":

@@ -9,8 +9,9 @@ import pytest
 import scipy.sparse as sp
 
 from unlearn.data import load_source
+from unlearn.partition import _collaborative
 from unlearn.partition import (WalkConfig, balanced_kmeans, cohesion, collaborative_embedding, group_users,
-                               hypergraph, random_walks, rating_matrix)
+                               hypergraph, random_walks, rating_matrix, resolve_vertex_weight)
 
 FAST_WALKS = WalkConfig(dimensions=8, epochs=2)
 
@@ -37,6 +38,33 @@ def test_vertex_weights_are_average_ratings_on_shared_items() -> None:
     assert summed.toarray()[0, 1] == pytest.approx(8.0)
 
 
+def test_auto_vertex_weight_is_the_average_with_ratings_and_the_shared_count_without() -> None:
+    users, items = np.array([0, 0, 1, 1, 1, 2]), np.array([0, 1, 0, 1, 2, 2])
+    explicit = rating_matrix(users, items, np.array([4.0, 2.0, 5.0, 3.0, 1.0, 2.0]), 3, 3)
+    implicit = rating_matrix(users, items, None, 3, 3)
+    assert resolve_vertex_weight(explicit, "auto") == "average" and resolve_vertex_weight(implicit, "auto") == "sum"
+    assert resolve_vertex_weight(implicit, "average") == "average"  # an explicit choice is kept
+    np.testing.assert_array_equal(hypergraph(explicit)[0].toarray(), hypergraph(explicit, "average")[0].toarray())
+    weights = hypergraph(implicit)[0].toarray()
+    assert weights[0, 1] == 2 and weights[1, 2] == 1 and weights[1, 1] == 3  # items shared, not a constant 1
+    with pytest.raises(ValueError, match="unknown vertex weight 'median'; known: auto, average, sum"):
+        hypergraph(implicit, "median")
+
+
+def test_walks_pick_hyperedges_by_size_alone_so_one_blockbuster_mixes_taste_clusters() -> None:
+    # issue 6, why CBKM barely beats random groups on MovieLens: two clusters of 20 users, each rating its own 5
+    # items, plus one item every user rated. Alg. 3 draws the hyperedge by its size (all equal here), not by how
+    # much its owner shares with the walker, so a step crosses clusters half the time whatever the vertex weights;
+    # only which users get visited changes (by shared items under "sum").
+    users = np.repeat(np.arange(40), 6)
+    items = np.where(np.tile(np.arange(6), 40) == 5, 10, np.where(users < 20, 0, 5) + np.tile(np.arange(6), 40))
+    matrix = rating_matrix(users, items, None, 40, 11)
+    cluster = np.arange(40) >= 20
+    for rule in ("average", "auto"):
+        walks = random_walks(*hypergraph(matrix, rule), WalkConfig(repetitions=10, depth=8), seed=0)
+        assert 0.4 < float((cluster[walks[:, :-1]] != cluster[walks[:, 1:]]).mean()) < 0.6
+
+
 def test_every_walk_step_moves_between_co_raters(ratings: sp.csr_matrix) -> None:
     weights, sizes = hypergraph(ratings)
     walks = random_walks(weights, sizes, WalkConfig(repetitions=2, depth=5), seed=0)
@@ -51,10 +79,32 @@ def test_walks_and_embedding_are_deterministic_under_a_seed(ratings: sp.csr_matr
     weights, sizes = hypergraph(ratings)
     np.testing.assert_array_equal(random_walks(weights, sizes, FAST_WALKS, 3), random_walks(weights, sizes, FAST_WALKS, 3))
     assert not np.array_equal(random_walks(weights, sizes, FAST_WALKS, 3), random_walks(weights, sizes, FAST_WALKS, 4))
-    first, again = (collaborative_embedding(ratings, FAST_WALKS, 3) for _ in range(2))
+    first = collaborative_embedding(ratings, FAST_WALKS, 3)
+    _collaborative._EMBEDDINGS.clear()  # made anew, not served from memory
+    again = collaborative_embedding(ratings, FAST_WALKS, 3)
     assert first.shape == (ratings.shape[0], FAST_WALKS.dimensions)
     np.testing.assert_array_equal(first, again)  # bit-identical: one Word2Vec worker, a process-stable hash
     assert not np.array_equal(first, collaborative_embedding(ratings, FAST_WALKS, 4))
+
+
+def test_the_embedding_is_made_once_per_ratings_config_and_seed(ratings: sp.csr_matrix,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # issue 6: Rand, BKM and CBKM at every S need the same embedding (for ρ); it is made once, handed out as copies
+    made: list[int] = []
+    real = _collaborative.embed_walks
+    monkeypatch.setattr(_collaborative, "embed_walks", lambda *args: made.append(args[3]) or real(*args))
+    first = collaborative_embedding(ratings, FAST_WALKS, 11)
+    first[:] = 0  # the caller's copy: changing it must not change the next answer
+    again = collaborative_embedding(ratings, FAST_WALKS, 11)
+    assert made == [11] and again.any()
+    np.testing.assert_array_equal(again, real(random_walks(*hypergraph(ratings), FAST_WALKS, 11), ratings.shape[0],
+                                              FAST_WALKS, 11))
+    changed = ratings.copy()
+    changed.data[0] = 3.0  # other ratings, another config or another seed: made anew
+    collaborative_embedding(changed, FAST_WALKS, 11)
+    collaborative_embedding(ratings, FAST_WALKS.model_copy(update={"window": 2}), 11)
+    collaborative_embedding(ratings, FAST_WALKS, 12)
+    assert made == [11, 11, 11, 12]
 
 
 @pytest.mark.parametrize(("n", "groups"), [(100, 8), (97, 4), (31, 31), (50, 1)])

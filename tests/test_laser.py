@@ -81,6 +81,9 @@ def test_fit_records_ordered_groups_and_a_chain_of_checkpoints(workspace: Servic
     assert groups["cohesion"] == sorted(groups["cohesion"], reverse=True)  # most cohesive (easiest) first
     assert max(groups["users"]) <= -(-sum(groups["users"]) // GROUPS)  # balanced: at most ⌈N/S⌉ users
     assert 0.5 < groups["expected_cost_fraction"] < 1  # Eq. 7 / Z ≈ (1 + 1/S) / 2 for balanced groups
+    # the synthetic data carry 1–5 ratings: "auto" keeps the paper's average, and the rule used is on record
+    embedding = groups["embedding"]
+    assert embedding["config"]["vertex_weight"] == "auto" and embedding["vertex_weight"] == "average"
 
     train = Interactions.from_store(ledger, "train")
     assigned = ledger.shard_assignments(deployment_id)

@@ -1,8 +1,10 @@
 """LASER (Li et al., "Making Recommender Systems Forget"): collaborative groups, one model trained group after group.
 
-1. *Group module*: users are embedded by random walks on a hypergraph of co-raters (Word2Vec) and split into
-   S balanced groups (``rand``, ``bkm`` over rating rows, or ``cbkm`` over the embedding — the default); see
-   :mod:`unlearn.partition._collaborative`. Groups are ordered by collaborative cohesion ρ, easy (high ρ) to
+1. *Group module*: users are embedded by random walks on a hypergraph of co-raters (Word2Vec; vertex weights
+   the paper's average rating, or on implicit data the number of shared items — the average is 1 for everyone
+   there, see :mod:`unlearn.partition._collaborative`, which also says how little the walks carry on MovieLens)
+   and split into S balanced groups (``rand``, ``bkm`` over rating rows, or ``cbkm`` over the embedding — the
+   default). Groups are ordered by collaborative cohesion ρ, easy (high ρ) to
    hard by default. Every interaction's *position* in that order (0 … S − 1) goes to the ledger as its shard.
 2. *SeqTrain*: one base model trains on group 0, then continues on group 1, and so on; the checkpoint after
    group g (shard key g) has the checkpoint after group g − 1 as its ``parent`` and trained on groups 0 … g,
@@ -41,7 +43,8 @@ from unlearn.methods._protocol import Deployment, DeploymentPlan, MethodSettings
 from unlearn.methods._sharded import (ShardedRetraining, ShardJob, _shards_only, checkpoint_training_ids,
                                       training_set_from_store)
 from unlearn.models import BASE_MODELS, Recommender, base_model
-from unlearn.partition import GROUPINGS, WalkConfig, cohesion, collaborative_embedding, group_users, rating_matrix
+from unlearn.partition import (GROUPINGS, WalkConfig, cohesion, collaborative_embedding, group_users, rating_matrix,
+                               resolve_vertex_weight)
 from unlearn.progress import ProgressCallback
 from unlearn.training_data import Interactions, training_set_digest
 
@@ -161,6 +164,7 @@ class Laser(ShardedRetraining):
             "users": np.bincount(position[labels], minlength=n_groups).tolist(),
             "expected_cost_fraction": round(expected_cost_fraction(sizes), 6),
             "embedding": {"seed": settings.seed, "config": options.walks.model_dump(mode="json"),
+                          "vertex_weight": resolve_vertex_weight(matrix, options.walks.vertex_weight),
                           "training_set_digest": training_set_digest(train.interaction_id),
                           "seconds": round(embedding_seconds, 3)},
             "grouping_seconds": round(time.perf_counter() - started, 3),

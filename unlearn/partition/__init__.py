@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from unlearn.partition._anchored import anchored_partition
 from unlearn.partition._balanced import balanced_assignment
 from unlearn.partition._collaborative import (GROUPINGS, WalkConfig, balanced_kmeans, cohesion, collaborative_embedding,
-                                              group_users, hypergraph, random_walks, rating_matrix)
+                                              group_users, hypergraph, random_walks, rating_matrix,
+                                              resolve_vertex_weight)
 from unlearn.partition._random import assign_users_to_shards
 
 PARTITIONS = ("random", "ubp", "ibp", "inbp")
@@ -89,4 +90,5 @@ __all__ = [
     "partition_interactions",
     "random_walks",
     "rating_matrix",
+    "resolve_vertex_weight",
 ]

@@ -309,7 +309,7 @@ def training_set_from_store(ledger: Ledger, ids: np.ndarray, what: str) -> Inter
 def checkpoint_training_ids(ledger: Ledger, deployment_id: str, shard: int, excludes: list[str]) -> np.ndarray:
     """A checkpoint's training set, derived from the ledger alone: the shard's assigned interactions minus
     those of every request the checkpoint excludes. Its digest must equal the recorded one."""
-    ids = ledger.shard_assignments(deployment_id, shard)["interaction_id"].to_numpy(np.int64)
+    ids = ledger.shard_interaction_ids(deployment_id, shard)
     erased = ledger.erased_interaction_ids(excludes)
     return ids[~np.isin(ids, np.fromiter(erased, dtype=np.int64))] if erased else ids
 

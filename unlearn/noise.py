@@ -1,11 +1,22 @@
 """The noise-injection scenario of AltEraser (§5.1) and CFF (§4.3.1), as a reusable request generator.
 
 ``inject_noise`` splits a data set per user (as ingestion would), picks ``users`` (a share, or a count) of the
-users at random, and gives each of them ``round(data_fraction · n_u)`` new training interactions — items they
-never interacted with, drawn uniformly, rated ``rating`` (5, the top of the scale: "noise expected to bring
-those items into the recommendations"; ``None`` for implicit data). The result is ingestable (its split is
-fixed, so the noise stays in training and the test set stays clean) and carries one :class:`NoiseErasure`
-per noisy user: the interaction ids that remove exactly the injected rows.
+users at random, and gives each of them new training interactions on items they never interacted with, rated
+``rating`` (5, the top of the scale: "noise expected to bring those items into the recommendations"; ``None``
+for implicit data). How many depends on ``scope``:
+
+- ``user`` (default; the paper's text, "x % of users … unlearn their y % data"): ``round(data_fraction · n_u)``
+  items drawn uniformly per user.
+- ``catalogue`` (CFF's published code, ``M_faulty_final.py``): one random set of ``round(data_fraction ·
+  n_items)`` items shared by every noisy user, each getting every one of them they never rated — at 30 % of
+  ML-100K's items about five times an average user's whole history, so far more noise rows than ``user``.
+  Deliberate difference from that code: it also overwrote the users' own training ratings and the cells held
+  out for its test set with 5; here noise only adds new (user, item) pairs, so erasing it restores the clean
+  data and the test set stays clean.
+
+The result is ingestable (its split is fixed, so the noise stays in training and the test set stays clean)
+and carries one :class:`NoiseErasure` per noisy user: the interaction ids that remove exactly the injected
+rows.
 
 Ids follow the store's contract (``InteractionStore.load``): interaction ids are 1..n in the frame's order,
 and the noise rows are appended after every original row. Everything is drawn from ``seed``.
@@ -35,11 +46,15 @@ class NoiseScenario(BaseModel):
     test_fraction: float = Field(0.2, ge=0, lt=1, description="per-user split applied before injecting")
     split_seed: int = 0
     base: str = Field("all", pattern="^(all|train)$", description="n_u counts all the user's rows or train only")
+    scope: str = Field("user", pattern="^(user|catalogue)$",
+                       description="data_fraction of each user's rows, or of the item catalogue (shared items)")
 
     @model_validator(mode="after")
     def _one_user_size(self) -> "NoiseScenario":
         if (self.user_fraction is None) == (self.user_count is None):
             raise ValueError("give exactly one of user_fraction or user_count")
+        if self.scope == "catalogue" and self.data_fraction > 1:
+            raise ValueError("data_fraction is a share of the item catalogue: at most 1 with scope='catalogue'")
         return self
 
 
@@ -83,8 +98,13 @@ def inject_noise(raw: RawInteractions, scenario: NoiseScenario) -> NoisyData:
     base = frame if scenario.base == "all" else frame[frame["split"] == "train"]
     sizes = base.groupby("subject").size()
     seen = frame[frame["subject"].isin(noisy)].groupby("subject")["item"].agg(set)
+    shared = (np.sort(rng.choice(items, size=int(round(scenario.data_fraction * len(items))), replace=False))
+              if scenario.scope == "catalogue" else None)
     rows = []
     for subject in noisy:
+        if shared is not None:
+            rows.extend((subject, item) for item in shared[~np.isin(shared, list(seen[subject]))])
+            continue
         unseen = items[~np.isin(items, list(seen[subject]))]
         count = min(int(round(scenario.data_fraction * sizes.get(subject, 0))), len(unseen))
         rows.extend((subject, item) for item in rng.choice(unseen, size=count, replace=False))

@@ -83,6 +83,7 @@ class Evidence:
     forgetting_users: int
     other_users: int
     rbo_noise: dict[int, float]
+    latent_not_applicable: str | None = None
 
 
 def _roc_metrics(prefix: str, roc: AttackROC) -> dict[str, float]:
@@ -97,8 +98,13 @@ def measure(
     case: ErasureCase,
     rules: VerificationThresholds,
     seed: int,
+    latent_not_applicable: str | None = None,
 ) -> Evidence:
-    """Measure every metric of every model; the sample of other users is drawn from ``seed``."""
+    """Measure every metric of every model; the sample of other users is drawn from ``seed``.
+
+    ``latent_not_applicable`` is the unlearning method's reason why its models' embeddings cannot be aligned
+    with a retrain's (e.g. CFF's fused features); the latent distances are then neither measured nor judged.
+    """
     models = {"original": original, "unlearned": unlearned, "reference": references.reference,
               "retrain*": references.retrain_star}
     compared = ("original", "unlearned", "retrain*")  # each against the reference
@@ -152,7 +158,7 @@ def measure(
     # 4. latent distance after Procrustes alignment to the reference
     shared_users = np.unique(case.remaining.user_idx)
     affected_items = np.unique(case.forgotten[1])
-    for name in compared:
+    for name in compared if latent_not_applicable is None else ():
         latent = compare_latent(models[name], references.reference, shared_users, forgetting, affected_items)
         if latent is not None:
             metrics[name].update({"latent users": latent.users, "latent items": latent.items,
@@ -175,7 +181,7 @@ def measure(
     )
     noise = {k: spread[k] / np.sqrt(distinct[k]) for k in rules.rbo_depths}
     return Evidence(metrics, figures, len(case.forgotten[0]), len(case.held_out[0]), len(forgetting), len(others),
-                    noise)
+                    noise, latent_not_applicable)
 
 
 def _check(name: str, value: float | None, threshold: float | None, comparison: str, detail: str) -> MetricCheck:
@@ -251,7 +257,10 @@ def judge(evidence: Evidence, rules: VerificationThresholds) -> list[MetricCheck
         checks.append(_check(f"mia {attack} attack", unl[key], max(anchors) + tolerance, "≤", detail))
         checks.append(_check(f"mia {attack} over-unlearning", unl[key], min(anchors) - tolerance, "≥", detail))
 
-    if all("latent users" in m[name] for name in ("original", "unlearned", "retrain*")):
+    if evidence.latent_not_applicable is not None:
+        checks.append(MetricCheck(name="latent distance", value=None, threshold=None, comparison="not applicable",
+                                  passed=True, detail=f"not applicable: {evidence.latent_not_applicable}"))
+    elif all("latent users" in m[name] for name in ("original", "unlearned", "retrain*")):
         bounds = {
             "latent users": (star["latent users"] + rules.max_latent_excess, "≤", "forgetting users"),
             "latent items": (max(orig["latent items"], star["latent items"]) + rules.max_latent_excess, "≤",

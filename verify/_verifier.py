@@ -102,7 +102,8 @@ class StatisticalVerifier:
             case = self._case(ledger, request_id, escrow)
             references, reused = self.references_for(deployment_id, settings, case.remaining, progress)
             progress("measure", 0, 1)
-            evidence = measure(original, after.model, references, case, self.policy.verification, seed)
+            evidence = measure(original, after.model, references, case, self.policy.verification, seed,
+                               getattr(loader, "latent_space_note", None))
             progress("measure", 1, 1)
             metrics, figures = evidence.metrics, evidence.figures
             checks += judge(evidence, self.policy.verification)

@@ -128,8 +128,8 @@ class InteractionStore:
             query, params = query + " AND split = ?", params + [split]
         if user_idx is not None:
             query, params = query + " AND user_idx = ?", params + [user_idx]
-        wanted = pd.DataFrame({"interaction_id": np.asarray([] if ids is None else ids, dtype=np.int64)})  # noqa: F841
         if ids is not None:  # a semi-join with the frame DuckDB scans by name: no Python list of 10⁵ parameters
+            wanted = pd.DataFrame({"interaction_id": np.asarray(ids, dtype=np.int64)})  # noqa: F841
             query += " AND interaction_id IN (SELECT interaction_id FROM wanted)"
         with transaction(self.path) as con:
             return con.execute(query + " ORDER BY interaction_id", params).df()

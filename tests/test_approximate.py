@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from pydantic import ValidationError
+
+from ledger import RequestRecord
 
 from unlearn.data import load_source
 from unlearn.ingest import ingest
@@ -255,22 +258,28 @@ def test_alteraser_rejects_bad_settings_with_the_offending_field(tmp_path: Path,
         method._check_settings(MethodSettings(method="alteraser", **settings))
 
 
-def test_an_approximate_request_is_certified_as_approximate(tmp_path: Path) -> None:
+def serve_and_erase(root: Path, settings: MethodSettings, subject_rank: int) -> tuple[Any, dict, dict, RequestRecord]:
+    """A small synthetic workspace serving one deployment of ``settings``, and one whole-subject request run
+    through the engine: ``(services, checkpoint before, checkpoint after, final record)``."""
     from ui._services import open_services
 
-    services = open_services(tmp_path / "ws")
+    services = open_services(root)
     ingest(services.ledger, load_source("synthetic", seed=0, n_users=100, n_items=60))
-    settings = MethodSettings(method="alteraser", base_model="wmf", model={"epochs": 5, "embedding_size": 8},
-                              options={"solver": "ah", "max_passes": 2})
-    deployment = get_method("alteraser").fit(services.ledger, settings, no_progress, "test")
+    deployment = get_method(settings.method).fit(services.ledger, settings, no_progress, "test")
     set_serving(services.ledger, deployment.deployment_id)
     before = services.ledger.live_checkpoints(deployment.deployment_id)[0]
-    subject = str(services.ledger.store.subjects_frame()["subject"].iloc[5])
-    request_id = services.engine.file(ErasureRequest(subject=subject))
-    record = services.engine.run(request_id)
+    subject = str(services.ledger.store.subjects_frame()["subject"].iloc[subject_rank])
+    record = services.engine.run(services.engine.file(ErasureRequest(subject=subject)))
+    return services, before, services.ledger.live_checkpoints(deployment.deployment_id)[0], record
+
+
+def test_an_approximate_request_is_certified_as_approximate(tmp_path: Path) -> None:
+    settings = MethodSettings(method="alteraser", base_model="wmf", model={"epochs": 5, "embedding_size": 8},
+                              options={"solver": "ah", "max_passes": 2})
+    services, before, after, record = serve_and_erase(tmp_path / "ws", settings, subject_rank=5)
+    request_id = record.request_id
     assert record.state == "certified", record.history[-1].payload
 
-    after = services.ledger.live_checkpoints(deployment.deployment_id)[0]
     planned = record.require_payload("planned")
     assert after["parent"] == before["checkpoint_id"] and after["approximate"]
     assert after["training_set_digest"] == before["training_set_digest"]  # descends from the erased data: honest

@@ -13,14 +13,12 @@ import pytest
 import torch
 from pydantic import ValidationError
 
+from tests.test_approximate import serve_and_erase
 from unlearn.data import load_source
-from unlearn.ingest import ingest
-from unlearn.methods import CFFOptions, MethodSettings, get_method, set_serving
+from unlearn.methods import CFFOptions, MethodSettings, get_method
 from unlearn.methods._cff import FusedModel, cff_unlearn, fit_fusion, item_means
 from unlearn.models import RatingMFConfig, RatingMFModel, train_rating_mf
 from unlearn.noise import NoiseScenario, inject_noise
-from unlearn.progress import no_progress
-from unlearn.requests import ErasureRequest
 from unlearn.training_data import Interactions
 from verify._report import load_report
 
@@ -152,21 +150,12 @@ def test_cff_rejects_bad_settings_with_the_offending_field(settings: dict, error
 
 
 def test_cff_serves_a_request_through_the_engine_as_an_approximate_method(tmp_path: Path) -> None:
-    from ui._services import open_services
-
-    services = open_services(tmp_path / "ws")
-    ingest(services.ledger, load_source("synthetic", seed=0, n_users=100, n_items=60))
     options = {"fusion_epochs": 4, "hidden": 32, "rescue_epochs": 3, "patience": 2}
     settings = MethodSettings(method="cff", base_model="rating_mf", model={"epochs": 4, "embedding_size": 8},
                               options=options)
-    method = get_method("cff")
-    assert not method.exact
-    deployment = method.fit(services.ledger, settings, no_progress, "test")
-    set_serving(services.ledger, deployment.deployment_id)
-    before = services.ledger.live_checkpoints(deployment.deployment_id)[0]
-    subject = str(services.ledger.store.subjects_frame()["subject"].iloc[3])
-    request_id = services.engine.file(ErasureRequest(subject=subject))
-    record = services.engine.run(request_id)
+    assert not get_method("cff").exact
+    services, before, after, record = serve_and_erase(tmp_path / "ws", settings, subject_rank=3)
+    request_id = record.request_id
     # CFF's fused features are a non-linear map of m1's and m2's, not a rotation of a retrain's: the verifier
     # records the latent check as not applicable, and the other checks decide.
     assert record.state == "certified", record.history[-1].payload
@@ -175,7 +164,6 @@ def test_cff_serves_a_request_through_the_engine_as_an_approximate_method(tmp_pa
     (latent,) = [c for c in report.checks if c.name == "latent distance"]
     assert latent.comparison == "not applicable" and latent.detail.startswith("not applicable: CFF")
     assert {"re-predict", "recall@20 other users"} <= {c.name for c in report.checks if c.passed}
-    after = services.ledger.live_checkpoints(deployment.deployment_id)[0]
     assert after["parent"] == before["checkpoint_id"] and after["approximate"]
     assert after["forgets_requests"] == [request_id] and after["excludes_requests"] == []
     assert after["inputs"]["options"] == {**CFFOptions().model_dump(), **options}

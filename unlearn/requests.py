@@ -9,6 +9,7 @@ request erases several whole subjects at once (cheaper than one request each: sh
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timezone
 from typing import Annotated, Literal, Union
 
@@ -28,14 +29,22 @@ def _no_control_characters(value: str, what: str) -> str:
     return value
 
 
+def _distinct_ids(values: list[str], one: str, many: str) -> list[str]:
+    """Ids stripped and checked (no control characters, none empty, none twice), in their order."""
+    cleaned = [_no_control_characters(str(value).strip(), one) for value in values]
+    if any(not value for value in cleaned):
+        raise ValueError(f"{one} is empty")
+    duplicates = sorted(value for value, count in Counter(cleaned).items() if count > 1)
+    if duplicates:
+        raise ValueError(f"{many} listed twice: {', '.join(duplicates)}")
+    return cleaned
+
+
 class WholeSubject(BaseModel):
     """Every interaction of the subject; their salt and dense index leave the store too."""
 
     model_config = _FROZEN
     kind: Literal["subject"] = "subject"
-
-    def describe(self) -> str:
-        return "all of the subject's interactions"
 
 
 class ListedInteractions(BaseModel):
@@ -48,16 +57,7 @@ class ListedInteractions(BaseModel):
     @field_validator("items")
     @classmethod
     def _distinct_clean_items(cls, items: list[str]) -> list[str]:
-        cleaned = [_no_control_characters(str(item).strip(), "an item id") for item in items]
-        if any(not item for item in cleaned):
-            raise ValueError("an item id is empty")
-        duplicates = sorted({item for item in cleaned if cleaned.count(item) > 1})
-        if duplicates:
-            raise ValueError(f"items listed twice: {', '.join(duplicates)}")
-        return cleaned
-
-    def describe(self) -> str:
-        return f"the subject's interactions with {len(self.items)} listed item(s)"
+        return _distinct_ids(items, "an item id", "items")
 
 
 class TimeWindow(BaseModel):
@@ -82,9 +82,6 @@ class TimeWindow(BaseModel):
     def bounds(self) -> tuple[int, int]:
         """The window in unix seconds, as the store keeps timestamps."""
         return int(self.start.timestamp()), int(self.end.timestamp())
-
-    def describe(self) -> str:
-        return f"the subject's interactions from {self.start.isoformat()} until (excluding) {self.end.isoformat()}"
 
 
 Scope = Annotated[Union[WholeSubject, ListedInteractions, TimeWindow], Field(discriminator="kind")]
@@ -129,13 +126,7 @@ class BatchErasureRequest(_Filing):
     @field_validator("subjects")
     @classmethod
     def _distinct_clean_subjects(cls, subjects: list[str]) -> list[str]:
-        cleaned = [_no_control_characters(str(s).strip(), "a subject id") for s in subjects]
-        if any(not s for s in cleaned):
-            raise ValueError("a subject id is empty")
-        duplicates = sorted({s for s in cleaned if cleaned.count(s) > 1})
-        if duplicates:
-            raise ValueError(f"subjects listed twice: {', '.join(duplicates)}")
-        return cleaned
+        return _distinct_ids(subjects, "a subject id", "subjects")
 
     @property
     def kind(self) -> str:

@@ -124,10 +124,9 @@ def train_run(kind: str, npz: Path, epochs: int) -> dict[str, Any]:
         started, cpu = time.perf_counter(), time.process_time()
         fitted = train_lightgcn(train.user_idx, train.item_idx, n_users, n_items, config, seed=0)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    else:  # lethe-bpr-<threads>-<negatives>
-        _, _, threads, negatives = kind.split("-")
+    else:  # lethe-bpr-<negatives>
         config = BPRConfig(embedding_size=FACTORS, epochs=epochs, learning_rate=0.01, reg=REG / 2, optimizer="sgd",
-                           sgd_threads=int(threads), negatives=negatives)
+                           negatives=kind.rsplit("-", 1)[1])
         started, cpu = time.perf_counter(), time.process_time()
         fitted = train_bpr(train.user_idx, train.item_idx, n_users, n_items, config, seed=0)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
@@ -258,8 +257,8 @@ def scale_section(scale: str, runs: dict[str, dict], unlearning: dict | None, bp
             f"{runs['lethe-wmf-5']['seconds'] / als6['seconds']:.2f}× time (goal ≤ 2×)"),
         row(f"implicit BPR retrain, {bpr_epochs['implicit']} iterations (2 Hogwild threads)", ibpr),
     ]
-    for variant, note in (("1-uniform", "uniform negatives: the defaults"),
-                          ("1-popularity", "popularity negatives, as implicit samples them")):
+    for variant, note in (("uniform", "uniform negatives: the defaults"),
+                          ("popularity", "popularity negatives, as implicit samples them")):
         lbpr = runs[f"lethe-bpr-{variant}"]
         lines.append(row(
             f"Lethe BPR-SGD retrain, {bpr_epochs['lethe']} epochs, {note}", lbpr,
@@ -334,8 +333,8 @@ def main() -> None:
             runs = {}
             for kind, n in [("implicit-als-1", ALS_ITERATIONS), ("lethe-wmf-0", ALS_ITERATIONS),
                             ("implicit-als-6", ALS_ITERATIONS), ("lethe-wmf-5", ALS_ITERATIONS),
-                            ("implicit-bpr", epochs["implicit"]), ("lethe-bpr-1-uniform", epochs["lethe"]),
-                            ("lethe-bpr-1-popularity", epochs["lethe"])] + ([("lethe-lightgcn", args.lightgcn_epochs)]
+                            ("implicit-bpr", epochs["implicit"]), ("lethe-bpr-uniform", epochs["lethe"]),
+                            ("lethe-bpr-popularity", epochs["lethe"])] + ([("lethe-lightgcn", args.lightgcn_epochs)]
                                                                  if scale in args.lightgcn_scales.split(",") else []):
                 runs[kind] = child("train", kind, str(npz), str(n))
                 print(f"[{scale}] {runs[kind]}", flush=True)
@@ -367,8 +366,7 @@ def main() -> None:
         "steps like implicit. BPR: lr 0.01, implicit reg 0.01 ≡ Lethe reg 0.005 (see the script); Lethe "
         "`optimizer=\"sgd\"`, negatives re-drawn up to 3× where they hit the user's positives, either uniform "
         "(the default) or by popularity (as implicit samples them; it skips collisions); one SGD thread (2 Hogwild "
-        "threads, `sgd_threads=2`, measured slower at 10M: 5.5 vs 4.6 s/epoch, the sampler needs the second "
-        "core). Each training run is a fresh process (peak RSS is "
+        "threads were measured slower at 10M: 5.5 vs 4.6 s/epoch, the sampler needs the second core). Each training run is a fresh process (peak RSS is "
         "its own). Unlearning deployments: WMF (weight 5, 15 sweeps); RecEraser UBP + attention aggregator "
         "with 1 aggregator epoch; AltEraser `solver=ah, max_passes=1`.",
         "- **CPU s** = process CPU time of the fit (all threads): less sensitive than wall time to a busy machine.",

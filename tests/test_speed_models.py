@@ -171,18 +171,6 @@ def test_sgd_learns_taste_and_knows_nothing_of_unseen_users(split: tuple[Interac
     np.testing.assert_allclose(model.score_all(np.array([0]))[0], model.item_bias)
 
 
-def test_hogwild_sgd_threads_learn_as_well_as_one_thread(split: tuple[Interactions, Interactions]) -> None:
-    train, test = split
-    config = BPRConfig(epochs=40, embedding_size=16, optimizer="sgd", learning_rate=0.05, reg=1e-3, batch_size=1024)
-    ndcg = {}
-    for threads in (1, 2):
-        model = train_bpr(train.user_idx, train.item_idx, N_USERS, N_ITEMS,
-                          config.model_copy(update={"sgd_threads": threads}), seed=0)
-        ndcg[threads] = ranking_metrics(model, train.csr(), test.csr(), (20,))["ndcg@20"]
-    popular = ranking_metrics(MostPopular(train), train.csr(), test.csr(), (20,))["ndcg@20"]
-    assert ndcg[2] > popular * 1.1 and ndcg[2] >= ndcg[1] * 0.9, (ndcg, popular)
-
-
 def test_popularity_negatives_follow_item_popularity_and_still_miss_positives() -> None:
     rng = np.random.default_rng(0)
     users = rng.integers(0, 300, 6000)

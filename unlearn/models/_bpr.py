@@ -52,11 +52,6 @@ class BPRConfig(BaseModel):
     )
     negatives: NegativeSampling = Field(
         "uniform", description="uniform over items (the paper), or popularity-weighted as implicit draws them")
-    sgd_threads: int = Field(
-        1, ge=1, le=64,
-        description="sgd only: threads stepping on disjoint slices of each epoch's triples at once (Hogwild, as "
-                    "implicit does); more than 1 is faster but not bit-reproducible",
-    )
 
 
 class BPRModel(FactorModel):
@@ -103,26 +98,17 @@ def _sgd(
 ) -> None:
     """The SGD epochs, each epoch's triples sampled in a background thread while the previous epoch trains.
 
-    Only that thread draws from the sampler's generator, one epoch after another, so the triples — and, with one
-    SGD thread, the model — are the same as sampling in line. With ``sgd_threads`` > 1 the epoch's triples are
-    cut into that many slices stepped at once (torch's ops release the GIL); their updates to shared rows may
-    interleave (Hogwild, Niu et al. 2011: harmless for sparse updates, but the result varies run to run).
+    Only that thread draws from the sampler's generator, one epoch after another, so the triples — and the
+    model — are the same as sampling in line. (Stepping on slices of an epoch in two Hogwild threads, as
+    `implicit` does, was measured slower at 10M interactions: the sampler needs the second core.)
     """
-    lanes = config.sgd_threads
-    with one_intra_op_thread(), ThreadPoolExecutor(max_workers=1) as background, \
-            ThreadPoolExecutor(max_workers=lanes) as stepping:
+    with one_intra_op_thread(), ThreadPoolExecutor(max_workers=1) as background:
         pending = background.submit(sampler.epoch)
         for epoch in range(config.epochs):
             triples = pending.result()
             if epoch + 1 < config.epochs:
                 pending = background.submit(sampler.epoch)
-            if lanes == 1:
-                mean_loss = _sgd_epoch(users, items, bias, *triples, config)
-            else:
-                slices = [torch.tensor_split(t, lanes) for t in triples]
-                losses = stepping.map(lambda k: _sgd_epoch(users, items, bias, *(s[k] for s in slices), config) *
-                                      len(slices[0][k]), range(lanes))
-                mean_loss = sum(losses) / len(triples[0])
+            mean_loss = _sgd_epoch(users, items, bias, *triples, config)
             del triples
             if on_epoch is not None:
                 on_epoch(epoch, mean_loss)

@@ -225,9 +225,5 @@ def train_wmf(
                 items = _solve_rows(item_users, users, config)
             if on_epoch is not None:
                 on_epoch(sweep, _loss(by_user, user_items.nnz, users, items, config))
-    all_users = np.zeros((n_users, config.embedding_size), dtype=np.float32)
-    all_items = np.zeros((n_items, config.embedding_size), dtype=np.float32)
-    all_users[user_rows], all_items[item_rows] = users.numpy(), items.numpy()
-    trained = np.zeros(n_users, dtype=bool)
-    trained[user_rows] = True
-    return FactorModel.unbiased(all_users, all_items, trained)
+    compact = FactorModel.unbiased(users.numpy(), items.numpy(), np.ones(len(user_rows), dtype=bool))
+    return compact.expanded(user_rows, item_rows, n_users, n_items)

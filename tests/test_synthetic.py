@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from unlearn.data import DataError, load_source, synthetic_interactions
+from unlearn.data import DataError, _synthetic, load_source, synthetic_interactions
 
 SECONDS_PER_DAY = 86_400
 
@@ -72,6 +72,35 @@ def test_chunking_bounds_memory_without_losing_users() -> None:
     data = synthetic_interactions(n_users=50, chunk_users=7, seed=3)
     assert data.frame["subject"].nunique() == 50
     assert data.params["chunk_users"] == 7
+
+
+def test_large_catalogues_sample_the_same_law_by_accepting_popularity_proposals() -> None:
+    """The proposal chooser (used above 10,000 items) must pick what scoring every item would: item
+    frequencies as close to the scorer's as two scorer seeds are to each other, the same taste signal, no
+    item twice for a user, every user's count met."""
+    rng = np.random.default_rng(0)
+    taste, items = _synthetic._taste_vectors(rng, 400, 3000, 8)
+    log_popularity = -np.log1p(rng.permutation(3000))
+    counts = rng.integers(5, 200, 400)
+
+    def choose(chooser: type, seed: int) -> tuple[np.ndarray, float]:
+        row, item, affinity = chooser(items, log_popularity).choose(np.random.default_rng(seed), taste, counts)
+        assert (np.bincount(row, minlength=400) == counts).all()
+        assert not pd.DataFrame({"row": row, "item": item}).duplicated().any()
+        np.testing.assert_allclose(affinity, np.einsum("ij,ij->i", taste[row], items[item]))
+        return np.bincount(item, minlength=3000), affinity.mean()
+
+    (scores, taste_scores), (again, _) = choose(_synthetic._GumbelTopK, 1), choose(_synthetic._GumbelTopK, 2)
+    proposals, taste_proposals = choose(_synthetic._PopularityProposals, 1)
+    assert np.corrcoef(scores, proposals)[0, 1] > np.corrcoef(scores, again)[0, 1] - 0.005
+    assert taste_proposals == pytest.approx(taste_scores, abs=0.01)
+
+
+def test_a_large_catalogue_is_generated_without_scoring_every_item() -> None:
+    data = synthetic_interactions(n_users=300, n_items=20_000, seed=4)
+    assert data.frame["subject"].nunique() == 300
+    assert not data.frame.duplicated(["subject", "item"]).any()
+    assert data.digest == synthetic_interactions(n_users=300, n_items=20_000, seed=4).digest
 
 
 def test_params_record_every_argument_as_json() -> None:

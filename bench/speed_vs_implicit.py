@@ -124,9 +124,10 @@ def train_run(kind: str, npz: Path, epochs: int) -> dict[str, Any]:
         started, cpu = time.perf_counter(), time.process_time()
         fitted = train_lightgcn(train.user_idx, train.item_idx, n_users, n_items, config, seed=0)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    else:  # lethe-bpr-<negatives>
+    else:  # lethe-bpr-<negatives>: uniform with the default init, popularity with implicit's small one
+        negatives = kind.rsplit("-", 1)[1]
         config = BPRConfig(embedding_size=FACTORS, epochs=epochs, learning_rate=0.01, reg=REG / 2, optimizer="sgd",
-                           negatives=kind.rsplit("-", 1)[1])
+                           negatives=negatives, init_std=0.01 if negatives == "popularity" else 0.1)
         started, cpu = time.perf_counter(), time.process_time()
         fitted = train_bpr(train.user_idx, train.item_idx, n_users, n_items, config, seed=0)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
@@ -159,7 +160,7 @@ def unlearn_run(scale: str, ml1m: Path, shards: int, workspace: Path, methods: l
     settings = {
         "sisa": MethodSettings(method="sisa", base_model="wmf", shards=shards, model=model),
         "receraser": MethodSettings(method="receraser", base_model="wmf", shards=shards, model=model,
-                                    partition="ubp", aggregation="attention", aggregator={"epochs": 1}),
+                                    partition="ubp", aggregation="attention"),
     }
     if "alteraser" in METHODS:
         settings["alteraser"] = MethodSettings(method="alteraser", base_model="wmf", model=model,
@@ -257,8 +258,8 @@ def scale_section(scale: str, runs: dict[str, dict], unlearning: dict | None, bp
             f"{runs['lethe-wmf-5']['seconds'] / als6['seconds']:.2f}× time (goal ≤ 2×)"),
         row(f"implicit BPR retrain, {bpr_epochs['implicit']} iterations (2 Hogwild threads)", ibpr),
     ]
-    for variant, note in (("uniform", "uniform negatives: the defaults"),
-                          ("popularity", "popularity negatives, as implicit samples them")):
+    for variant, note in (("uniform", "uniform negatives, init std 0.1: the defaults"),
+                          ("popularity", "popularity negatives (as implicit samples them), init std 0.01")):
         lbpr = runs[f"lethe-bpr-{variant}"]
         lines.append(row(
             f"Lethe BPR-SGD retrain, {bpr_epochs['lethe']} epochs, {note}", lbpr,
@@ -299,14 +300,15 @@ def main() -> None:
     parser.add_argument("--shards", type=json.loads, default={"ml-1m": 10, "10m": 20, "50m": 50},
                         help='JSON shard count per scale (SISA and RecEraser)')
     parser.add_argument("--bpr-epochs", type=json.loads,
-                        default={"ml-1m": {"implicit": 100, "lethe": 20}, "10m": {"implicit": 10, "lethe": 10},
-                                 "50m": {"implicit": 5, "lethe": 5}},
+                        default={"ml-1m": {"implicit": 100, "lethe": 20}, "10m": {"implicit": 10, "lethe": 8},
+                                 "50m": {"implicit": 10, "lethe": 8}},
                         help="JSON BPR epochs per scale for implicit and Lethe")
     parser.add_argument("--lightgcn-scales", default="ml-1m", help="scales LightGCN's epoch time is measured at")
     parser.add_argument("--lightgcn-epochs", type=int, default=2)
     parser.add_argument("--no-unlearning", action="store_true")
     parser.add_argument("--unlearning-methods", default="sisa,receraser,alteraser",
-                        help="deployments fitted and unlearned per scale (RecEraser's aggregator dominates at 10M+)")
+                        help="deployments fitted and unlearned per scale (RecEraser's stacked shard factors, "
+                             "shards × users × 64 floats, need 16 GB at 50M with 50 shards: leave it out there)")
     parser.add_argument("--no-append", action="store_true")
     parser.add_argument("--_child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -365,10 +367,12 @@ def main() -> None:
         "confidence alpha·r vs Lethe's 1 + weight (alpha 1 ≡ weight 0, alpha 6 ≡ weight 5); Lethe uses 3 CG "
         "steps like implicit. BPR: lr 0.01, implicit reg 0.01 ≡ Lethe reg 0.005 (see the script); Lethe "
         "`optimizer=\"sgd\"`, negatives re-drawn up to 3× where they hit the user's positives, either uniform "
-        "(the default) or by popularity (as implicit samples them; it skips collisions); one SGD thread (2 Hogwild "
+        "(the default, initial factors std 0.1) or by popularity (as implicit samples them; it skips collisions) "
+        "from std-0.01 factors (implicit starts from ±0.5/factors; at 10M, ~32 pairs per user, std 0.1 left "
+        "popularity-negative BPR at 0.201 after 10 epochs, std 0.01 at 0.215); one SGD thread (2 Hogwild "
         "threads were measured slower at 10M: 5.5 vs 4.6 s/epoch, the sampler needs the second core). Each training run is a fresh process (peak RSS is "
         "its own). Unlearning deployments: WMF (weight 5, 15 sweeps); RecEraser UBP + attention aggregator "
-        "with 1 aggregator epoch; AltEraser `solver=ah, max_passes=1`.",
+        "with its defaults (4 epochs on at most 1M hashed-chosen pairs); AltEraser `solver=ah, max_passes=1`.",
         "- **CPU s** = process CPU time of the fit (all threads): less sensitive than wall time to a busy machine.",
         "- **Unlearning time** = the method's plan + the engine's recorded forget seconds + the lineage proof "
         "(verification excluded), compared with implicit's full retrain on the same data.",

@@ -21,7 +21,12 @@ from unlearn.data import load_source
 from unlearn.executor import ProcessPoolShardExecutor
 from unlearn.ingest import ingest
 from unlearn.methods import AGGREGATOR_SHARD, AggregatorConfig, MethodSettings, _receraser, get_method, set_serving
-from unlearn.methods._aggregation import AttentionAggregator, ShardFactors, restore_aggregator
+from unlearn.methods._aggregation import (
+    AttentionAggregator,
+    ShardFactors,
+    aggregator_training_ids,
+    restore_aggregator,
+)
 from unlearn.progress import no_progress
 from unlearn.requests import ErasureRequest
 from unlearn.training_data import Interactions, training_set_digest
@@ -249,3 +254,33 @@ def test_cli_trains_a_receraser_deployment_and_evaluate_reports_it(workspace: Se
     assert result.exit_code == 0 and '"method": "receraser"' in result.output
     result = CliRunner().invoke(app, ["train", "--method", "receraser", "--partition", "nope", "--workspace", root])
     assert result.exit_code == 2 and "unknown partition 'nope'" in result.output
+
+
+def test_a_capped_aggregator_trains_on_a_hashed_choice_that_erasure_keeps_stable() -> None:
+    """Above max_pairs the aggregator trains on the lowest-hash ids: erased ids leave, every kept one stays,
+    and the choice is the same whoever computes it (fit, retrain, lineage proof)."""
+    ids = np.arange(10_000, 30_000, dtype=np.int64)
+    config = AggregatorConfig(max_pairs=2_000)
+    chosen = aggregator_training_ids(ids, config, seed=3)
+    assert len(chosen) == 2_000 and np.isin(chosen, ids).all() and (np.diff(chosen) > 0).all()
+    np.testing.assert_array_equal(chosen, aggregator_training_ids(ids[::-1].copy(), config, seed=3))
+    assert len(np.intersect1d(chosen, aggregator_training_ids(ids, config, seed=4))) < 400  # ~10% by chance
+    erased = chosen[:300]
+    after = aggregator_training_ids(np.setdiff1d(ids, erased), config, seed=3)
+    assert len(after) == 2_000 and not np.isin(erased, after).any()
+    assert np.isin(np.setdiff1d(chosen, erased), after).all()
+    np.testing.assert_array_equal(aggregator_training_ids(ids, AggregatorConfig(max_pairs=None), 3), ids)
+
+
+def test_a_capped_aggregator_is_retrained_on_its_choice_and_its_lineage_proves(workspace: Services) -> None:
+    ledger = workspace.ledger
+    deployment_id = _fit(workspace, aggregator={**FAST_AGGREGATOR, "max_pairs": 500})
+    assert ledger.live_checkpoints(deployment_id)[AGGREGATOR_SHARD]["n_interactions"] == 500
+    subject = _subject(workspace, rank=-1)
+    ids = ledger.subject_interaction_ids(ledger.workspace.subject_ref(subject))
+
+    record = workspace.engine.run(workspace.engine.file(ErasureRequest(subject=subject)))
+    assert record.state == "certified", record.history[-1].payload
+    aggregator = ledger.live_checkpoints(deployment_id)[AGGREGATOR_SHARD]
+    assert aggregator["n_interactions"] == 500 and aggregator["request_id"] == record.request_id
+    assert prove_lineage(ledger, deployment_id, set(ids)).ok

@@ -159,6 +159,14 @@ def test_sgd_is_deterministic_matches_inline_sampling_and_restores_threads(
     np.testing.assert_array_equal(a.item_factors, items.numpy())
 
 
+@pytest.mark.parametrize("init_std", [0.1, 0.01])
+def test_init_std_sets_the_scale_the_factors_start_from(split: tuple[Interactions, Interactions], init_std: float) -> None:
+    train, _ = split
+    config = BPRConfig(epochs=1, embedding_size=16, optimizer="sgd", learning_rate=1e-9, init_std=init_std)
+    model = train_bpr(train.user_idx, train.item_idx, N_USERS, N_ITEMS, config, seed=0)
+    assert model.item_factors.std() == pytest.approx(init_std, rel=0.05)
+
+
 def test_sgd_learns_taste_and_knows_nothing_of_unseen_users(split: tuple[Interactions, Interactions]) -> None:
     train, test = split
     absent = train.subset(train.user_idx != 0)

@@ -52,6 +52,31 @@ class AggregatorConfig(BaseModel):
     batch_size: int = Field(32768, ge=1, description="large: a step transfers each distinct user and item "
                             "of its batch once, so big batches cost little more than small ones")
     attention_size: int = Field(32, ge=1, description="k, the attention networks' hidden width")
+    max_pairs: int | None = Field(
+        1_000_000, ge=1, description="train on at most this many of the shards' pairs (None: all), chosen by a "
+        "seeded hash of their ids; Θ has ~K·d² parameters, which a million pairs fit as well as ten million, and "
+        "every request retrains the aggregator: capped, that costs the same at 10M interactions as at 1M")
+
+
+def aggregator_training_ids(ids: np.ndarray, config: AggregatorConfig, seed: int) -> np.ndarray:
+    """The (sorted) ids an aggregator trains on: all of ``ids``, or the ``max_pairs`` lowest by a seeded hash.
+
+    The choice depends only on each id and the seed, so it is stable under erasure: erased ids leave, the
+    next ones in hash order join, and the retrain after a request trains on exactly what a fresh fit on the
+    remaining data would. The lineage proof derives the same set from the ledger.
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    if config.max_pairs is None or len(ids) <= config.max_pairs:
+        return ids
+    keys = _splitmix64(ids.astype(np.uint64) + np.uint64(seed * 0x9E3779B97F4A7C15 % 2**64))
+    return np.sort(ids[np.argpartition(keys, config.max_pairs - 1)[: config.max_pairs]])
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser: a fixed, well-mixed 64-bit hash (arithmetic wraps modulo 2⁶⁴)."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,10 @@
    IBP or InBP (or at random) into balanced shards; every interaction's shard goes to the ledger.
 2. *Shard models*: one base model (BPR, WMF, LightGCN) per shard, through the executor.
 3. *Aggregator*: attention (default), static or mean over the frozen shard models, trained on the union of
-   the shards' training sets. It is a checkpoint too, under the shard key ``-1`` (:data:`AGGREGATOR_SHARD`),
-   recording the shard checkpoints it was trained over (``inputs``): its training set is the union of
-   theirs, which is how the lineage proof derives it from the ledger.
+   the shards' training sets (above ``max_pairs``, a seeded-hash choice from it that erasure keeps stable).
+   It is a checkpoint too, under the shard key ``-1`` (:data:`AGGREGATOR_SHARD`), recording the shard
+   checkpoints it was trained over (``inputs``): its training set is derived from theirs, which is how the
+   lineage proof derives it from the ledger.
 
 Unlearning retrains exactly the hit shards, then the aggregator (it learnt from the hit shards' data and
 from their models), both with the seeds of the checkpoints they replace: the result is what training from
@@ -29,7 +30,13 @@ import numpy as np
 from ledger import Ledger, WorkspaceError
 from unlearn._artifacts import load_arrays
 from unlearn.executor import ShardExecutor
-from unlearn.methods._aggregation import TRAINED_AGGREGATIONS, AggregatorConfig, build_aggregate, train_aggregator
+from unlearn.methods._aggregation import (
+    TRAINED_AGGREGATIONS,
+    AggregatorConfig,
+    aggregator_training_ids,
+    build_aggregate,
+    train_aggregator,
+)
 from unlearn.methods._protocol import DeploymentPlan, MethodSettings, ShardPlan
 from unlearn.methods._sharded import ShardedRetraining, _shards_only, training_set_from_store
 from unlearn.models import Recommender, base_model
@@ -107,10 +114,11 @@ class RecEraser(ShardedRetraining):
         ):
             return
         inputs = _shards_only(live)
-        ids = np.unique(np.concatenate([self.training_ids(ledger, record) for record in inputs.values()]))
-        training = training_set_from_store(ledger, ids, f"aggregator of {deployment_id}")
         config = AggregatorConfig(**settings.aggregator)
         seed = settings.seed + settings.shards if current is None else current["seed"]
+        union = np.unique(np.concatenate([self.training_ids(ledger, record) for record in inputs.values()]))
+        training = training_set_from_store(ledger, aggregator_training_ids(union, config, seed),
+                                           f"aggregator of {deployment_id}")
         stage = f"aggregator {deployment_id}"
         progress(stage, 0, 1)
         started = time.perf_counter()
@@ -151,9 +159,11 @@ class RecEraser(ShardedRetraining):
         return plan.model_copy(update={"shards": [*plan.shards, entry]})
 
     def training_ids(self, ledger: Ledger, checkpoint: dict[str, Any]) -> np.ndarray:
-        """A shard's assigned ids minus erasures; for the aggregator, the union over the shards it aggregated."""
+        """A shard's assigned ids minus erasures; for the aggregator, its hashed choice from the union over the
+        shards it aggregated."""
         if checkpoint["shard"] != AGGREGATOR_SHARD:
             return super().training_ids(ledger, checkpoint)
         by_id = {c["checkpoint_id"]: c for c in ledger.checkpoints(checkpoint["deployment_id"])}
         shard_ids = super().training_ids
-        return np.unique(np.concatenate([shard_ids(ledger, by_id[cid]) for cid in checkpoint["inputs"].values()]))
+        union = np.unique(np.concatenate([shard_ids(ledger, by_id[cid]) for cid in checkpoint["inputs"].values()]))
+        return aggregator_training_ids(union, AggregatorConfig(**checkpoint["config"]), checkpoint["seed"])

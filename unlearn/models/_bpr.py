@@ -34,8 +34,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from unlearn.models._factors import FactorModel, one_intra_op_thread
 from unlearn.models._pairwise import NegativeSampling, PairSampler, train_pairwise
 
-_INIT_STD = 0.1
-
 
 class BPRConfig(BaseModel):
     """Hyper-parameters of BPR-MF (names shared by every Lethe model)."""
@@ -52,6 +50,9 @@ class BPRConfig(BaseModel):
     )
     negatives: NegativeSampling = Field(
         "uniform", description="uniform over items (the paper), or popularity-weighted as implicit draws them")
+    init_std: float = Field(
+        0.1, gt=0, description="standard deviation of the initial factors; 0.01 with sgd and popularity "
+        "negatives on sparse data (few interactions per user: the initial noise takes epochs to wash out)")
 
 
 class BPRModel(FactorModel):
@@ -77,8 +78,8 @@ def train_bpr(
         raise ValueError("cannot train on an empty interaction set")
     generator = torch.Generator().manual_seed(seed)
     d = config.embedding_size
-    users = torch.empty(n_users, d).normal_(0.0, _INIT_STD, generator=generator)
-    items = torch.empty(n_items, d).normal_(0.0, _INIT_STD, generator=generator)
+    users = torch.empty(n_users, d).normal_(0.0, config.init_std, generator=generator)
+    items = torch.empty(n_items, d).normal_(0.0, config.init_std, generator=generator)
     if config.optimizer == "sgd":
         bias = torch.zeros(n_items)
         sampler = PairSampler(user_idx, item_idx, n_items, seed=seed, sampling=config.negatives)

@@ -107,6 +107,18 @@ def test_negatives_miss_the_positives_at_the_documented_rate(bitmap: bool, monke
     assert counts.min() > 0.7 * counts.mean()  # every item is drawn about as often (uniform)
 
 
+def test_bitmap_and_per_user_search_agree_on_every_membership_query(monkeypatch: pytest.MonkeyPatch) -> None:
+    users, items = _dense_data(share=0.25)
+    bitmap = PairSampler(users, items, 40, seed=0)
+    monkeypatch.setattr(_pairwise, "_BITMAP_CELLS", 0)
+    search = PairSampler(users, items, 40, seed=0)
+    assert bitmap._bitmap is not None and search._keys is not None
+    every_user, every_item = (torch.from_numpy(a.ravel()) for a in np.meshgrid(np.unique(users), np.arange(40)))
+    answer = search.is_positive(every_user, every_item)
+    assert torch.equal(answer, bitmap.is_positive(every_user, every_item))
+    assert int(answer.sum()) == len(users)
+
+
 def test_sampler_is_deterministic_for_a_seed_and_rejects_bad_input() -> None:
     users, items = _dense_data(share=0.25)
     a, b = PairSampler(users, items, 40, seed=9), PairSampler(users, items, 40, seed=9)

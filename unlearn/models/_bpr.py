@@ -8,14 +8,10 @@ Two optimisers minimise it:
 
 - ``adam`` (default): torch's SparseAdam on the mean loss of each batch, through autograd. It adapts its
   steps, so a few epochs learn a usable model even on small data (tests, demos, small shards).
-- ``sgd``: plain SGD with a per-triple step, hand-written over index arrays — gather the batch's
-  rows, compute every gradient from the values before the batch, scatter-add the steps back
-  (``index_add_``). No autograd, no optimiser state: the per-batch cost is a few passes over
-  ``batch × d`` floats, so an epoch costs about what `implicit`'s Cython loop costs per core. The step
-  size is per triple, so it does not depend on ``batch_size`` (which only sets how stale a batch's reads
-  are). Buffers are allocated once and reused: allocating ``batch × d`` tensors per step costs page
-  faults comparable to the arithmetic. Per-triple SGD at `implicit`'s step (0.01) needs tens of epochs
-  to leave the popularity ranking, so it is the choice for large data, not for a 3-epoch test model.
+- ``sgd``: plain SGD, one step per triple in sequence — `implicit`'s loop, compiled with numba. No
+  autograd, no optimiser state, no batches (``batch_size`` is Adam's). Per-triple SGD at `implicit`'s step
+  (0.01) needs several epochs to leave the popularity ranking, so it is the choice for large data, not for
+  a 3-epoch test model.
 
 Users with no training interaction get a zero vector, so the model scores them by item bias alone: it knows
 nothing of them, exactly like a model that never saw them.
@@ -23,10 +19,12 @@ nothing of them, exactly like a model that never saw them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar, Literal
 
+import numba
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -44,7 +42,7 @@ class BPRConfig(BaseModel):
     epochs: int = Field(20, ge=1)
     learning_rate: float = Field(0.01, gt=0, description="step size (per triple for sgd; Adam's for adam)")
     reg: float = Field(1e-4, ge=0, description="L2 weight per triple on its user's and items' factors")
-    batch_size: int = Field(4096, ge=1, description="triples per step")
+    batch_size: int = Field(4096, ge=1, description="triples per Adam step (sgd steps once per triple)")
     optimizer: Literal["adam", "sgd"] = Field(
         "adam", description="adam: SparseAdam (few epochs suffice); sgd: hand-written per-triple SGD (fast epochs)"
     )
@@ -115,48 +113,44 @@ def _sgd(
                 on_epoch(epoch, mean_loss)
 
 
-@torch.no_grad()
 def _sgd_epoch(
     users: torch.Tensor, items: torch.Tensor, bias: torch.Tensor, batch_users: torch.Tensor, positives: torch.Tensor,
     negatives: torch.Tensor, config: BPRConfig,
 ) -> float:
-    """One epoch of per-triple SGD over the sampled triples, in place; returns the mean BPR log-loss.
-
-    The step size is folded into the gradients before they are scattered: ``index_add_`` with an ``alpha``
-    runs about three times slower than without. The bias lives in its own vector, not as a ``d + 1``-th
-    factor column: rows of 65 floats gather and scatter about a third slower than rows of 64.
-    """
-    size, width = min(config.batch_size, len(batch_users)), users.shape[1]
+    """One epoch of per-triple SGD over the sampled triples, in place; returns the mean BPR log-loss."""
     step, shrink = config.learning_rate, 2.0 * config.reg * config.learning_rate
-    p_u, q_i, q_j, diff, product = (torch.empty(size, width) for _ in range(5))
-    score, b_j, weight, negated = (torch.empty(size) for _ in range(4))
-    total = torch.zeros(())
-    for start in range(0, len(batch_users), size):
-        u, i, j = batch_users[start : start + size], positives[start : start + size], negatives[start : start + size]
-        n = len(u)
-        if n < size:  # the last, shorter batch: views of the buffers
-            p_u, q_i, q_j, diff, product = (b[:n] for b in (p_u, q_i, q_j, diff, product))
-            score, b_j, weight, negated = (b[:n] for b in (score, b_j, weight, negated))
-        torch.index_select(users, 0, u, out=p_u)
-        torch.index_select(items, 0, i, out=q_i)
-        torch.index_select(items, 0, j, out=q_j)
-        torch.sub(q_i, q_j, out=diff)
-        torch.sum(torch.mul(p_u, diff, out=product), 1, out=score)
-        score.add_(bias.index_select(0, i)).sub_(torch.index_select(bias, 0, j, out=b_j))  # x_uij
-        total -= torch.nn.functional.logsigmoid(score).sum()
-        torch.sigmoid(score.neg_(), out=weight).mul_(step)  # step · (-dloss/dx) = step · σ(-x)
-        torch.neg(weight, out=negated)
-        column = weight[:, None]
-        # Steps, all from the values before this batch; q_i, q_j and diff are reused to hold them.
-        q_i.mul_(-shrink).addcmul_(p_u, column)
-        q_j.mul_(-shrink).addcmul_(p_u, column, value=-1.0)
-        diff.mul_(column).add_(p_u, alpha=-shrink)
-        users.index_add_(0, u, diff)
-        items.index_add_(0, i, q_i)
-        items.index_add_(0, j, q_j)
-        bias.index_add_(0, i, weight)
-        bias.index_add_(0, j, negated)
-    return float(total) / len(batch_users)
+    return _sgd_triples(users.numpy(), items.numpy(), bias.numpy(), batch_users.numpy(), positives.numpy(),
+                        negatives.numpy(), step, shrink)
+
+
+@numba.njit(cache=True, nogil=True)
+def _sgd_triples(
+    users: np.ndarray, items: np.ndarray, bias: np.ndarray, batch_users: np.ndarray, positives: np.ndarray,
+    negatives: np.ndarray, step: float, shrink: float,
+) -> float:
+    """The triples one after another, each step from the values the previous one left (as `implicit` does).
+
+    Compiled, one pass over each triple's three rows: at 10M interactions 2.4 s per epoch where the same
+    steps as batched torch ops (gather, ~12 element-wise passes, ``index_add_``) took 3.6 s. ``nogil`` lets
+    the sampling thread run beside it.
+    """
+    d = users.shape[1]
+    total = 0.0
+    for t in range(len(batch_users)):
+        u, i, j = batch_users[t], positives[t], negatives[t]
+        x = bias[i] - bias[j]  # x_uij
+        for f in range(d):
+            x += users[u, f] * (items[i, f] - items[j, f])
+        total += math.log1p(math.exp(-abs(x))) + max(-x, 0.0)  # softplus(-x), stable
+        weight = step / (1.0 + math.exp(x))  # step · σ(-x) = step · (-dloss/dx)
+        for f in range(d):
+            p_u, q_i, q_j = users[u, f], items[i, f], items[j, f]
+            users[u, f] = p_u + weight * (q_i - q_j) - shrink * p_u
+            items[i, f] = q_i + weight * p_u - shrink * q_i
+            items[j, f] = q_j - weight * p_u - shrink * q_j
+        bias[i] += weight
+        bias[j] -= weight
+    return total / len(batch_users)
 
 
 def _adam(

@@ -14,7 +14,8 @@ what ``ingest`` uses):
    is ingested, SISA, RecEraser (UBP) and — if registered — AltEraser deployments are fitted on WMF, one
    request is filed and run up to verification (excluded). Per deployment: plan (the method's ``plan``),
    forget (the engine's recorded seconds), lineage proof (``prove_lineage``).
-3. **Profile** (ML-1M): torch.profiler over one BPR-SGD epoch and one WMF-CG sweep: where the time goes.
+3. **Profile** (ML-1M): one BPR-SGD epoch split into sampling and the SGD pass, and torch.profiler over one
+   WMF-CG sweep: where the time goes.
 
 Appends one section to BENCHMARKS.md.
 
@@ -207,25 +208,37 @@ def unlearn_run(scale: str, ml1m: Path, shards: int, workspace: Path, methods: l
 
 # -- profile (child process) ------------------------------------------------------------------------
 def profile_run(npz: Path) -> dict[str, list[tuple[str, float]]]:
-    """Share of self CPU time per op over one BPR-SGD epoch and one WMF-CG sweep (torch.profiler)."""
+    """Where an epoch's time goes: for BPR-SGD, sampling the triples vs the compiled SGD pass (numba, which
+    torch.profiler cannot see into); for a WMF-CG sweep, the share of self CPU time per torch op."""
+    import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from unlearn.models import BPRConfig, WMFConfig, train_bpr, train_wmf
+    from unlearn.models import BPRConfig, WMFConfig, train_wmf
+    from unlearn.models._bpr import _sgd_epoch
+    from unlearn.models._pairwise import PairSampler
 
     train, _, n_users, n_items = _load(npz)
-    out = {}
-    jobs = {
-        "bpr-sgd epoch": lambda: train_bpr(train.user_idx, train.item_idx, n_users, n_items,
-                                           BPRConfig(epochs=1, reg=REG / 2, optimizer="sgd"), 0),
-        "wmf-cg sweep": lambda: train_wmf(train.user_idx, train.item_idx, n_users, n_items,
-                                          WMFConfig(epochs=1, reg=REG), 0),
-    }
-    for name, job in jobs.items():
-        with profile(activities=[ProfilerActivity.CPU]) as prof:
-            job()
-        events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
-        total = sum(e.self_cpu_time_total for e in events)
-        out[name] = [(e.key, e.self_cpu_time_total / total) for e in events[:6]]
+    config = BPRConfig(embedding_size=FACTORS, reg=REG / 2, optimizer="sgd", negatives="popularity", init_std=0.01)
+    generator = torch.Generator().manual_seed(0)
+    users = torch.empty(n_users, FACTORS).normal_(0.0, config.init_std, generator=generator)
+    items = torch.empty(n_items, FACTORS).normal_(0.0, config.init_std, generator=generator)
+    _sgd_epoch(users[:1], items[:2], torch.zeros(2), *(torch.zeros(1, dtype=torch.int64),) * 2,
+               torch.ones(1, dtype=torch.int64), config)  # compile (or load the cached compile) outside the timing
+    sampler = PairSampler(train.user_idx, train.item_idx, n_items, seed=0, sampling=config.negatives)
+    seconds = {}
+    started = time.perf_counter()
+    triples = sampler.epoch()
+    seconds["sampling the triples (background thread)"] = time.perf_counter() - started
+    started = time.perf_counter()
+    _sgd_epoch(users, items, torch.zeros(n_items), *triples, config)
+    seconds["per-triple SGD pass (numba)"] = time.perf_counter() - started
+    total = sum(seconds.values())
+    out = {"bpr-sgd epoch (wall, one after the other)": [(k, v / total) for k, v in seconds.items()]}
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        train_wmf(train.user_idx, train.item_idx, n_users, n_items, WMFConfig(epochs=1, reg=REG), 0)
+    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in events)
+    out["wmf-cg sweep"] = [(e.key, e.self_cpu_time_total / total) for e in events[:6]]
     return out
 
 
@@ -369,14 +382,14 @@ def main() -> None:
         "`optimizer=\"sgd\"`, negatives re-drawn up to 3× where they hit the user's positives, either uniform "
         "(the default, initial factors std 0.1) or by popularity (as implicit samples them; it skips collisions) "
         "from std-0.01 factors (implicit starts from ±0.5/factors; at 10M, ~32 pairs per user, std 0.1 left "
-        "popularity-negative BPR at 0.201 after 10 epochs, std 0.01 at 0.215); one SGD thread (2 Hogwild "
-        "threads were measured slower at 10M: 5.5 vs 4.6 s/epoch, the sampler needs the second core). Each training run is a fresh process (peak RSS is "
+        "popularity-negative BPR at 0.201 after 10 epochs, std 0.01 at 0.215); one SGD thread, a per-triple "
+        "loop compiled with numba, while a second thread samples the next epoch's triples. Each training run is a fresh process (peak RSS is "
         "its own). Unlearning deployments: WMF (weight 5, 15 sweeps); RecEraser UBP + attention aggregator "
         "with its defaults (4 epochs on at most 1M hashed-chosen pairs); AltEraser `solver=ah, max_passes=1`.",
         "- **CPU s** = process CPU time of the fit (all threads): less sensitive than wall time to a busy machine.",
         "- **Unlearning time** = the method's plan + the engine's recorded forget seconds + the lineage proof "
         "(verification excluded), compared with implicit's full retrain on the same data.",
-        "- **Where the time goes** (torch.profiler, self CPU, ML-1M):",
+        "- **Where the time goes** (ML-1M; BPR: wall time of each part run alone; WMF: torch.profiler, self CPU):",
         *profile_lines,
         "",
         *sections,

@@ -256,29 +256,32 @@ def scale_section(scale: str, runs: dict[str, dict], unlearning: dict | None, bp
                 f"{run['peak_rss_gib']:.2f} | "
                 f"{run['ndcg20']:.4f} | {note} |")
 
-    als1, als6 = runs["implicit-als-1"], runs["implicit-als-6"]
-    ibpr = runs["implicit-bpr"]
+    als1, als6, ibpr = runs.get("implicit-als-1"), runs.get("implicit-als-6"), runs.get("implicit-bpr")
     lines = [
         f"### {scale}",
         "",
         "| run | wall s | CPU s | wall s / epoch | peak RSS GiB | NDCG@20 | vs implicit |",
         "|---|---:|---:|---:|---:|---:|---|",
-        row("implicit ALS retrain, alpha 1 (default)", als1),
-        row("Lethe WMF-CG retrain, weight 0 (same objective)", runs["lethe-wmf-0"],
-            f"{runs['lethe-wmf-0']['seconds'] / als1['seconds']:.2f}× time (goal ≤ 2×)"),
-        row("implicit ALS retrain, alpha 6", als6),
-        row("Lethe WMF-CG retrain, weight 5 (same objective)", runs["lethe-wmf-5"],
-            f"{runs['lethe-wmf-5']['seconds'] / als6['seconds']:.2f}× time (goal ≤ 2×)"),
-        row(f"implicit BPR retrain, {bpr_epochs['implicit']} iterations (2 Hogwild threads)", ibpr),
     ]
-    for variant, note in (("uniform", "uniform negatives, init std 0.1: the defaults"),
-                          ("popularity", "popularity negatives (as implicit samples them), init std 0.01")):
-        lbpr = runs[f"lethe-bpr-{variant}"]
-        lines.append(row(
-            f"Lethe BPR-SGD retrain, {bpr_epochs['lethe']} epochs, {note}", lbpr,
-            f"{lbpr['per_epoch'] / ibpr['per_epoch']:.2f}× per epoch (goal ≤ 1.5×); "
-            + (f"reaches implicit's NDCG in {lbpr['seconds'] / ibpr['seconds']:.2f}× its time"
-               if lbpr["ndcg20"] >= ibpr["ndcg20"] else "does NOT reach implicit's NDCG in these epochs")))
+    if als1 and als6:
+        lines += [
+            row("implicit ALS retrain, alpha 1 (default)", als1),
+            row("Lethe WMF-CG retrain, weight 0 (same objective)", runs["lethe-wmf-0"],
+                f"{runs['lethe-wmf-0']['seconds'] / als1['seconds']:.2f}× time (goal ≤ 2×)"),
+            row("implicit ALS retrain, alpha 6", als6),
+            row("Lethe WMF-CG retrain, weight 5 (same objective)", runs["lethe-wmf-5"],
+                f"{runs['lethe-wmf-5']['seconds'] / als6['seconds']:.2f}× time (goal ≤ 2×)"),
+        ]
+    if ibpr:
+        lines.append(row(f"implicit BPR retrain, {bpr_epochs['implicit']} iterations (2 Hogwild threads)", ibpr))
+        for variant, note in (("uniform", "uniform negatives, init std 0.1: the defaults"),
+                              ("popularity", "popularity negatives (as implicit samples them), init std 0.01")):
+            lbpr = runs[f"lethe-bpr-{variant}"]
+            lines.append(row(
+                f"Lethe BPR-SGD retrain, {bpr_epochs['lethe']} epochs, {note}", lbpr,
+                f"{lbpr['per_epoch'] / ibpr['per_epoch']:.2f}× per epoch (goal ≤ 1.5×); "
+                + (f"reaches implicit's NDCG in {lbpr['seconds'] / ibpr['seconds']:.2f}× its time"
+                   if lbpr["ndcg20"] >= ibpr["ndcg20"] else "does NOT reach implicit's NDCG in these epochs")))
     if "lethe-lightgcn" in runs:
         gcn = runs["lethe-lightgcn"]
         lines.append(row(f"Lethe LightGCN (3 layers, Adam, batch {LIGHTGCN_BATCH}), {gcn['epochs']} epoch(s)", gcn,
@@ -318,6 +321,9 @@ def main() -> None:
                         help="JSON BPR epochs per scale for implicit and Lethe")
     parser.add_argument("--lightgcn-scales", default="ml-1m", help="scales LightGCN's epoch time is measured at")
     parser.add_argument("--lightgcn-epochs", type=int, default=2)
+    parser.add_argument("--families", default="als,bpr,lightgcn",
+                        help="training comparisons to run: als (implicit ALS vs WMF-CG), bpr, lightgcn; "
+                             "unlearning needs als and bpr (its rows compare with their retrains)")
     parser.add_argument("--no-unlearning", action="store_true")
     parser.add_argument("--unlearning-methods", default="sisa,receraser,alteraser",
                         help="deployments fitted and unlearned per scale (RecEraser's stacked shard factors, "
@@ -325,6 +331,8 @@ def main() -> None:
     parser.add_argument("--no-append", action="store_true")
     parser.add_argument("--_child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if not args.no_unlearning and not {"als", "bpr"} <= set(args.families.split(",")):
+        parser.error("unlearning rows compare with implicit's ALS and BPR retrains: add them or --no-unlearning")
     if args._child:
         kind, *rest = args._child
         if kind == "train":
@@ -346,11 +354,14 @@ def main() -> None:
             npz = prepare(scale, args.ml1m, folder)
             epochs = args.bpr_epochs[scale]
             runs = {}
-            for kind, n in [("implicit-als-1", ALS_ITERATIONS), ("lethe-wmf-0", ALS_ITERATIONS),
-                            ("implicit-als-6", ALS_ITERATIONS), ("lethe-wmf-5", ALS_ITERATIONS),
-                            ("implicit-bpr", epochs["implicit"]), ("lethe-bpr-uniform", epochs["lethe"]),
-                            ("lethe-bpr-popularity", epochs["lethe"])] + ([("lethe-lightgcn", args.lightgcn_epochs)]
-                                                                 if scale in args.lightgcn_scales.split(",") else []):
+            families = {
+                "als": [("implicit-als-1", ALS_ITERATIONS), ("lethe-wmf-0", ALS_ITERATIONS),
+                        ("implicit-als-6", ALS_ITERATIONS), ("lethe-wmf-5", ALS_ITERATIONS)],
+                "bpr": [("implicit-bpr", epochs["implicit"]), ("lethe-bpr-uniform", epochs["lethe"]),
+                        ("lethe-bpr-popularity", epochs["lethe"])],
+                "lightgcn": [("lethe-lightgcn", args.lightgcn_epochs)] if scale in args.lightgcn_scales.split(",") else [],
+            }
+            for kind, n in [run for family in args.families.split(",") for run in families[family]]:
                 runs[kind] = child("train", kind, str(npz), str(n))
                 print(f"[{scale}] {runs[kind]}", flush=True)
             if scale == "ml-1m":

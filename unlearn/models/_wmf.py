@@ -9,11 +9,10 @@ trick: for user u, with Y the item factors and Y_u the rows of u's items,
 so one sweep solves every user (then every item, symmetrically). Two solvers:
 
 - ``cg`` (default; Takács et al. 2011, what `implicit` runs): a few conjugate-gradient steps per row, warm-started
-  from the row's previous factors. The system is never formed: its product with a block of row vectors V is
-  ``V (YᵀY + reg·I) + weight · S Y``, where S holds ``<v_u, y_i>`` at u's observed entries — one sampled dense
-  product (``torch.sparse.sampled_addmm``) and one sparse × dense product over the CSR matrix, both
-  O(nnz · d), for all rows of a chunk at once. A step costs ~4 nnz·d flops instead of the nnz·d² of forming
-  the systems, and chunks of rows bound memory (no padding, no per-row gathers).
+  from the row's previous factors. The system is never formed: its product with a row's vector v is
+  ``v (YᵀY + reg·I) + weight · Σ_i <v, y_i> y_i`` over the row's observed items — O(nnz · d) per step instead
+  of the nnz·d² of forming the systems. A numba loop does it row by row (:func:`_cg_rows`); chunks of rows
+  run side by side in threads.
 - ``cholesky``: forms every row's d × d system and solves it exactly (batched Cholesky); rows are batched by
   degree, so padding the per-row item lists costs little. O(nnz · d²) per sweep.
 
@@ -29,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -135,30 +135,15 @@ def _conjugate_gradient(chunks: RowChunks, fixed: torch.Tensor, current: torch.T
     Chunks are independent (each row's system involves only its own entries and the shared Gram matrix), so
     ``pool`` (if given) solves several at once, each writing its own rows: the result does not depend on it.
     """
-    d, w = fixed.shape[1], config.weight
-    gram = fixed.T @ fixed + config.reg * torch.eye(d)
-    fixed_t = fixed.T.contiguous()
+    d = fixed.shape[1]
+    gram = (fixed.T @ fixed + config.reg * torch.eye(d)).numpy()
+    fixed_rows, start = fixed.numpy(), current.numpy()
     out = torch.zeros(chunks.n_rows, d)
 
     def solve(first: int, end: int, block: torch.Tensor) -> None:
-        def product(v: torch.Tensor) -> torch.Tensor:  # (YᵀY + reg·I + w · Y_uᵀY_u) v_u for every row u
-            if w == 0:  # every row's system is the Gram matrix alone
-                return v @ gram
-            return torch.addmm(v @ gram, _observed_scores(block, v, fixed_t.T), fixed, alpha=w)
-
-        x = current[first:end].clone()
-        residual = (1.0 + w) * (block @ fixed) - product(x)
-        direction = residual.clone()
-        norm = residual.pow(2).sum(1, keepdim=True)
-        for _ in range(config.cg_steps):
-            moved = product(direction)
-            step = norm / (direction * moved).sum(1, keepdim=True).clamp_min(_TINY)
-            x.addcmul_(step, direction)
-            residual.addcmul_(step, moved, value=-1.0)
-            new_norm = residual.pow(2).sum(1, keepdim=True)
-            direction = torch.addcmul(residual, new_norm / norm.clamp_min(_TINY), direction)
-            norm = new_norm
-        out[first:end] = x
+        out[first:end] = torch.from_numpy(_cg_rows(
+            block.crow_indices().numpy(), block.col_indices().numpy(), fixed_rows, start[first:end], gram,
+            config.weight, config.cg_steps))
 
     if pool is None:
         for chunk in chunks.blocks:
@@ -168,6 +153,62 @@ def _conjugate_gradient(chunks: RowChunks, fixed: torch.Tensor, current: torch.T
             done.result()  # re-raises a chunk's error
     out[chunks.empty_rows] = 0.0
     return out
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _cg_rows(
+    indptr: np.ndarray, indices: np.ndarray, fixed: np.ndarray, current: np.ndarray, gram: np.ndarray, weight: float,
+    steps: int,
+) -> np.ndarray:
+    """CG steps on each row's system ``(G + w · Y_uᵀY_u) x = (1 + w) · Σ_{i∈u} y_i`` from ``current``'s row.
+
+    One row at a time, each pass over its entries fusing ``y_i · v`` and the ``+= … y_i`` that uses it, so a
+    step reads each entry's factor row once (`implicit`'s loop). As sampled and sparse products over a chunk
+    it read them twice; at 50M interactions that made weighted sweeps 2.2× implicit's.
+    """
+    n_rows, d = current.shape
+    out = np.zeros((n_rows, d), dtype=np.float32)
+    x, residual, direction = (np.empty(d, dtype=np.float32), np.empty(d, dtype=np.float32),
+                              np.empty(d, dtype=np.float32))
+    for row in range(n_rows):
+        first, end = indptr[row], indptr[row + 1]
+        if first == end:
+            continue  # no entries: zero factors
+        x[:] = current[row]
+        residual[:] = -(x @ gram)  # b − A x, its entry terms added below
+        for k in range(first, end):
+            y = fixed[indices[k]]
+            coefficient = np.float32((1.0 + weight) - weight * _dot(y, x))
+            for f in range(d):
+                residual[f] += coefficient * y[f]
+        direction[:] = residual
+        norm = residual @ residual
+        for _ in range(steps):
+            if norm < _TINY:
+                break  # converged: the residual is exactly zero
+            moved = direction @ gram
+            if weight != 0.0:
+                for k in range(first, end):
+                    y = fixed[indices[k]]
+                    coefficient = np.float32(weight * _dot(y, direction))
+                    for f in range(d):
+                        moved[f] += coefficient * y[f]
+            step = norm / max(direction @ moved, _TINY)
+            x += step * direction
+            residual -= step * moved
+            new_norm = residual @ residual
+            direction[:] = residual + (new_norm / norm) * direction
+            norm = new_norm
+        out[row] = x
+    return out
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True, inline="always")
+def _dot(y: np.ndarray, v: np.ndarray) -> float:
+    total = np.float32(0.0)
+    for f in range(len(v)):
+        total += y[f] * v[f]
+    return total
 
 
 def _loss(chunks: RowChunks, nnz: int, users: torch.Tensor, items: torch.Tensor, config: WMFConfig) -> float:

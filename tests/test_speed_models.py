@@ -107,7 +107,7 @@ def test_negatives_miss_the_positives_at_the_documented_rate(bitmap: bool, monke
     assert counts.min() > 0.7 * counts.mean()  # every item is drawn about as often (uniform)
 
 
-def test_bitmap_and_per_user_search_agree_on_every_membership_query(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bitmap_and_sorted_key_search_agree_on_every_membership_query(monkeypatch: pytest.MonkeyPatch) -> None:
     users, items = _dense_data(share=0.25)
     bitmap = PairSampler(users, items, 40, seed=0)
     monkeypatch.setattr(_pairwise, "_BITMAP_CELLS", 0)

@@ -9,7 +9,7 @@ Negatives are drawn uniformly over all items and re-drawn, up to ``tries`` times
 user's positives; what still hits after that stays (for a user holding a share ``s`` of the items, about
 ``s^(tries + 1)`` of their negatives; 0.4 % at s = 0.25 with the default 3 tries). Membership is a lookup in a
 dense user × item bitmap when it fits in ``_BITMAP_CELLS`` bytes (MovieLens-1M: 22 MB), else a binary search
-in the user's run of the sorted (user, item) keys.
+in the sorted (user, item) keys.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from collections.abc import Callable
 
 from typing import Literal
 
-import numba
 import numpy as np
 import torch
 
@@ -73,14 +72,12 @@ class PairSampler:
         n_users = int(self.users.max()) + 1
         keys = self.users * n_items + self.items
         self._bitmap: torch.Tensor | None = None
-        self._keys: np.ndarray | None = None
-        self._row_starts: np.ndarray | None = None
+        self._keys: torch.Tensor | None = None
         if n_users * n_items <= _BITMAP_CELLS:
             self._bitmap = torch.zeros(n_users * n_items, dtype=torch.bool)
             self._bitmap[keys] = True
         else:
-            self._keys = torch.unique(keys).numpy()  # sorted: each user's keys are one contiguous run
-            self._row_starts = np.searchsorted(self._keys, np.arange(n_users + 1, dtype=np.int64) * n_items)
+            self._keys = torch.unique(keys)  # sorted
 
     def __len__(self) -> int:
         return len(self.users)
@@ -90,8 +87,14 @@ class PairSampler:
         keys = users * self.n_items + items
         if self._bitmap is not None:
             return self._bitmap.index_select(0, keys)
-        assert self._keys is not None and self._row_starts is not None
-        return torch.from_numpy(_in_user_rows(self._keys, self._row_starts, users.numpy(), keys.numpy()))
+        assert self._keys is not None
+        # Sorted queries walk the sorted keys in order: ~15× faster than random ones at 10M pairs (cache misses),
+        # and at 10M about twice as fast as a compiled binary search within each user's run of keys (measured).
+        ordered, order = torch.sort(keys)
+        position = torch.searchsorted(self._keys, ordered).clamp_(max=len(self._keys) - 1)
+        found = torch.empty_like(ordered, dtype=torch.bool)
+        found[order] = self._keys.index_select(0, position) == ordered
+        return found
 
     def negatives(self, users: torch.Tensor) -> torch.Tensor:
         """One item per user (uniform or by popularity), re-drawn up to ``tries`` times where it is one of the
@@ -115,26 +118,6 @@ class PairSampler:
         order = torch.randperm(len(self.users), generator=self.generator)
         users = self.users.index_select(0, order)  # index_select: several times faster than users[order]
         return users, self.items.index_select(0, order), self.negatives(users)
-
-
-@numba.njit(cache=True, nogil=True)
-def _in_user_rows(keys: np.ndarray, row_starts: np.ndarray, users: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    """Whether each query key is in the sorted ``keys``, searching only its user's run of them.
-
-    A user's run is short and contiguous, so each search stays in a few cache lines: at 10M pairs ~0.3 s
-    for an epoch's negatives, where sorting the queries and searching all keys took ~1 s.
-    """
-    found = np.empty(len(queries), dtype=np.bool_)
-    for k in range(len(queries)):
-        low, high = row_starts[users[k]], row_starts[users[k] + 1]
-        while low < high:
-            middle = (low + high) // 2
-            if keys[middle] < queries[k]:
-                low = middle + 1
-            else:
-                high = middle
-        found[k] = low < row_starts[users[k] + 1] and keys[low] == queries[k]
-    return found
 
 
 def train_pairwise(

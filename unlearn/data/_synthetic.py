@@ -146,7 +146,7 @@ def _sample_all(
         rng = np.random.default_rng(chunk_seed)
         row, items, affinity = chooser.choose(rng, user_vectors[users], activity[users])
         ratings = np.clip(np.rint(2.2 + 2.5 * affinity + _RATING_NOISE * rng.standard_normal(len(row))), 1, 5)
-        begin, finish = windows[users][row, 0], windows[users][row, 1]
+        begin, finish = windows[users[row]].T
         times = np.floor(begin + rng.random(len(row)) * (finish - begin)).astype(np.int64)
         order = np.lexsort((times, row))  # within a user, interactions in time order, unrelated to the draw
         chunk = (users[row[order]], items[order], ratings[order], times[order])

@@ -54,8 +54,9 @@ class AggregatorConfig(BaseModel):
     attention_size: int = Field(32, ge=1, description="k, the attention networks' hidden width")
     max_pairs: int | None = Field(
         1_000_000, ge=1, description="train on at most this many of the shards' pairs (None: all), chosen by a "
-        "seeded hash of their ids; Θ has ~K·d² parameters, which a million pairs fit as well as ten million, and "
-        "every request retrains the aggregator: capped, that costs the same at 10M interactions as at 1M")
+        "seeded hash of their ids. Every request retrains the aggregator; capped, its epochs cost the same at 10M "
+        "interactions as at 1M. Θ has ~K·d² parameters (~90k at 20 shards), far fewer than the pairs kept; "
+        "the cap's effect on quality at 10M+ was not measured")
 
 
 def aggregator_training_ids(ids: np.ndarray, config: AggregatorConfig, seed: int) -> np.ndarray:

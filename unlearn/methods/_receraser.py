@@ -22,6 +22,7 @@ seed and training-set digest are recorded with the deployment.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from itertools import chain
 from typing import Any, ClassVar
 
@@ -116,8 +117,7 @@ class RecEraser(ShardedRetraining):
         inputs = _shards_only(live)
         config = AggregatorConfig(**settings.aggregator)
         seed = settings.seed + settings.shards if current is None else current["seed"]
-        union = np.unique(np.concatenate([self.training_ids(ledger, record) for record in inputs.values()]))
-        training = training_set_from_store(ledger, aggregator_training_ids(union, config, seed),
+        training = training_set_from_store(ledger, self._aggregator_ids(ledger, inputs.values(), config, seed),
                                            f"aggregator of {deployment_id}")
         stage = f"aggregator {deployment_id}"
         progress(stage, 0, 1)
@@ -164,6 +164,13 @@ class RecEraser(ShardedRetraining):
         if checkpoint["shard"] != AGGREGATOR_SHARD:
             return super().training_ids(ledger, checkpoint)
         by_id = {c["checkpoint_id"]: c for c in ledger.checkpoints(checkpoint["deployment_id"])}
-        shard_ids = super().training_ids
-        union = np.unique(np.concatenate([shard_ids(ledger, by_id[cid]) for cid in checkpoint["inputs"].values()]))
-        return aggregator_training_ids(union, AggregatorConfig(**checkpoint["config"]), checkpoint["seed"])
+        shards = [by_id[cid] for cid in checkpoint["inputs"].values()]
+        return self._aggregator_ids(ledger, shards, AggregatorConfig(**checkpoint["config"]), checkpoint["seed"])
+
+    def _aggregator_ids(
+        self, ledger: Ledger, shards: Iterable[dict[str, Any]], config: AggregatorConfig, seed: int
+    ) -> np.ndarray:
+        """What an aggregator over these shard checkpoints trains on: at fit, at retrain and in the proof."""
+        shard_ids = super().training_ids  # bound here: a comprehension cannot call super() with no arguments
+        union = np.unique(np.concatenate([shard_ids(ledger, shard) for shard in shards]))
+        return aggregator_training_ids(union, config, seed)

@@ -39,7 +39,7 @@ from unlearn.models._factors import FactorModel, one_intra_op_thread
 _PADDED_BUDGET = 1 << 18  # rows × longest row of one batch: 256k gathered factor vectors (64 MB at d=64)
 _MAX_BATCH_ROWS = 4096  # d × d systems solved at once
 _CHUNK_NNZ = 1 << 22  # entries per CG chunk: its sampled product holds 4M values (~100 MB with indices)
-_CHUNK_ROWS = 1 << 17  # rows per CG chunk: its d-wide CG vectors stay ~30 MB each at d = 64
+_CHUNK_ROWS = 1 << 17  # rows per CG chunk: its solved factors stay ~30 MB at d = 64
 _TINY = 1e-30  # guards CG's divisions once a row has converged (its residual is exactly zero)
 
 
@@ -256,8 +256,7 @@ def train_wmf(
     with ThreadPoolExecutor(max_workers=threads) as pool:
         for sweep in range(config.epochs):
             if config.solver == "cg":
-                # one intra-op thread per op (see its docstring: CG's small ops stall at OpenMP barriers on a
-                # busy machine); the pool runs independent chunks side by side instead
+                # the pool's threads run the chunks; torch's own threads (the Gram product) would only compete
                 with one_intra_op_thread():
                     users = _conjugate_gradient(by_user, items, users, config, pool)
                     items = _conjugate_gradient(by_item, users, items, config, pool)

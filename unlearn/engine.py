@@ -371,6 +371,8 @@ class ErasureEngine:
         if verified["passed"]:
             return True
         if record.state != "failed":
-            reason = "verification failed: " + ", ".join(verified["failed_checks"])
+            reason = ("verification failed: " + ", ".join(verified["failed_checks"]) if verified["failed_checks"] else
+                      "verification inconclusive: no check could tell this model from one that forgot nothing, "
+                      "and the method is not exact")
             self._append("failed", record, {"reason": reason}, actor)
         return False

@@ -25,11 +25,13 @@ from verify._report import (
     FROZEN,
     CheckpointSwap,
     ErasureScope,
+    Judgement,
     MetricCheck,
     Sha256Hex,
     UtcDatetime,
     first_error,
     save_envelope,
+    evidence_passes,
     sign_payload,
     verify_envelope,
 )
@@ -45,25 +47,12 @@ SubjectRef = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32,64}$")]
 FileSafeId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=128)]
 
 
-class Verdict(BaseModel):
-    """One check as a certificate states it: what was measured, against what, and whether it passed."""
-
-    model_config = FROZEN
-    name: str
-    value: FiniteFloat | None
-    threshold: FiniteFloat | None
-    comparison: str
-    passed: bool
+class Verdict(Judgement):
+    """One check as a certificate states it: what was measured, against what, and pass, fail or inconclusive."""
 
     @classmethod
     def from_check(cls, check: MetricCheck) -> "Verdict":
-        return cls(
-            name=check.name,
-            value=check.value,
-            threshold=check.threshold,
-            comparison=check.comparison,
-            passed=check.passed,
-        )
+        return cls(**check.model_dump(include=set(Judgement.model_fields)))
 
 
 class DeadlineExtension(BaseModel):
@@ -82,7 +71,7 @@ class Certificate(BaseModel):
     """
 
     model_config = FROZEN
-    schema_version: Literal[2] = 2
+    schema_version: Literal[2, 3] = 3  # 3: verdicts are pass, fail or inconclusive, with a role
     certificate_id: FileSafeId
     request_id: str
     regulation: str = "GDPR Art. 17"
@@ -129,9 +118,9 @@ class Certificate(BaseModel):
             raise ValueError("deadline is before the request was received")
         if self.within_deadline != (self.completed_at.date() <= self.deadline):
             raise ValueError(f"within_deadline={self.within_deadline} contradicts completed_at and deadline")
-        expected = bool(self.verdicts) and all(verdict.passed for verdict in self.verdicts)
-        if self.passed != expected:
-            raise ValueError(f"passed={self.passed} contradicts the verdicts (an empty list never passes)")
+        if self.passed != evidence_passes(self.verdicts, self.exact):
+            raise ValueError(f"passed={self.passed} contradicts the verdicts (an empty or all-inconclusive list "
+                             "never passes)")
         return self
 
 
@@ -158,6 +147,13 @@ def _number(value: float | None) -> str:
 
 def _ledger_line(value: dict[str, Any] | None, summary: str) -> str:
     return summary if value is not None else "not attached (see the ledger's Merkle log)"
+
+
+def _shards_line(shards: list[int]) -> str:
+    """Shard *indices* retrained, said as such: "Shards retrained: 2" read as a count of two."""
+    if not shards:
+        return "none"
+    return f"{len(shards)} (shard index{'es' if len(shards) > 1 else ''} {', '.join(map(str, shards))})"
 
 
 def render_certificate_pdf(certificate: Certificate, envelope_signature: dict[str, str], path: Path) -> Path:
@@ -201,7 +197,7 @@ def render_certificate_pdf(certificate: Certificate, envelope_signature: dict[st
           if c.extensions else ()),
         ("Scope", c.scope.describe()),
         ("Method", f"{c.method} ({'exact' if c.exact else 'approximate'}) on {c.deployment_id}"),
-        ("Shards retrained", ", ".join(map(str, c.shards_retrained)) or "none"),
+        ("Shards retrained", _shards_line(c.shards_retrained)),
         ("Checkpoints replaced", swaps),
         ("Lineage proof", c.lineage_proof),
         ("Report digest", c.report_digest),
@@ -229,7 +225,7 @@ def render_certificate_pdf(certificate: Certificate, envelope_signature: dict[st
             row.cell(_latin1(verdict.name))
             row.cell(_number(verdict.value))
             row.cell(_latin1(f"{verdict.comparison} {_number(verdict.threshold)}".strip()))
-            row.cell("PASS" if verdict.passed else "FAIL")
+            row.cell(verdict.verdict.upper())
 
     heading("Integrity")
     paragraph(f"Ledger head: {c.ledger_head}", font="Courier")

@@ -1,7 +1,7 @@
 """The verification report, the in-toto-like statement that carries it, and the DSSE-style signed envelope.
 
 A report is a pydantic model so that a malformed one cannot be built, and it fails closed: ``passed`` must
-equal "at least one check ran and all of them passed". It travels as the predicate of an in-toto-like
+equal :func:`evidence_passes` of its checks (none failed, something decisive passed; all-inconclusive is no pass). It travels as the predicate of an in-toto-like
 statement whose subjects are the SHA-256 digests of what it speaks about: the ledger head, the unlearned
 deployment's checkpoints and the reference retrains.
 
@@ -57,17 +57,68 @@ UtcDatetime = Annotated[AwareDatetime, AfterValidator(_as_utc)]
 """A timezone-aware timestamp, normalised to UTC (serialised as ISO-8601 with ``Z``); naive ones are refused."""
 
 
-class MetricCheck(BaseModel):
-    """One pass/fail judgement: a measured value against a policy threshold (or a yes/no fact like lineage)."""
+CheckVerdict = Literal["pass", "fail", "inconclusive"]
+CheckRole = Literal["proof", "forgetting", "collateral"]
+
+
+class Judgement(BaseModel):
+    """One judgement of a report: a measured value against a threshold (or a yes/no fact like lineage).
+
+    ``verdict`` is three-valued. A check whose controls do not separate is *inconclusive*, never pass: the no-op
+    original passes a forgetting check too, or the threshold lies outside every value the metric can take, so the
+    check could not have failed. ``role`` says what a pass shows: ``proof`` (lineage: the serving checkpoints never
+    trained on the erased ids), ``forgetting`` (the model no longer remembers them; a model that forgot nothing
+    must fail it) or ``collateral`` (no damage to everyone else; a model that forgot nothing passes it by
+    construction). ``passed`` is ``verdict == "pass"``; judgements written before verdicts existed (no ``verdict``)
+    read ``passed`` as pass/fail and have no role.
+    """
 
     model_config = FROZEN
-    schema_version: Literal[1] = 1
     name: str
     value: FiniteFloat | None
     threshold: FiniteFloat | None
     comparison: str
+    verdict: CheckVerdict
+    role: CheckRole | None = None
     passed: bool
+
+    @model_validator(mode="before")
+    @classmethod
+    def _verdict_and_passed(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            if "verdict" not in data and "passed" in data:
+                return {**data, "verdict": "pass" if data["passed"] else "fail"}
+            if "passed" not in data and "verdict" in data:
+                return {**data, "passed": data["verdict"] == "pass"}
+        return data
+
+    @model_validator(mode="after")
+    def _passed_means_pass(self) -> "Judgement":
+        if self.passed != (self.verdict == "pass"):
+            raise ValueError(f"check {self.name!r}: passed={self.passed} contradicts verdict {self.verdict!r}")
+        return self
+
+
+class MetricCheck(Judgement):
+    """A report's judgement, with the numbers it rests on in ``detail``."""
+
+    schema_version: Literal[1, 2] = 2
     detail: str
+
+
+def evidence_passes(checks: list[Judgement], exact: bool) -> bool:
+    """Whether a report's checks certify: none failed, and something decisive passed.
+
+    Decisive is the lineage proof of an exact method, or a forgetting check whose controls separated. Evidence
+    that is all inconclusive is not a pass (fail closed). Judgements without roles (written before verdicts
+    existed) certify when every one of them passed, as they did then.
+    """
+    if not checks or any(check.verdict == "fail" for check in checks):
+        return False
+    if all(check.role is None for check in checks):
+        return all(check.passed for check in checks)
+    return any(check.verdict == "pass" and (check.role == "forgetting" or (exact and check.role == "proof"))
+               for check in checks)
 
 
 class CheckpointSwap(BaseModel):
@@ -153,7 +204,7 @@ class VerificationReport(BaseModel):
     """Evidence that one request's erasure took effect: metrics of the models compared and the checks."""
 
     model_config = FROZEN
-    schema_version: Literal[2] = 2
+    schema_version: Literal[2, 3] = 3  # 3: checks carry a verdict and a role
     report_id: str
     request_id: str
     deployment_id: str
@@ -175,11 +226,10 @@ class VerificationReport(BaseModel):
 
     @model_validator(mode="after")
     def _fail_closed(self) -> "VerificationReport":
-        expected = bool(self.checks) and all(check.passed for check in self.checks)
-        if self.passed != expected:
+        if self.passed != evidence_passes(self.checks, self.exact):
             if not self.checks:
                 raise ValueError("a report without checks cannot pass")
-            failed = [check.name for check in self.checks if not check.passed]
+            failed = [check.name for check in self.checks if check.verdict == "fail"]
             raise ValueError(f"passed={self.passed} contradicts the checks (failed: {failed or 'none'})")
         return self
 

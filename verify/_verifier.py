@@ -39,6 +39,7 @@ from verify._report import (
     ReportStatement,
     ResourceDescriptor,
     VerificationReport,
+    evidence_passes,
     load_report,
     payload_digest,
     save_envelope,
@@ -75,7 +76,8 @@ class StatisticalVerifier:
                 comparison="no erased id in any serving checkpoint" + (
                     f"; approximate deployments ({', '.join(approximate)}): recorded ancestry only, exactness "
                     "not claimed" if approximate else ""),
-                passed=bool(proofs) and all(p.ok for p in proofs),
+                verdict="pass" if proofs and all(p.ok for p in proofs) else "fail",
+                role="proof",
                 detail="; ".join(p.summary for p in proofs) or "no deployment: there is no model to prove anything of",
             )
         ]
@@ -106,7 +108,7 @@ class StatisticalVerifier:
                                getattr(loader, "latent_space_note", None))
             progress("measure", 1, 1)
             metrics, figures = evidence.metrics, evidence.figures
-            checks += judge(evidence, self.policy.verification)
+            checks += judge(evidence, self.policy.verification, exact_with_proof=exact and checks[0].passed)
             reference = ReferenceInfo(base_model=references.base_model, data_digest=references.data_digest,
                                       seed=references.seed, retrain_star_seed=references.retrain_star_seed,
                                       reused=reused)
@@ -136,7 +138,7 @@ class StatisticalVerifier:
             metrics=metrics,
             figures=figures,
             checks=checks,
-            passed=all(c.passed for c in checks),
+            passed=evidence_passes(checks, exact),
             ledger_head=ledger.head_hash(),
             policy_digest=self.policy.digest,
             seed=seed,
@@ -152,7 +154,7 @@ class StatisticalVerifier:
             report_path=str(path.relative_to(ledger.workspace.root)),
             report_sha256=payload_digest(statement.payload()),
             passed=report.passed,
-            failed_checks=[c.name for c in checks if not c.passed],
+            failed_checks=[c.name for c in checks if c.verdict == "fail"],
         )
 
     def references_for(

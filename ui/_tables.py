@@ -124,7 +124,7 @@ def check_rows(report: VerificationReport) -> list[dict[str, Any]]:
     return [
         {
             "check": check.name,
-            "verdict": "PASS" if check.passed else "FAIL",
+            "verdict": check.verdict.upper(),
             "value": check.value,
             "threshold": "" if check.threshold is None else f"{check.comparison} {check.threshold:.4f}",
             "detail": check.detail,

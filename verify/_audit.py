@@ -273,10 +273,13 @@ class _Window:
         if payload_digest(statement.payload()) != verified["report_sha256"]:
             problems.append("the report differs from the one the ledger recorded")
         if not report.passed:
-            problems.append("failed checks: " + ", ".join(c.name for c in report.checks if not c.passed))
+            failed = [c.name for c in report.checks if c.verdict == "fail"]
+            problems.append("failed checks: " + ", ".join(failed) if failed else
+                            "inconclusive: no check separated forgetting from a no-op, and the method is not exact")
         reused = report.reference.reused if report.reference else None
-        detail = "; ".join(problems) or (f"{len(report.checks)} checks passed ({report.method} on "
-                                         f"{report.deployment_id})")
+        inconclusive = sum(c.verdict == "inconclusive" for c in report.checks)
+        detail = "; ".join(problems) or (f"{len(report.checks) - inconclusive} checks passed, {inconclusive} "
+                                         f"inconclusive ({report.method} on {report.deployment_id})")
         return WindowRequest(request_id=record.request_id, erased_at=erased_at, action=action, state=record.state,
                              report_id=report.report_id, passed=not problems, reference_reused=reused, detail=detail)
 

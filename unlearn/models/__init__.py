@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from unlearn.models._base import Recommender
 from unlearn.models._bpr import BPRConfig, BPRModel, train_bpr
-from unlearn.models._factors import FactorModel
+from unlearn.models._factors import FactorModel, one_intra_op_thread
 from unlearn.models._lightgcn import LightGCNConfig, train_lightgcn
 from unlearn.models._neural import DMFModel, NeuMFModel, NeuralConfig, NeuralModel, train_dmf, train_neumf
 from unlearn.models._rating_mf import RatingMFConfig, RatingMFModel, train_rating_mf
@@ -51,6 +51,7 @@ def base_model(name: str) -> BaseModelSpec:
 
 
 __all__ = [
+    "one_intra_op_thread",
     "BASE_MODELS",
     "BPRConfig",
     "BPRModel",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,20 @@ def build_workspace(root: Path, n_users: int = 150, n_items: int = 90, shards: i
     return services
 
 
+@pytest.fixture(scope="session")
+def trained_workspace_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small trained workspace, built once per session; tests get copies (a workspace holds only relative paths)."""
+    root = tmp_path_factory.mktemp("template") / "ws"
+    build_workspace(root)
+    return root
+
+
 @pytest.fixture
-def workspace(tmp_path: Path) -> "Services":
-    """A fresh small workspace per test."""
-    return build_workspace(tmp_path / "ws")
+def workspace(tmp_path: Path, trained_workspace_template: Path) -> "Services":
+    """A fresh small workspace per test: a copy of the session's trained one (the same data, deployment and keys),
+    so each test may change it freely without training its own (~1.5 s each, 170 uses)."""
+    from ui._services import open_services
+
+    root = tmp_path / "ws"
+    shutil.copytree(trained_workspace_template, root)
+    return open_services(root)

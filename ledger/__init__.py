@@ -12,6 +12,7 @@ from ledger._ledger import (
     DEPLOYMENT_CREATED,
     DEPLOYMENT_SERVING,
     REQUEST_EXTENDED,
+    REQUEST_RETRIED,
     Ledger,
     RequestRecord,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "EventLog",
     "IntegrityResult",
     "REQUEST_EXTENDED",
+    "REQUEST_RETRIED",
     "InteractionStore",
     "Ledger",
     "LedgerIntegrityError",

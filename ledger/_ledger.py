@@ -29,6 +29,7 @@ DEPLOYMENT_SERVING = "deployment.serving"
 CHECKPOINT_CREATED = "checkpoint.created"
 REQUEST_PREFIX = "request."
 REQUEST_EXTENDED = "request.extended"
+REQUEST_RETRIED = "request.retried"
 #: Request events that annotate a request without moving it through its lifecycle (state ignores them).
 REQUEST_ANNOTATIONS = frozenset({REQUEST_EXTENDED})
 
@@ -43,8 +44,12 @@ class RequestRecord:
     history: list[Event]
 
     def payload(self, state: str) -> dict[str, Any] | None:
-        """The payload of this request's ``request.<state>`` event, or ``None`` if it never reached it."""
-        return next((e.payload for e in self.history if e.kind == f"{REQUEST_PREFIX}{state}"), None)
+        """The payload of this request's latest ``request.<state>`` event, or ``None`` if it never reached it.
+
+        Latest, not first: a retried request (see :data:`REQUEST_RETRIED`) may record a step again — a verification
+        after a failed one, a second failure — and the newest is what the request stands on.
+        """
+        return next((e.payload for e in reversed(self.history) if e.kind == f"{REQUEST_PREFIX}{state}"), None)
 
     @property
     def subject_refs(self) -> list[str]:
@@ -61,6 +66,11 @@ class RequestRecord:
         """Months the deadline was extended by, in total (GDPR Art. 12(3))."""
         return sum(int(p["months"]) for p in self.extensions)
 
+    @property
+    def retries(self) -> list[dict[str, Any]]:
+        """Every ``request.retried`` payload (the failure retried, the state resumed from), oldest first."""
+        return [e.payload for e in self.history if e.kind == REQUEST_RETRIED]
+
     def require_payload(self, state: str) -> dict[str, Any]:
         """Like :meth:`payload`, for states the caller's own state implies were reached."""
         payload = self.payload(state)
@@ -70,9 +80,17 @@ class RequestRecord:
 
 
 def _state(history: list[Event]) -> str:
-    """A request's state: its latest lifecycle event (annotations such as extensions are skipped)."""
+    """A request's state: its latest lifecycle event (annotations such as extensions are skipped).
+
+    A ``request.retried`` event (a failed request retried) puts the request back in the state it resumes from,
+    which the event records (``resumes_from``: the last step that completed before the failure), so the engine
+    runs it on from there and every reader sees it open again in that state; the failure stays in the history.
+    """
     lifecycle = [e for e in history if e.kind not in REQUEST_ANNOTATIONS]
-    return lifecycle[-1].kind.removeprefix(REQUEST_PREFIX)
+    last = lifecycle[-1]
+    if last.kind == REQUEST_RETRIED:
+        return str(last.payload["resumes_from"])
+    return last.kind.removeprefix(REQUEST_PREFIX)
 
 
 class Ledger:

@@ -7,7 +7,9 @@ from typing import Any
 
 from ledger import Ledger, RequestError, RequestRecord, WorkspaceError
 from policies import Policy
+from unlearn.engine import failure_note, resume_point, retry_note
 from unlearn.methods import get_method
+from unlearn.requests import ANSWERED_STATES
 from unlearn.training_data import Interactions
 from verify import ranking_metrics
 
@@ -32,7 +34,8 @@ SCOPE_LABELS = {"subject": "whole subject", "interactions": "listed interactions
 
 def request_rows(ledger: Ledger, policy: Policy) -> list[dict[str, Any]]:
     """One row per request: id, state, scope, receipt, deadline (the policy's response period plus extensions),
-    basis."""
+    basis, whether it is still open for its deadline (a failed request is: it awaits a retry), and a note: why a
+    failed request failed and what to do, or which attempt a retried one is."""
     return [
         {
             "request_id": r.request_id,
@@ -42,6 +45,8 @@ def request_rows(ledger: Ledger, policy: Policy) -> list[dict[str, Any]]:
             "received_at": r.received["received_at"],
             "deadline": policy.deadlines.due_date(r).isoformat(),
             "basis": r.received["basis"],
+            "open": r.state not in ANSWERED_STATES,
+            "note": failure_note(r) or retry_note(r) or "",
         }
         for r in ledger.requests()
     ]
@@ -79,13 +84,22 @@ def request_summary(ledger: Ledger, policy: Policy, request_id: str) -> dict[str
     record = ledger.request(request_id)
     if record is None:
         raise RequestError(f"unknown request id {request_id!r}")
+    failure = None
+    if record.state == "failed":
+        failure = {"reason": record.require_payload("failed")["reason"],
+                   "what_to_do": f"retry with `lethe request retry {request_id}` (resumes from "
+                                 f"{resume_point(record)}; nothing recorded is redone, the deadline stays)"}
     return {
         "request_id": request_id,
         "state": record.state,
+        "open": record.state not in ANSWERED_STATES,
         "scope": scope_line(record),
         "received_at": record.received["received_at"],
         "deadline": policy.deadlines.due_date(record).isoformat(),
         "extensions": record.extensions,
+        "failure": failure,
+        "retries": record.retries,
+        "note": failure_note(record) or retry_note(record) or "",
         "history": [
             {"seq": e.seq, "ts": e.ts, "state": e.kind.removeprefix("request."), "actor": e.actor,
              "facts": event_facts(e.payload), "payload": e.payload}

@@ -18,7 +18,7 @@ from plotly.subplots import make_subplots
 from ledger import Event, Ledger, RequestRecord, SignedCheckpoint
 from policies import Policy
 from ui._reports import event_facts, request_rows
-from unlearn.requests import FINAL_STATES, REQUEST_STATES
+from unlearn.requests import REQUEST_STATES
 from verify import AuditReport, VerificationReport, load_audit_report, load_report
 from verify._audit import AUDIT_COMPLETED
 
@@ -41,16 +41,17 @@ def today() -> date:
 
 # -- requests -----------------------------------------------------------------------------------------
 def open_request_rows(ledger: Ledger, policy: Policy, today: date) -> list[dict[str, Any]]:
-    """Requests not yet certified, rejected or failed, most urgent first, with the days left to the deadline
-    (negative: late by that many days) and a status as the audit judges it (late / nearly late / on time)."""
+    """Requests not yet answered (certified or rejected; a failed one is open: it awaits a retry), most urgent
+    first, with the days left to the deadline (negative: late by that many days), a status as the audit judges it
+    (late / nearly late / on time) and the request's note (a failed one's reason and the retry command)."""
     rows = []
     for row in request_rows(ledger, policy):
-        if row["state"] in FINAL_STATES:
+        if not row["open"]:
             continue
         days_left = (date.fromisoformat(row["deadline"]) - today).days
         status = ("late" if days_left < 0 else
                   "nearly late" if days_left <= policy.deadlines.nearly_late_days else "on time")
-        rows.append({**row, "days left": days_left, "status": status})
+        rows.append({**{k: v for k, v in row.items() if k != "open"}, "days left": days_left, "status": status})
     return sorted(rows, key=lambda r: r["days left"])
 
 

@@ -215,6 +215,37 @@ def request_run(request_id: str, workspace: Workspace = None, policy: PolicyOpti
         raise typer.Exit(1)
 
 
+@request_app.command("retry")
+@reasons
+def request_retry(
+    request_id: str,
+    actor: Annotated[str, typer.Option(help="who retries it (recorded in the ledger as the retry's actor)")] = "cli",
+    run: Annotated[bool, typer.Option("--run", help="run it at once after recording the retry")] = False,
+    workspace: Workspace = None, policy: PolicyOption = None, verbose: Verbose = False,
+) -> None:
+    """Retry a failed request: record who retries it and reopen it at the last step that completed (nothing recorded
+    is redone: a failure at verification re-runs verification only). Its deadline does not change."""
+    services = _services(workspace, policy)
+    record = services.engine.retry(request_id, actor=actor)
+    retried = record.retries[-1]
+    out.print(f"{request_id}: retried by {actor.strip()} (attempt {retried['attempt']}); resumes from {record.state}, "
+              f"due {retried['due']}", markup=False, highlight=False)
+    if not run:
+        out.print(f"run it with `lethe request run {request_id}`", highlight=False)
+        return
+    from unlearn.progress import TqdmProgress
+
+    record = services.engine.run(request_id, TqdmProgress(), actor=actor.strip())
+    out.print(f"{request_id}: {record.state}", highlight=False)
+    final = record.payload(record.state) or {}
+    if record.state == "certified":
+        root = services.ledger.workspace.root
+        out.print(f"certificate: {root / final['json_path']} and {root / final['pdf_path']}", highlight=False)
+    elif "reason" in final:
+        err.print(f"reason: {final['reason']}", markup=False, highlight=False)
+        raise typer.Exit(1)
+
+
 @request_app.command("show")
 @reasons
 def request_show(request_id: str, as_json: Annotated[bool, typer.Option("--json")] = False,

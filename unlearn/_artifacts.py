@@ -80,6 +80,11 @@ def load_arrays(directory: Path, artifact_sha256: str) -> dict[str, np.ndarray]:
         return _expand_users({name: archive[name] for name in archive.files})
 
 
+def has_artifact(directory: Path, artifact_sha256: str) -> bool:
+    """Whether a checkpoint's file is still there (not shredded)."""
+    return (directory / f"{artifact_sha256.removeprefix('sha256:')}.npz").exists()
+
+
 def shred(directory: Path, artifact_sha256: str) -> bool:
     """Overwrite and delete a checkpoint file; returns whether there was one."""
     path = directory / f"{artifact_sha256.removeprefix('sha256:')}.npz"

@@ -24,6 +24,14 @@ without changing its state.
 A crash leaves the request in its last recorded state; ``run`` again continues from there. Each step is
 safe to repeat: forgetting skips shards already retrained, erasing finds nothing left to erase.
 The verifier is injected (``verify`` depends on ``unlearn``, not the other way round).
+
+A *failed* request (its verification did not pass, after its rows were erased and its shards retrained) is not
+answered: its deadline still runs (:data:`unlearn.requests.ANSWERED_STATES`), and :meth:`ErasureEngine.retry`
+reopens it. The retry is a ``request.retried`` event (actor, the failure it retries, the state it resumes from);
+the request's state is then that state — the last step that completed before the failure — so ``run`` carries it
+on from there like after a crash: a failure at verification re-runs verification only, nothing planned, forgotten
+or erased is redone, and the deadline does not move. For that, a failed verification keeps what verifying needs
+(the escrowed pairs, the replaced checkpoints' artifacts) until a verification passes; only then are they shredded.
 """
 
 from __future__ import annotations
@@ -35,13 +43,21 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from ledger import Ledger, RequestError, RequestRecord
+from ledger import REQUEST_RETRIED, Event, Ledger, LedgerIntegrityError, RequestError, RequestRecord
 from policies import Policy, record_policy
-from unlearn._artifacts import shred
+from unlearn._artifacts import has_artifact, shred
 from unlearn.adapters import framework_methods
 from unlearn.methods import DeploymentPlan, get_method
 from unlearn.progress import ProgressCallback, no_progress
-from unlearn.requests import FINAL_STATES, BatchErasureRequest, ErasureRequest, ListedInteractions, WholeSubject
+from unlearn.requests import (
+    ANSWERED_STATES,
+    FINAL_STATES,
+    REQUEST_STATES,
+    BatchErasureRequest,
+    ErasureRequest,
+    ListedInteractions,
+    WholeSubject,
+)
 
 
 class VerificationOutcome(BaseModel):
@@ -188,10 +204,11 @@ class ErasureEngine:
     def extend(self, request_id: str, months: int, reason: str, actor: str = "system",
                role: str = "officer") -> RequestRecord:
         """Extend an open request's deadline by ``months`` (GDPR Art. 12(3)): at most the policy's total, with a
-        reason, decided before the current due date passes; recorded as ``request.extended``."""
+        reason, decided before the current due date passes; recorded as ``request.extended``. A failed request is
+        still open for its deadline (it awaits a retry), so it can be extended too."""
         self.policy.require_role("extend_deadline", role)
         record = self.require(request_id)
-        if record.state in FINAL_STATES:
+        if record.state in ANSWERED_STATES:
             raise RequestError(f"request {request_id} is {record.state}: only an open request's deadline can be extended")
         reason = reason.strip()
         if not reason:
@@ -219,6 +236,56 @@ class ErasureEngine:
             raise RequestError(f"unknown request id {request_id!r}")
         return record
 
+    # -- retrying -------------------------------------------------------------------------------
+    def retry(self, request_id: str, actor: str = "system") -> RequestRecord:
+        """Reopen a failed request: record ``request.retried`` (who, the failure retried, the state it resumes from,
+        when) and return the request, now open in that state; ``run`` then carries it on from there.
+
+        Only a failed request can be retried; an unknown, open, certified or rejected one is refused with the reason
+        (appending nothing). Nothing recorded is redone: the request resumes from the last step that completed
+        before the failure (a failure at verification re-runs verification only). The deadline does not change.
+        """
+        actor = actor.strip()
+        if not actor or any(ord(ch) < 32 for ch in actor):
+            raise RequestError("a retry is recorded with who retried it: give a name (no control characters)")
+        with self.ledger.workspace.exclusive(request_id):
+            record = self.require(request_id)
+            if record.state != "failed":
+                raise RequestError(_not_retryable(record))
+            failed = _latest(record, "request.failed")
+            resumes_from = resume_point(record)
+            if resumes_from == "data_erased":
+                self._require_verifiable(record)
+            record_policy(self.ledger, self.policy, actor)
+            self._append("retried", record, {
+                "retries_failure": failed.payload["reason"],
+                "failed_seq": failed.seq,
+                "resumes_from": resumes_from,
+                "attempt": len(record.retries) + 2,  # the first run was attempt 1
+                "retried_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "due": self.policy.deadlines.due_date(record).isoformat(),  # unchanged: received + extensions
+            }, actor)
+        return self.require(request_id)
+
+    def _require_verifiable(self, record: RequestRecord) -> None:
+        """Refuse a retry at verification when what verifying needs is gone: a request that failed before failed
+        verifications kept their escrow and replaced checkpoints had both shredded at once."""
+        planned = record.require_payload("planned")
+        gone = []
+        if planned.get("escrowed_pairs") and self.ledger.store.escrowed(record.request_id).empty:
+            gone.append(f"its {planned['escrowed_pairs']} escrowed pair(s)")
+        verified = record.payload("verified") or {}
+        missing = [sha for sha in verified.get("shredded_artifacts", [])
+                   if not has_artifact(self.ledger.workspace.artifacts_dir, sha)]
+        if missing:
+            gone.append(f"{len(missing)} replaced checkpoint artifact(s)")
+        if gone:
+            raise RequestError(
+                f"request {record.request_id} cannot be verified again: {' and '.join(gone)} were shredded when it "
+                "failed (by a Lethe version that did not keep them for a retry); its erasure stands as recorded, but "
+                "no certificate can be issued for it"
+            )
+
     # -- running --------------------------------------------------------------------------------
     def run(self, request_id: str, progress: ProgressCallback = no_progress, actor: str = "system") -> RequestRecord:
         """Carry the request from its current state to ``certified`` (or ``rejected``/``failed``)."""
@@ -227,6 +294,12 @@ class ErasureEngine:
 
     def _run_locked(self, request_id: str, progress: ProgressCallback, actor: str) -> RequestRecord:
         record = self.require(request_id)
+        if record.state == "failed":
+            raise RequestError(
+                f"request {request_id} failed ({record.require_payload('failed')['reason']}); retry it with "
+                f"`lethe request retry {request_id}` (it resumes from {resume_point(record)}; nothing recorded is "
+                "redone), then run it"
+            )
         if record.state in FINAL_STATES:
             raise RequestError(f"request {request_id} is already {record.state}; nothing to run")
         record_policy(self.ledger, self.policy, actor)
@@ -362,17 +435,72 @@ class ErasureEngine:
             self._append("certified", record, outcome.model_dump(mode="json"), actor)
 
     def _finish(self, record: RequestRecord, actor: str) -> bool:
-        """Shred what verification needed (escrow, replaced checkpoints); idempotent, so a crash right after
-        ``verified`` is finished on the next run. Returns whether the request may be certified."""
+        """After a passing verification, shred what it needed (escrow, replaced checkpoints); idempotent, so a crash
+        right after ``verified`` is finished on the next run. After a failing one, record ``failed`` and keep both:
+        a retry verifies again and needs them (they are shredded when a verification passes). Returns whether the
+        request may be certified."""
         verified = record.require_payload("verified")
-        for sha in verified["shredded_artifacts"]:
-            shred(self.ledger.workspace.artifacts_dir, sha)
-        self.ledger.store.shred_escrow(record.request_id)
         if verified["passed"]:
+            for sha in verified["shredded_artifacts"]:
+                shred(self.ledger.workspace.artifacts_dir, sha)
+            self.ledger.store.shred_escrow(record.request_id)
             return True
         if record.state != "failed":
             reason = ("verification failed: " + ", ".join(verified["failed_checks"]) if verified["failed_checks"] else
                       "verification inconclusive: no check could tell this model from one that forgot nothing, "
                       "and the method is not exact")
-            self._append("failed", record, {"reason": reason}, actor)
+            kept = {"escrowed_pairs": len(self.ledger.store.escrowed(record.request_id)),
+                    "replaced_checkpoints": len(verified["shredded_artifacts"])}
+            self._append("failed", record, {"reason": reason, "kept_for_retry": kept}, actor)
         return False
+
+
+def _latest(record: RequestRecord, kind: str) -> Event:
+    return next(e for e in reversed(record.history) if e.kind == kind)
+
+
+def resume_point(record: RequestRecord) -> str:
+    """The state a retry of a failed request resumes from: the last lifecycle step that completed before its latest
+    failure. A verification that did not pass is not a completed step, so a failure at verification resumes from
+    ``data_erased`` (verification only); after an earlier retry, the state that retry resumed from."""
+    steps = [e for e in record.history
+             if e.kind == REQUEST_RETRIED or e.kind.removeprefix("request.") in REQUEST_STATES]
+    failures = [i for i, e in enumerate(steps) if e.kind == "request.failed"]
+    before = steps[:failures[-1]] if failures else []
+    while before and before[-1].kind == "request.verified" and not before[-1].payload.get("passed"):
+        before.pop()
+    if not before or before[-1].kind in ("request.failed", "request.rejected"):
+        raise LedgerIntegrityError(f"request {record.request_id}: no completed step before its failure to resume from")
+    last = before[-1]
+    return str(last.payload["resumes_from"]) if last.kind == REQUEST_RETRIED else last.kind.removeprefix("request.")
+
+
+def failure_note(record: RequestRecord) -> str | None:
+    """Why a failed request failed and what to do, in one line (what audits, the dashboard and listings show);
+    ``None`` for a request in any other state."""
+    if record.state != "failed":
+        return None
+    reason = record.require_payload("failed")["reason"]
+    return f"failed: {reason} — retry with `lethe request retry {record.request_id}`"
+
+
+def retry_note(record: RequestRecord) -> str | None:
+    """For an open request that was retried: which attempt it is, who retried it, after which failure; else ``None``."""
+    if record.state in FINAL_STATES or not record.retries:
+        return None
+    retried = _latest(record, REQUEST_RETRIED)
+    return (f"attempt {retried.payload['attempt']}, retried by {retried.actor} after: "
+            f"{retried.payload['retries_failure']}; resumes from {retried.payload['resumes_from']}")
+
+
+def _not_retryable(record: RequestRecord) -> str:
+    """Why a request that is not failed cannot be retried, and what to do instead."""
+    rid = record.request_id
+    if record.state == "certified":
+        certified = record.require_payload("certified")
+        return f"request {rid} is certified (certificate {certified['json_path']}): there is no failure to retry"
+    if record.state == "rejected":
+        return (f"request {rid} was rejected ({record.require_payload('rejected')['reason']}): a rejected request "
+                "cannot be retried; file a new one if the subject still has data to erase")
+    return (f"request {rid} is still open ({record.state}): only a failed request can be retried; run it with "
+            f"`lethe request run {rid}`")

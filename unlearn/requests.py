@@ -19,6 +19,10 @@ REQUEST_STATES = (
     "received", "validated", "planned", "unlearned", "data_erased", "verified", "certified", "rejected", "failed"
 )
 FINAL_STATES = ("certified", "rejected", "failed")
+"""States ``run`` has nothing left to do in (a failed request runs again only after ``retry``)."""
+ANSWERED_STATES = ("certified", "rejected")
+"""States that answer the request, so its GDPR Art. 12(3) deadline no longer runs. A failed request is not answered:
+it stays open for deadlines (audits, dashboard) until a retry certifies it."""
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 

@@ -16,7 +16,8 @@ A request is verified once, when it is fulfilled; an audit asks again later, for
    issued, by design, so they cannot be measured again: check 2 is what re-tests them against today's models.
    Skipped (and failed) when check 1 fails: nothing is verified or certified on a ledger that does not verify;
 4. **deadlines**: every open request against its due date (GDPR Art. 12(3), with extensions): late ones fail
-   the audit, nearly late ones are flagged.
+   the audit, nearly late ones are flagged. A failed request is open (not answered: it awaits a retry), and is
+   listed with why it failed and the retry command even while on time.
 
 The result is an :class:`AuditReport`, signed in the same DSSE-style envelope as verification reports and
 saved under ``audits/``, then an ``audit.completed`` ledger event and (when the ledger verified) a signed
@@ -36,10 +37,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ledger import Ledger, LetheError, RequestRecord
 from policies import Policy, record_policy
-from unlearn.engine import ErasureEngine
+from unlearn.engine import ErasureEngine, failure_note
 from unlearn.methods import MethodSettings, get_method
 from unlearn.progress import ProgressCallback, no_progress
-from unlearn.requests import FINAL_STATES
+from unlearn.requests import ANSWERED_STATES
 from unlearn.training_data import Interactions, training_set_digest
 from verify._reference import ReferenceModels
 from verify._report import (
@@ -276,6 +277,8 @@ class _Window:
             failed = [c.name for c in report.checks if c.verdict == "fail"]
             problems.append("failed checks: " + ", ".join(failed) if failed else
                             "inconclusive: no check separated forgetting from a no-op, and the method is not exact")
+            if record.state == "failed":
+                problems.append(f"retry with `lethe request retry {record.request_id}`")
         reused = report.reference.reused if report.reference else None
         inconclusive = sum(c.verdict == "inconclusive" for c in report.checks)
         detail = "; ".join(problems) or (f"{len(report.checks) - inconclusive} checks passed, {inconclusive} "
@@ -320,9 +323,11 @@ def _check_window(window: _Window, requests: list[RequestRecord], window_start: 
 # -- 4. deadlines ---------------------------------------------------------------------------------------
 def _check_deadlines(policy: Policy, requests: list[RequestRecord], today: date) -> tuple[AuditCheck, list[DeadlineStatus]]:
     rows = []
+    notes = {}
     for record in requests:
-        if record.state in FINAL_STATES:
+        if record.state in ANSWERED_STATES:
             continue
+        notes[record.request_id] = failure_note(record)
         due = policy.deadlines.due_date(record)
         days_left = (due - today).days
         status = ("late" if days_left < 0 else
@@ -332,10 +337,14 @@ def _check_deadlines(policy: Policy, requests: list[RequestRecord], today: date)
                                    extension_months=record.extension_months, days_left=days_left, status=status))
     flagged = [f"{row.request_id} ({row.state}) is {row.status}: due {row.due.isoformat()}"
                f" ({abs(row.days_left)} day(s) {'ago' if row.days_left < 0 else 'left'})"
-               for row in rows if row.status != "on time"]
+               + (f"; {note}" if (note := notes[row.request_id]) else "")
+               for row in rows if row.status != "on time" or notes[row.request_id]]
     late = sum(row.status == "late" for row in rows)
-    detail = (f"{len(rows)} open request(s): {late} late, {len(flagged) - late} nearly late "
-              f"(within {policy.deadlines.nearly_late_days} days)")
+    nearly = sum(row.status == "nearly late" for row in rows)
+    failed = sum(row.state == "failed" for row in rows)
+    detail = (f"{len(rows)} open request(s): {late} late, {nearly} nearly late "
+              f"(within {policy.deadlines.nearly_late_days} days)"
+              + (f"; {failed} failed, awaiting a retry" if failed else ""))
     return AuditCheck(name="deadlines", passed=late == 0, detail=detail, findings=flagged), rows
 
 

@@ -1,5 +1,6 @@
-"""Dashboard: open requests against their deadlines (late ones first and red), requests by state, the latest
-audit verdict and the latest ledger integrity check."""
+"""Dashboard: open requests against their deadlines (late ones first and red; failed ones, which await a retry,
+with their reason and the retry command), requests by state, the latest audit verdict and the latest ledger
+integrity check."""
 
 from __future__ import annotations
 
@@ -35,6 +36,12 @@ certified.metric("Certified", counts.get("certified", 0))
 st.subheader("Open requests")
 if late:
     st.error(f"{len(late)} open request(s) past the GDPR deadline: " + ", ".join(r["request_id"] for r in late))
+failed_rows = [r for r in open_rows if r["state"] == "failed"]
+if failed_rows:  # not answered: their deadline still runs until a retry certifies them
+    st.warning(f"{len(failed_rows)} failed request(s), still open against their deadline (officers can also retry "
+               "on the Request detail page):\n\n"
+               + "\n\n".join(f"**{r['request_id']}** (due {r['deadline']}, {r['status']}) — {r['note']}"
+                             for r in failed_rows))
 if open_rows:
     st.dataframe(pd.DataFrame(open_rows).style.apply(
         lambda row: [f"background-color: {STATUS_COLORS[row['status']]}"] * len(row), axis=1),

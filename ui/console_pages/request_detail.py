@@ -1,5 +1,6 @@
-"""Request detail: one request's plan (from the ledger, before running), the run with live progress, its
-verification report with plots, the certificate downloads and the full event history."""
+"""Request detail: one request's plan (from the ledger, before running), the run with live progress, a retry of a
+failed request (officers; recorded with the signed-in user as the actor), its verification report with plots, the
+certificate downloads and the full event history."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from ui._tables import (
     verified_report,
 )
 from ui._views import StreamlitProgress, page_user, record_action, reported_errors, services
-from unlearn.requests import FINAL_STATES
+from unlearn.engine import resume_point
+from unlearn.requests import ANSWERED_STATES, FINAL_STATES
 
 user = page_user()
 ledger, engine, policy = services().ledger, services().engine, services().policy
@@ -45,7 +47,7 @@ state.metric("State", summary["state"])
 received.metric("Received", summary["received_at"][:10])
 deadline.metric("GDPR deadline", summary["deadline"])
 days_left = (date.fromisoformat(summary["deadline"]) - today()).days
-if record.state not in FINAL_STATES:
+if record.state not in ANSWERED_STATES:  # a failed request's deadline still runs: it awaits a retry
     left.metric("Days left", days_left)
     if days_left < 0:
         st.error(f"This request is {-days_left} day(s) past its deadline.")
@@ -53,8 +55,13 @@ st.caption(f"Scope — {summary['scope']}")
 if record.extensions:
     st.caption("Deadline extended: "
                + "; ".join(f"+{x['months']} month(s) — {x['reason']}" for x in record.extensions))
-if record.state in ("rejected", "failed"):
-    st.warning(f"{record.state}: {record.history[-1].payload['reason']}")
+if record.state == "rejected":
+    st.warning(f"rejected: {record.require_payload('rejected')['reason']}")
+if summary["failure"] is not None:
+    st.warning(f"failed: {summary['failure']['reason']} — {summary['failure']['what_to_do']}"
+               + (", or press Retry below" if user.can("run_request") else "; an officer can retry it"))
+if summary["note"] and record.state != "failed":
+    st.caption(f"Retried — {summary['note']}")
 
 # -- the plan: recorded once planned, else what the ledger says a run would hit now --------------------------
 planned = record.payload("planned")
@@ -82,9 +89,18 @@ if record.state not in FINAL_STATES:
     else:
         st.info(f"An {user.role} cannot run requests; an officer runs this one.")
 
+# -- a retry of a failed request (officers): recorded with the user as actor; the run button then resumes it -----
+if record.state == "failed" and user.can("run_request"):
+    st.caption(f"A retry resumes from {resume_point(record)}: nothing recorded is redone, the deadline stays.")
+    if st.button("Retry", key="retry", type="primary"):
+        with reported_errors():
+            require(page_user(), "run_request")
+            engine.retry(request_id, actor=user.name)
+            st.rerun()
+
 # -- a deadline extension (GDPR Art. 12(3)), for the roles the policy names; the engine enforces its limits ------
 room = policy.deadlines.max_extension_months - record.extension_months
-if record.state not in FINAL_STATES and room > 0 and user.role in policy.approvers.extend_deadline:
+if record.state not in ANSWERED_STATES and room > 0 and user.role in policy.approvers.extend_deadline:
     with st.expander("Extend the deadline"), st.form("extend"):
         months = st.number_input("Months", min_value=1, max_value=room, value=1, key="extend_months")
         reason = st.text_input("Reason (told to the data subject)", key="extend_reason")

@@ -1,40 +1,57 @@
 """The ``lethe`` command line: a thin layer over library calls, for people, scripts and cron.
 
-Exit codes: 0 success; 1 a failure Lethe recognised (one-line reason on stderr); 2 bad usage or a request
-that cannot be served; 3 an integrity or signature fault. ``--verbose`` re-raises for a traceback.
+Exit codes (the README's table): 0 success; 1 a failure Lethe recognised (one-line reason on stderr); 2 bad usage
+or a request that cannot be served (a wrong option, path, file or workspace); 3 an integrity or signature fault.
+``--verbose`` re-raises for a traceback.
+
+Start-up stays light: this module imports only typer and rich, so ``--help`` loads neither pandas nor torch, and
+each command imports what it needs (ingesting, the ledger, policy and certificate commands never load torch).
+Commands other than ``demo``, ``ingest``, ``register``, ``user add`` (which create it only once their input has been
+checked), ``console`` and ``audit schedule`` need an existing workspace and say so instead of creating an empty one.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from ledger import LetheError, load_public_key
-from ledger.errors import LedgerIntegrityError
+if TYPE_CHECKING:  # imported inside the commands: the ledger pulls in pandas, the services torch
+    from ledger import Ledger
+    from policies import Policy
+    from ui._services import Services
+    from unlearn.data import ColumnMapping
 
-app = typer.Typer(help="Lethe: erasure you can prove, for recommender systems.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
-request_app = typer.Typer(help="File, run and inspect erasure requests.", no_args_is_help=True)
-ledger_app = typer.Typer(help="Check the lineage ledger.", no_args_is_help=True)
-certificate_app = typer.Typer(help="Check certificates offline.", no_args_is_help=True)
+
+def _group(help: str) -> typer.Typer:  # noqa: A002 - typer's own name for it
+    # rich_markup_mode=None: click's plain help. Typer's rich help prints "<bool>" after every flag (--json,
+    # --verbose, --help itself); the plain one prints a flag as a flag, and needs no rich import to do it.
+    return typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False)
+
+
+app = _group("Lethe: erasure you can prove, for recommender systems.")
+request_app = _group("File, run and inspect erasure requests.")
+ledger_app = _group("Check the lineage ledger.")
+certificate_app = _group("Check certificates offline.")
 app.add_typer(request_app, name="request")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(certificate_app, name="certificate")
-audit_app = typer.Typer(help="Verification audits: run one now, or on the policy's schedule.", no_args_is_help=True)
-policy_app = typer.Typer(help="Show or activate the policy in force.", no_args_is_help=True)
+audit_app = _group("Verification audits: run one now, or on the policy's schedule.")
+policy_app = _group("Show or activate the policy in force.")
 app.add_typer(audit_app, name="audit")
 app.add_typer(policy_app, name="policy")
-user_app = typer.Typer(help="Who may sign in to the console, and with which role.", no_args_is_help=True)
+user_app = _group("Who may sign in to the console, and with which role.")
 app.add_typer(user_app, name="user")
 
 out = Console(soft_wrap=True)  # never wrap ids, hashes or signatures: people copy them
@@ -45,6 +62,24 @@ Workspace = Annotated[
 ]
 PolicyOption = Annotated[Optional[Path], typer.Option("--policy", help="policy YAML (default: the shipped one)")]
 Verbose = Annotated[bool, typer.Option("--verbose", help="show the full traceback on errors")]
+AsJson = Annotated[bool, typer.Option("--json", help="print JSON instead of text")]
+RequestId = Annotated[str, typer.Argument(help="the request's id, as `lethe request file` printed it")]
+
+LEDGER_FILE = "ledger.duckdb"  # a folder is a workspace once it holds its ledger (ledger/_workspace.py's layout)
+
+
+class UsageProblem(Exception):
+    """Bad usage the command line itself finds (a wrong path, file, key or workspace): exit code 2."""
+
+    exit_code = 2
+
+
+def _expected(exc: BaseException) -> bool:
+    """Lethe's own errors, and bad values (pydantic's ValidationError is a ValueError); not typer's Exit."""
+    if isinstance(exc, (UsageProblem, ValueError)):
+        return True
+    errors = sys.modules.get("ledger.errors")  # loaded by whatever raised a LetheError
+    return errors is not None and isinstance(exc, errors.LetheError)
 
 
 def reasons(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -54,49 +89,265 @@ def reasons(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (LetheError, ValueError) as exc:
-            if kwargs.get("verbose"):
+        except Exception as exc:
+            if kwargs.get("verbose") or not _expected(exc):
                 raise
-            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
             raise typer.Exit(getattr(exc, "exit_code", 2)) from None
 
     return wrapper
 
 
-def _services(workspace: Path | None, policy: Path | None = None):  # noqa: ANN202 - lazy import keeps --help fast
+# -- workspaces ----------------------------------------------------------------------------------------------------
+def _root(workspace: Path | None) -> Path:
+    from ledger import default_workspace_path
+
+    return (workspace or default_workspace_path()).resolve()
+
+
+def _require_workspace(workspace: Path | None) -> Path:
+    """The workspace's folder if it holds a ledger; otherwise a usage error, and nothing is created."""
+    root = _root(workspace)
+    if not (root / LEDGER_FILE).is_file():
+        where = "--workspace" if workspace else "$LETHE_HOME" if os.environ.get("LETHE_HOME") else "the default"
+        raise UsageProblem(f"no Lethe workspace at {root} ({where}; it has no {LEDGER_FILE}): start one with "
+                           "`lethe ingest` or `lethe demo`, or pass --workspace/-w (or set $LETHE_HOME)")
+    return root
+
+
+def _ledger(workspace: Path | None, create: bool = False) -> Ledger:
+    from ledger import Ledger
+
+    return Ledger.open(_root(workspace) if create else _require_workspace(workspace))
+
+
+def _policy(ledger: Ledger, policy: Path | None) -> Policy:
+    from policies import active_policy_path, load_policy
+
+    return load_policy(policy or active_policy_path(ledger.workspace.root))
+
+
+def _services(workspace: Path | None, policy: Path | None = None, *, create: bool = False) -> Services:
+    """Ledger, policy and erasure engine (this loads torch); an existing workspace unless ``create``."""
     from ui._services import open_services
 
-    return open_services(workspace, policy)
+    return open_services(_root(workspace) if create else _require_workspace(workspace), policy)
+
+
+def _existing_file(path: Path | None, option: str) -> Path | None:
+    if path is not None and not path.is_file():
+        raise UsageProblem(f"{path}: no such file ({option})")
+    return path
+
+
+# -- output helpers ------------------------------------------------------------------------------------------------
+def _utc(timestamp: str) -> str:
+    """An ISO time as ``YYYY-MM-DD HH:MM:SS UTC``, whole (nothing cut); anything else as it is."""
+    try:
+        moment = datetime.fromisoformat(timestamp)
+    except (TypeError, ValueError):
+        return str(timestamp)
+    if moment.utcoffset() is None or moment.utcoffset().total_seconds() != 0:
+        return str(timestamp)
+    return moment.replace(tzinfo=None).isoformat(sep=" ") + " UTC"
+
+
+def _number(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4g}"
+
+
+def _print_checks(checks: Iterable[Any]) -> None:
+    """One line per check of a report or certificate: verdict, name, measured value against its threshold, role."""
+    checks = list(checks)
+    if not checks:
+        return
+    width = max(len(check.name) for check in checks)
+    styles = {"pass": "green", "fail": "red", "inconclusive": "yellow"}
+    for check in checks:
+        verdict = getattr(check, "verdict", None) or ("pass" if check.passed else "fail")
+        if check.value is None and check.threshold is None:
+            measured = check.comparison
+        else:
+            measured = f"{_number(check.value)} {check.comparison} {_number(check.threshold)}"
+        role = f"  ({check.role})" if getattr(check, "role", None) else ""
+        style = styles.get(verdict, "bold")
+        out.print(f"  [{style}]{verdict:<12}[/{style}] {escape(check.name.ljust(width))}  {escape(measured)}{role}",
+                  highlight=False)
+
+
+def _print_verification(ledger: Ledger, record: Any) -> None:
+    """The verdicts of a request's latest verification, from its signed report (checked with the workspace key)."""
+    verified = record.payload("verified")
+    if verified is None:
+        if record.state == "data_erased":
+            out.print("verification: deferred to the next audit (the policy's audit.defer_verification)",
+                      highlight=False)
+        return
+    path = ledger.workspace.root / verified["report_path"]
+    if not path.is_file():
+        out.print(f"verification report {path}: no longer on disk", highlight=False)
+        return
+    from verify import load_report
+
+    report = load_report(path, ledger.workspace.public_key_path).predicate
+    outcome = "passed" if report.passed else "did not pass"
+    out.print(f"verification {outcome} ({report.method}, {'exact' if report.exact else 'approximate'}); "
+              f"report {path}", highlight=False)
+    _print_checks(report.checks)
+
+
+def _certificate_paths(ledger: Ledger, record: Any) -> dict[str, str] | None:
+    """The certificate's files as absolute paths (the ledger records them relative to the workspace)."""
+    certified = record.payload("certified") if record.state == "certified" else None
+    if certified is None:
+        return None
+    root = ledger.workspace.root
+    return {"json": str(root / certified["json_path"]), "pdf": str(root / certified["pdf_path"])}
+
+
+def _print_certificate(paths: dict[str, str] | None) -> None:
+    if paths:
+        out.print(f"certificate: {paths['json']}", highlight=False)
+        out.print(f"        PDF: {paths['pdf']}", highlight=False)
+
+
+def _echo_json(document: Any) -> None:
+    """Whole JSON on stdout, no markup or wrapping, so it parses whatever the terminal's width."""
+    typer.echo(json.dumps(document, indent=2, ensure_ascii=False, default=str))
+
+
+def _brief(value: Any) -> Any:
+    """A payload for people: lists of more than five entries become their count; nothing else is shortened."""
+    if isinstance(value, list):
+        return f"[{len(value)} items]" if len(value) > 5 else [_brief(v) for v in value]
+    if isinstance(value, dict):
+        return {key: _brief(v) for key, v in value.items()}
+    return value
+
+
+# -- data ----------------------------------------------------------------------------------------------------------
+def _file_columns(path: Path | None) -> list[str] | None:
+    """A CSV's header or a parquet file's columns; None if unreadable (the loader then says why)."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        if path.suffix.lower() == ".parquet":
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(path).names)
+        if path.suffix.lower() == ".csv":
+            import pandas as pd
+
+            return [str(column) for column in pd.read_csv(path, nrows=0).columns]
+    except Exception:  # noqa: BLE001 - any reading problem is the loader's to report, with its own message
+        return None
+    return None
+
+
+def _csv_mapping(path: Path | None, user_col: str | None, item_col: str | None, rating_col: str | None,
+                 time_col: str | None) -> tuple[ColumnMapping, list[str]]:
+    """The columns to read from a CSV/Parquet file, and notes on what is not read.
+
+    User and item default to ``user_id``/``item_id`` (the loader refuses a file without them). Rating and time
+    are taken from ``--rating-col``/``--time-col`` (which must exist), else from a column named ``rating`` /
+    ``timestamp`` if the file has one; a data set without them is ingested as implicit feedback, and the notes
+    say so and name every column left unread.
+    """
+    from unlearn.data import ColumnMapping
+
+    found = _file_columns(path)
+    user, item = user_col or "user_id", item_col or "item_id"
+    chosen: dict[str, str | None] = {}
+    notes: list[str] = []
+    for role, option, given, default in (("rating", "--rating-col", rating_col, "rating"),
+                                         ("timestamp", "--time-col", time_col, "timestamp")):
+        if given is not None:
+            if found is not None and given not in found:
+                raise UsageProblem(f"{path}: no {role} column {given!r} ({option}); columns found: {found}")
+            chosen[role] = given
+        elif found is None or default in found:
+            chosen[role] = default  # unreadable header: the loader reports; else the default name is there
+        else:
+            chosen[role] = None
+            notes.append(f"no {role} column (none is named {default!r}; name one with {option}): "
+                         f"ingested without {role}s")
+    if found is not None:
+        unread = [column for column in found if column not in {user, item, *chosen.values()}]
+        if unread:
+            notes.append(f"columns not read: {', '.join(map(repr, unread))}")
+    return ColumnMapping(user, item, chosen["rating"], chosen["timestamp"]), notes
+
+
+def _load(source: str, path: Path | None, columns: ColumnMapping | None = None, seed: int = 0) -> Any:
+    """A data set through :func:`unlearn.data.load_source`; what it cannot read is bad usage (exit 2)."""
+    from unlearn.data import DataError, load_source
+
+    try:
+        return load_source(source, path, columns, seed=seed)
+    except DataError as exc:
+        raise UsageProblem(str(exc)) from exc
 
 
 @app.command()
 @reasons
-def demo(workspace: Workspace = None, users: int = 1000, items: int = 600, epochs: int = 20, seed: int = 0,
-         verbose: Verbose = False) -> None:
+def demo(
+    workspace: Workspace = None,
+    users: Annotated[int, typer.Option(help="users of the synthetic data set")] = 1000,
+    items: Annotated[int, typer.Option(help="items of the synthetic data set")] = 600,
+    epochs: Annotated[int, typer.Option(min=1, help="training epochs of every model")] = 20,
+    seed: Annotated[int, typer.Option(help="seed of the data, the split and every model")] = 0,
+    verbose: Verbose = False,
+) -> None:
     """Run the whole path on the embedded synthetic data set and print the certificate's path."""
     from ui._demo import run_demo
 
-    run_demo(_services(workspace), n_users=users, n_items=items, epochs=epochs, seed=seed, console=out)
+    run_demo(_services(workspace, create=True), n_users=users, n_items=items, epochs=epochs, seed=seed, console=out)
 
 
 @app.command()
 @reasons
 def ingest(
-    source: Annotated[str, typer.Option(help="synthetic, ml-100k, ml-1m, lightgcn or csv")] = "synthetic",
-    path: Annotated[Optional[Path], typer.Option(help="file or folder of the data set")] = None,
-    user_col: str = "user_id", item_col: str = "item_id", rating_col: str = "rating", time_col: str = "timestamp",
-    test_fraction: float = 0.2, seed: int = 0, workspace: Workspace = None, verbose: Verbose = False,
+    source: Annotated[str, typer.Option(help="synthetic, ml-100k, ml-1m, lightgcn or csv (a .csv or .parquet file)")]
+    = "synthetic",
+    path: Annotated[Optional[Path], typer.Option(help="the data set's file or folder (every source but synthetic)")]
+    = None,
+    user_col: Annotated[Optional[str], typer.Option(help="csv: the user id column [default: user_id]")] = None,
+    item_col: Annotated[Optional[str], typer.Option(help="csv: the item id column [default: item_id]")] = None,
+    rating_col: Annotated[Optional[str], typer.Option(
+        help="csv: the rating column [default: 'rating' if the file has one]")] = None,
+    time_col: Annotated[Optional[str], typer.Option(
+        help="csv: the unix-seconds time column [default: 'timestamp' if the file has one]")] = None,
+    test_fraction: Annotated[float, typer.Option(
+        help="share of each user's interactions held out for testing, in [0, 1) (lightgcn keeps its own split)")]
+    = 0.2,
+    seed: Annotated[int, typer.Option(help="seed of the synthetic data and of the train/test split")] = 0,
+    workspace: Workspace = None, verbose: Verbose = False,
 ) -> None:
     """Load a data set into the store and record it (with its digest and split) in the ledger."""
-    from unlearn.data import ColumnMapping, load_source
+    if not 0.0 <= test_fraction < 1.0:
+        raise UsageProblem(f"--test-fraction must be in [0, 1), got {test_fraction}")
+    columns, notes = None, []
+    given = {"--user-col": user_col, "--item-col": item_col, "--rating-col": rating_col, "--time-col": time_col}
+    if source == "csv":
+        columns, notes = _csv_mapping(path, user_col, item_col, rating_col, time_col)
+    elif any(value is not None for value in given.values()):
+        named = "/".join(option for option, value in given.items() if value is not None)
+        raise UsageProblem(f"{named} only apply to --source csv, not {source!r} (its columns are fixed)")
+    raw = _load(source, path, columns, seed)  # before the workspace: a wrong path must not create one
     from unlearn.ingest import ingest as ingest_data
 
-    services = _services(workspace)
-    raw = load_source(source, path, ColumnMapping(user_col, item_col, rating_col, time_col), seed=seed)
-    event = ingest_data(services.ledger, raw, test_fraction=test_fraction, split_seed=seed)
+    event = ingest_data(_ledger(workspace, create=True), raw, test_fraction=test_fraction, split_seed=seed)
     p = event.payload
     out.print(f"ingested {p['name']}: {p['n_interactions']:,} interactions, {p['n_users']:,} users, "
-              f"{p['n_items']:,} items (train {p['n_train']:,} / test {p['n_test']:,}); digest {p['digest']}")
+              f"{p['n_items']:,} items (train {p['n_train']:,} / test {p['n_test']:,}); digest {p['digest']}",
+              highlight=False)
+    if columns is not None:
+        read = ", ".join(f"{role} {column!r}" if column else f"no {role}" for role, column in (
+            ("user", columns.user_col), ("item", columns.item_col), ("rating", columns.rating_col),
+            ("timestamp", columns.time_col)))
+        out.print(f"columns: {read}", highlight=False)
+    for note in notes:
+        err.print(f"note: {escape(note)}", highlight=False)
 
 
 @app.command()
@@ -104,7 +355,9 @@ def ingest(
 def train(
     method: Annotated[str, typer.Option(help="retrain, sisa, receraser, laser, warm_start, alteraser, cff or incremental")] = "sisa",
     model: Annotated[str, typer.Option(help="base model: bpr, wmf, lightgcn, dmf, neumf, rating_mf or an adapter (implicit-als, ...)")] = "bpr",
-    shards: int = 5, epochs: Optional[int] = None, seed: int = 0,
+    shards: Annotated[int, typer.Option(min=1, help="shards (sisa, receraser) or groups (laser); retrain uses 1")] = 5,
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="training epochs (default: the base model's)")] = None,
+    seed: Annotated[int, typer.Option(help="seed of the partition and of every model")] = 0,
     partition: Annotated[Optional[str], typer.Option(help="receraser: ubp (default), inbp, ibp or random")] = None,
     aggregation: Annotated[Optional[str], typer.Option(help="receraser: attention (default), mean or static")] = None,
     workers: Annotated[int, typer.Option(min=1, help="processes training shards at once (1: in this process)")] = 1,
@@ -114,11 +367,11 @@ def train(
     workspace: Workspace = None, verbose: Verbose = False,
 ) -> None:
     """Train a deployment; every interaction's shard and every checkpoint go to the ledger."""
+    services = _services(workspace)
     from unlearn.executor import executor_for
     from unlearn.methods import MethodSettings, get_method, set_serving
     from unlearn.progress import TqdmProgress
 
-    services = _services(workspace)
     shards = 1 if method == "retrain" else shards
     settings = MethodSettings(method=method, base_model=model, shards=shards, seed=seed, partition=partition,
                               aggregation=aggregation, model={"epochs": epochs} if epochs else {},
@@ -128,7 +381,7 @@ def train(
     if serve:
         set_serving(services.ledger, deployment.deployment_id, actor="cli")
     out.print(f"trained {deployment.deployment_id} ({len(deployment.checkpoints)} checkpoint(s))"
-              + (", now serving" if serve else ""))
+              + (", now serving" if serve else ""), highlight=False)
 
 
 def _parse_options(pairs: list[str]) -> dict[str, object]:
@@ -147,18 +400,18 @@ def _parse_options(pairs: list[str]) -> dict[str, object]:
 
 @app.command()
 @reasons
-def evaluate(as_json: Annotated[bool, typer.Option("--json")] = False, workspace: Workspace = None,
-             verbose: Verbose = False) -> None:
+def evaluate(as_json: AsJson = False, workspace: Workspace = None, verbose: Verbose = False) -> None:
     """Recall and NDCG @10/@20 of the serving deployment on the test split."""
+    services = _services(workspace)
     from ui._reports import evaluate_serving
 
-    result = evaluate_serving(_services(workspace).ledger)
+    result = evaluate_serving(services.ledger)
     if as_json:
-        out.print_json(json.dumps(result))
+        _echo_json(result)
         return
     table = Table(title=f"{result['deployment_id']} on the test split ({result['users']:,} users)")
     for key in result["metrics"]:
-        table.add_column(key)
+        table.add_column(key, no_wrap=True)
     table.add_row(*(f"{v:.4f}" for v in result["metrics"].values()))
     out.print(table)
 
@@ -175,43 +428,47 @@ def request_file(
     until: Annotated[Optional[datetime], typer.Option(
         "--until", help="... until this time (UTC, excluded); both or neither")] = None,
     basis: Annotated[str, typer.Option(help="legal basis")] = "Art. 17(1)(b): consent withdrawn",
-    notes: str = "", workspace: Workspace = None, policy: PolicyOption = None, verbose: Verbose = False,
+    notes: Annotated[str, typer.Option(help="free-text notes kept with the request")] = "",
+    workspace: Workspace = None, policy: PolicyOption = None, verbose: Verbose = False,
 ) -> None:
     """File an erasure request: the whole subject, only listed items (--item) or a time window (--from/--until), or a
     batch of whole subjects (--subject repeated); prints its id."""
-    from unlearn.requests import BatchErasureRequest, ErasureRequest, ListedInteractions, TimeWindow, WholeSubject
-
-    services = _services(workspace, policy)
-    if len(subject) > 1:
-        if item or since or until:
-            raise ValueError("a batch erases whole subjects: --item and --from/--until take one --subject")
-        batch = BatchErasureRequest(subjects=subject, basis=basis, notes=notes)
-        out.print(services.engine.file(batch, actor="cli"))
-        return
+    if len(subject) > 1 and (item or since or until):
+        raise ValueError("a batch erases whole subjects: --item and --from/--until take one --subject")
     if item and (since or until):
         raise ValueError("give listed items (--item) or a time window (--from/--until), not both")
     if (since is None) != (until is None):
         raise ValueError("a time window needs both --from and --until")
+    services = _services(workspace, policy)
+    from unlearn.requests import BatchErasureRequest, ErasureRequest, ListedInteractions, TimeWindow, WholeSubject
+
+    if len(subject) > 1:
+        batch = BatchErasureRequest(subjects=subject, basis=basis, notes=notes)
+        out.print(services.engine.file(batch, actor="cli"), highlight=False)
+        return
     scope = (ListedInteractions(items=item) if item else TimeWindow(start=since, end=until) if since and until
              else WholeSubject())
     request = ErasureRequest(subject=subject[0], scope=scope, basis=basis, notes=notes)
-    out.print(services.engine.file(request, actor="cli"))
+    out.print(services.engine.file(request, actor="cli"), highlight=False)
 
 
 @request_app.command("run")
 @reasons
-def request_run(request_id: str, workspace: Workspace = None, policy: PolicyOption = None,
+def request_run(request_id: RequestId, workspace: Workspace = None, policy: PolicyOption = None,
                 verbose: Verbose = False) -> None:
-    """Run (or resume) a request to its end: unlearn, erase, verify, certify."""
+    """Run (or resume) a request to its end: unlearn, erase, verify, certify; prints the verdicts and the
+    certificate's files."""
+    services = _services(workspace, policy)
     from unlearn.progress import TqdmProgress
 
-    record = _services(workspace, policy).engine.run(request_id, TqdmProgress(), actor="cli")
-    out.print(f"{request_id}: {record.state}")
+    record = services.engine.run(request_id, TqdmProgress(), actor="cli")
+    out.print(f"{request_id}: {record.state}", highlight=False)
+    _print_verification(services.ledger, record)
     final = record.payload(record.state) or {}  # the state's event, not a later annotation (an extension)
     if record.state == "certified":
-        out.print(f"certificate: {final['json_path']} and {final['pdf_path']}")
+        _print_certificate(_certificate_paths(services.ledger, record))
     elif "reason" in final:
-        err.print(f"reason: {final['reason']}")
+        err.print(f"reason: {escape(final['reason'])}", highlight=False)
         raise typer.Exit(1)
 
 
@@ -248,36 +505,66 @@ def request_retry(
 
 @request_app.command("show")
 @reasons
-def request_show(request_id: str, as_json: Annotated[bool, typer.Option("--json")] = False,
-                 workspace: Workspace = None, verbose: Verbose = False) -> None:
-    """A request's state and its full event history."""
+def request_show(request_id: RequestId, as_json: AsJson = False, workspace: Workspace = None,
+                 verbose: Verbose = False) -> None:
+    """A request's state, deadline, verdicts, certificate and full event history."""
+    ledger = _ledger(workspace)
     from ui._reports import request_summary
 
-    services = _services(workspace)
-    summary = request_summary(services.ledger, services.policy, request_id)
+    summary = request_summary(ledger, _policy(ledger, None), request_id)
+    record = ledger.request(request_id)
+    certificate = _certificate_paths(ledger, record)
     if as_json:
-        out.print_json(json.dumps(summary))
+        verified = record.payload("verified")
+        history = [{key: value for key, value in event.items() if key != "facts"} for event in summary["history"]]
+        _echo_json({**summary, "history": history, "certificate": certificate,
+                    "report": str(ledger.workspace.root / verified["report_path"]) if verified else None})
         return
-    out.print(f"[bold]{request_id}[/bold] — {summary['state']} (received {summary['received_at']}, "
-              f"deadline {summary['deadline']}); scope: {summary['scope']}")
-    table = Table("seq", "time", "state", "actor", "facts")
+    out.print(f"[bold]{escape(request_id)}[/bold]: {summary['state']}", highlight=False)
+    out.print(f"  scope:    {escape(summary['scope'])}", highlight=False)
+    out.print(f"  received: {_utc(summary['received_at'])}", highlight=False)
+    extended = sum(extension.get("months", 0) for extension in summary.get("extensions") or [])
+    out.print(f"  deadline: {summary['deadline']}" + (f" (extended by {extended} month(s))" if extended else ""),
+              highlight=False)
+    if summary.get("note"):
+        out.print(f"  note:     {escape(summary['note'])}", highlight=False)
+    failure = summary.get("failure")
+    if failure:
+        out.print(f"  failed:   {escape(failure['reason'])}", highlight=False)
+        if failure.get("what_to_do"):
+            out.print(f"  to do:    {escape(failure['what_to_do'])}", highlight=False)
+    _print_verification(ledger, record)
+    _print_certificate(certificate)
+    out.print("history:", highlight=False)
     for event in summary["history"]:
-        table.add_row(str(event["seq"]), event["ts"][:19], event["state"], event["actor"], event["facts"])
-    out.print(table)
+        out.print(f"  {event['seq']:>5}  {_utc(event['ts'])}  {event['state']}  by {escape(event['actor'])}",
+                  highlight=False)
+        for key, value in _brief(event["payload"]).items():
+            if key != "request_id":
+                text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+                out.print(f"         {key}: {escape(text)}", highlight=False)
 
 
 @request_app.command("list")
 @reasons
-def request_list(workspace: Workspace = None, verbose: Verbose = False) -> None:
-    """Every request with its state and deadline."""
+def request_list(as_json: AsJson = False, workspace: Workspace = None, verbose: Verbose = False) -> None:
+    """Every request with its state, receipt, deadline, scope and legal basis."""
+    ledger = _ledger(workspace)
     from ui._reports import request_rows
 
-    table = Table("request", "state", "scope", "received", "deadline", "basis")
-    table.columns[0].no_wrap = True
-    services = _services(workspace)
-    for row in request_rows(services.ledger, services.policy):
-        table.add_row(row["request_id"], row["state"], row["scope"], row["received_at"], row["deadline"], row["basis"])
-    out.print(table)
+    rows = request_rows(ledger, _policy(ledger, None))
+    if as_json:
+        _echo_json(rows)
+        return
+    if not rows:
+        out.print("no requests yet", highlight=False)
+    width = max((len(row["state"]) for row in rows), default=0)
+    for row in rows:  # two lines each, not a table: ids and dates stay whole at 80 columns
+        out.print(f"{row['request_id']}  {row['state']:<{width}}  received {_utc(row['received_at'])}  "
+                  f"due {row['deadline']}", highlight=False)
+        out.print(f"    {escape(row['scope'])}; basis: {escape(row['basis'])}", highlight=False)
+        if row.get("note"):
+            out.print(f"    {escape(row['note'])}", highlight=False)
 
 
 @ledger_app.command("verify")
@@ -287,23 +574,25 @@ def ledger_verify(
     workspace: Workspace = None, verbose: Verbose = False,
 ) -> None:
     """Recompute the hash chain, bulk digests and signed checkpoints; name the first fault."""
-    from ledger import SignedCheckpoint
+    _existing_file(checkpoint, "--checkpoint")
+    ledger = _ledger(workspace)
+    from ledger import LedgerIntegrityError, SignedCheckpoint
 
     external = SignedCheckpoint.read(checkpoint) if checkpoint else None
-    result = _services(workspace).ledger.verify(external)
+    result = ledger.verify(external)
     if not result.ok:
         raise LedgerIntegrityError(f"ledger verification failed at seq {result.first_bad_seq}: {result.reason}")
-    out.print(f"ledger ok: {result.events_checked} events, head {result.head_hash}")
+    out.print(f"ledger ok: {result.events_checked} events, head {result.head_hash}", highlight=False)
 
 
 @ledger_app.command("checkpoint")
 @reasons
 def ledger_checkpoint(workspace: Workspace = None, verbose: Verbose = False) -> None:
     """Sign the current tree head and export it as a note an auditor can keep."""
-    services = _services(workspace)
-    head = services.ledger.checkpoint()
+    ledger = _ledger(workspace)
+    head = ledger.checkpoint()
     out.print(head.to_note(), end="", highlight=False)
-    err.print(f"saved {services.ledger.workspace.root / 'checkpoints' / f'{head.tree_size}.note'}")
+    err.print(f"saved {ledger.workspace.root / 'checkpoints' / f'{head.tree_size}.note'}", highlight=False)
 
 
 @ledger_app.command("prove")
@@ -314,14 +603,15 @@ def ledger_prove(
     workspace: Workspace = None, verbose: Verbose = False,
 ) -> None:
     """Inclusion proofs of a request's events against a freshly signed checkpoint (JSON)."""
+    ledger = _ledger(workspace)
     from ledger import bundle_json
 
-    text = bundle_json(_services(workspace).ledger.prove_request(request))
+    text = bundle_json(ledger.prove_request(request))
     if output:
         output.write_text(text + "\n", encoding="utf-8")
-        err.print(f"wrote {output}")
+        err.print(f"wrote {output}", highlight=False)
     else:
-        out.print(text, highlight=False, soft_wrap=True)
+        typer.echo(text)
 
 
 @ledger_app.command("lineage")
@@ -329,87 +619,136 @@ def ledger_prove(
 def ledger_lineage(
     subject: Annotated[Optional[str], typer.Option(help="a data subject's id")] = None,
     checkpoint: Annotated[Optional[str], typer.Option(help="a checkpoint id")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: AsJson = False,
     workspace: Workspace = None, verbose: Verbose = False,
 ) -> None:
     """Where a subject's interactions went (shards, checkpoints, erasures), or a checkpoint's parent chain."""
     if (subject is None) == (checkpoint is None):
         raise ValueError("give exactly one of --subject or --checkpoint")
-    ledger = _services(workspace).ledger
+    ledger = _ledger(workspace)
     result = ledger.subject_lineage(subject) if subject is not None else ledger.checkpoint_lineage(checkpoint)
     if as_json:
-        out.print_json(json.dumps(result))
+        _echo_json(result)
         return
-    if checkpoint is not None:
-        table = Table("checkpoint", "parent", "interactions", "training-set digest", "excludes requests")
+    if checkpoint is not None:  # one block per checkpoint, newest first: ids and digests stay whole at 80 columns
         for record in result:
-            table.add_row(record["checkpoint_id"], record["parent"] or "-", f"{record['n_interactions']:,}",
-                          record["training_set_digest"][:23] + "…", ", ".join(record["excludes_requests"]) or "-")
-        out.print(table)
+            out.print(f"{record['checkpoint_id']}: {record['n_interactions']:,} training interactions",
+                      highlight=False)
+            out.print(f"    parent:              {record['parent'] or '-'}", highlight=False)
+            out.print(f"    training-set digest: {record['training_set_digest']}", highlight=False)
+            out.print(f"    excludes requests:   {', '.join(record['excludes_requests']) or '-'}", highlight=False)
         return
     out.print(f"subject ref {result['subject_ref']}: {len(result['interaction_ids'])} interaction id(s); "
-              f"raw data in store: {'yes' if result['data_in_store'] else 'no (erased)'}")
-    table = Table("deployment", "shard", "live checkpoint", "serving", "interactions", "still trained on")
+              f"raw data in store: {'yes' if result['data_in_store'] else 'no (erased)'}", highlight=False)
     groups: dict[tuple, list[dict]] = {}
     for row in result["placements"]:
-        groups.setdefault((row["deployment_id"], row["shard"], row["checkpoint"], row["serving"]), []).append(row)
-    for (deployment_id, shard, checkpoint_id, serving), rows in groups.items():
-        table.add_row(deployment_id, str(shard), checkpoint_id or "-", "yes" if serving else "",
-                      str(len(rows)), str(sum(r["in_training_set"] for r in rows)))
-    out.print(table)
+        groups.setdefault((row["deployment_id"], row["serving"]), []).append(row)
+    for (deployment_id, serving), rows in groups.items():
+        out.print(f"deployment {deployment_id}" + (" (serving)" if serving else ""), highlight=False)
+        shards: dict[tuple, list[dict]] = {}
+        for row in rows:
+            shards.setdefault((row["shard"], row["checkpoint"]), []).append(row)
+        for (shard, checkpoint_id), placed in shards.items():
+            out.print(f"    shard {shard}: live checkpoint {checkpoint_id or '-'}; {len(placed)} interaction(s), "
+                      f"{sum(r['in_training_set'] for r in placed)} still trained on", highlight=False)
     for request in result["requests"]:
-        out.print(f"request {request['request_id']}: {request['state']} (received {request['received_at']})")
+        out.print(f"request {request['request_id']}: {request['state']} (received {_utc(request['received_at'])})",
+                  highlight=False)
+
+
+def _certificate_file(path: Path) -> Path:
+    """The certificate's JSON file, or a usage error that says which file to pass instead."""
+    if not path.is_file():
+        raise UsageProblem(f"{path}: no such file (pass the certificate's JSON file, "
+                           "WORKSPACE/certificates/cert-….json)")
+    with path.open("rb") as handle:
+        head = handle.read(5)
+    if head.startswith(b"%PDF"):
+        raise UsageProblem(f"{path} is the certificate's PDF, which is for reading; to verify it, pass its JSON file "
+                           f"({path.with_suffix('.json').name}, beside it)")
+    try:
+        path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageProblem(f"{path} is not a certificate's JSON file (it is not text); pass cert-….json") from None
+    return path
+
+
+def _public_key(public_key: Path | None, workspace: Path | None) -> Any:
+    """The Ed25519 key to check with: ``--public-key``, else the workspace's; a missing or wrong file is bad usage."""
+    if public_key is None:
+        public_key = _root(workspace) / "keys" / "signing.pub"
+        if not public_key.is_file():
+            raise UsageProblem(f"no --public-key given, and no workspace key at {public_key}: pass --public-key "
+                               "(the signer's signing.pub)")
+    elif not public_key.is_file():
+        raise UsageProblem(f"public key file not found: {public_key} (--public-key)")
+    from ledger import SignatureError, load_public_key
+
+    try:
+        return load_public_key(public_key)
+    except SignatureError as exc:  # not a key at all: the wrong file was given
+        raise UsageProblem(f"{exc} (--public-key)") from None
 
 
 @certificate_app.command("verify")
 @reasons
 def certificate_verify(
-    certificate: Path,
+    certificate: Annotated[Path, typer.Argument(help="the certificate's JSON file (cert-….json, not the PDF)")],
     public_key: Annotated[Optional[Path], typer.Option(help="PEM public key (default: the workspace's)")] = None,
     checkpoint: Annotated[Optional[Path], typer.Option(help="your exported checkpoint note of the same log")] = None,
     workspace: Workspace = None, verbose: Verbose = False,
 ) -> None:
     """Check a certificate offline: signature, content, and its ledger inclusion proof (public key only)."""
-    from ledger import default_workspace_path
+    _certificate_file(certificate)
+    _existing_file(checkpoint, "--checkpoint")
+    key = _public_key(public_key, workspace)
+    from ledger import SignedCheckpoint
     from verify import verify_certificate_file
 
-    key_path = public_key or (workspace or default_workspace_path()) / "keys" / "signing.pub"
-    from ledger import SignedCheckpoint
-
     external = SignedCheckpoint.read(checkpoint) if checkpoint else None
-    cert = verify_certificate_file(certificate, load_public_key(key_path), external)
+    cert = verify_certificate_file(certificate, key, external)
     verdict = "PASSED" if cert.passed else "FAILED"
     out.print(f"certificate {cert.certificate_id} is authentic: request {cert.request_id}, method {cert.method}, "
               f"verification {verdict}, signed by key {cert.key_fingerprint[:16]}…; its "
               f"{len(cert.inclusion_proof['events'])} ledger events are included in the signed checkpoint of size "
-              f"{cert.ledger_checkpoint['tree_size']}")
+              f"{cert.ledger_checkpoint['tree_size']}", highlight=False)
+    _print_checks(cert.verdicts)
 
 
 @user_app.command("add")
 @reasons
 def user_add(
-    name: str,
+    name: Annotated[str, typer.Argument(help="the user's sign-in name")],
     role: Annotated[str, typer.Option(help="officer (files and runs requests) or auditor (reads, verifies, audits)")],
     replace: Annotated[bool, typer.Option(help="change an existing user's role and password")] = False,
     workspace: Workspace = None, verbose: Verbose = False,
 ) -> None:
     """Add a console user; prompts for the password (kept as an argon2id hash in the workspace's users.toml)."""
-    from ui._access import add_user
+    from pydantic import ValidationError
 
+    from ui._access import MIN_PASSWORD_LENGTH, AccessError, User, add_user
+
+    try:  # name and role first, so a wrong one neither prompts nor creates a workspace
+        User(name=name, role=role, password_hash="unset")
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise AccessError(f"{first['loc'][0]}: {first['msg']}") from None
     password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    user = add_user(_services(workspace).ledger, name, role, password, replace=replace)
-    out.print(f"{'updated' if replace else 'added'} {user.role} {user.name!r}")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccessError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    user = add_user(_ledger(workspace, create=True), name, role, password, replace=replace)
+    out.print(f"{'updated' if replace else 'added'} {user.role} {user.name!r}", highlight=False)
 
 
 @app.command()
 @reasons
-def console(workspace: Workspace = None, port: int = 8501, verbose: Verbose = False) -> None:
+def console(
+    workspace: Workspace = None,
+    port: Annotated[int, typer.Option(help="port the console listens on (http://localhost:PORT)")] = 8501,
+    verbose: Verbose = False,
+) -> None:
     """Start the Streamlit console for privacy officers and auditors."""
-    import os
-
-    from ledger import default_workspace_path
-
-    env = {**os.environ, "LETHE_HOME": str((workspace or default_workspace_path()).resolve())}
+    env = {**os.environ, "LETHE_HOME": str(_root(workspace))}
     app_path = Path(__file__).with_name("app.py")
     raise typer.Exit(subprocess.call(
         [sys.executable, "-m", "streamlit", "run", str(app_path), "--server.port", str(port),
@@ -420,7 +759,7 @@ def console(workspace: Workspace = None, port: int = 8501, verbose: Verbose = Fa
 @request_app.command("extend")
 @reasons
 def request_extend(
-    request_id: str,
+    request_id: RequestId,
     months: Annotated[int, typer.Option(help="months to add to the deadline (total at most the policy's maximum)")],
     reason: Annotated[str, typer.Option(help="why the extension is needed (told to the subject, Art. 12(3))")],
     role: Annotated[str, typer.Option(help="role approving the extension (see the policy's approvers)")] = "officer",
@@ -430,38 +769,40 @@ def request_extend(
     services = _services(workspace, policy)
     record = services.engine.extend(request_id, months, reason, actor="cli", role=role)
     out.print(f"{request_id}: due {services.policy.deadlines.due_date(record).isoformat()} "
-              f"(extended by {record.extension_months} month(s) in total)")
+              f"(extended by {record.extension_months} month(s) in total)", highlight=False)
 
 
 @audit_app.command("run")
 @reasons
 def audit_run(
     window_days: Annotated[Optional[int], typer.Option(min=1, help="days of erasures to re-check (default: policy)")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: AsJson = False,
     role: Annotated[str, typer.Option(help="role running the audit (see the policy's approvers)")] = "auditor",
     workspace: Workspace = None, policy: PolicyOption = None, verbose: Verbose = False,
 ) -> None:
     """Audit now (for cron): ledger, re-contamination, the window's erasures, deadlines. Exit 1 if a check fails."""
+    services = _services(workspace, policy)
     from unlearn.progress import TqdmProgress
     from verify import audit_report_path, run_audit
 
-    services = _services(workspace, policy)
     report = run_audit(services.ledger, services.policy, window_days=window_days, role=role, actor="cli",
                        progress=TqdmProgress())
     path = audit_report_path(services.ledger.workspace.root, report.audit_id)
     if as_json:
-        out.print_json(json.dumps({**report.model_dump(mode="json"), "report_path": str(path)}))
+        _echo_json({**report.model_dump(mode="json"), "report_path": str(path)})
     else:
         table = Table("check", "result", "detail", title=f"{report.audit_id} ({report.window_days}-day window)")
+        table.columns[0].no_wrap = table.columns[1].no_wrap = True
         for check in report.checks:
-            table.add_row(check.name, "[green]pass[/green]" if check.passed else "[red]FAIL[/red]", check.detail)
+            table.add_row(check.name, "[green]pass[/green]" if check.passed else "[red]FAIL[/red]",
+                          escape(check.detail))
         out.print(table)
         for check in report.checks:
             for finding in check.findings:
-                (out if check.passed else err).print(f"{check.name}: {finding}", highlight=False)
-        out.print(f"signed report: {path}")
+                (out if check.passed else err).print(f"{check.name}: {escape(finding)}", highlight=False)
+        out.print(f"signed report: {path}", highlight=False)
     if not report.passed:
-        err.print(f"[red]audit failed:[/red] {', '.join(report.failed_checks)}", highlight=False)
+        err.print(f"[red]audit failed:[/red] {escape(', '.join(report.failed_checks))}", highlight=False)
         raise typer.Exit(1)
 
 
@@ -474,6 +815,7 @@ def audit_schedule(
     """Run the audit on the policy's cron (UTC) until Ctrl-C; each run re-reads the policy in force."""
     from ui._scheduler import JOB_ID, build_scheduler
 
+    # Not required to exist yet: a scheduler may be set up before the first ingest (its audits then find nothing).
     scheduler = build_scheduler(workspace, policy, role, lambda line: out.print(line, highlight=False))
     trigger = scheduler.get_job(JOB_ID).trigger
     first = trigger.get_next_fire_time(None, datetime.now(timezone.utc))
@@ -491,39 +833,38 @@ def audit_schedule(
 
 @policy_app.command("show")
 @reasons
-def policy_show(as_json: Annotated[bool, typer.Option("--json")] = False, workspace: Workspace = None,
-                policy: PolicyOption = None, verbose: Verbose = False) -> None:
+def policy_show(as_json: AsJson = False, workspace: Workspace = None, policy: PolicyOption = None,
+                verbose: Verbose = False) -> None:
     """The policy in force (its digest, and whether the ledger has recorded it)."""
+    ledger = _ledger(workspace)
     from policies import recorded_policy
 
-    services = _services(workspace, policy)
-    recorded = recorded_policy(services.ledger)
-    document = {**services.policy.document(), "digest": services.policy.digest,
-                "recorded_in_ledger": recorded is not None and recorded["digest"] == services.policy.digest}
+    in_force = _policy(ledger, policy)
+    recorded = recorded_policy(ledger)
+    document = {**in_force.document(), "digest": in_force.digest,
+                "recorded_in_ledger": recorded is not None and recorded["digest"] == in_force.digest}
     if as_json:
-        out.print_json(json.dumps(document))
+        _echo_json(document)
         return
     import yaml
 
-    out.print(yaml.safe_dump(document, sort_keys=False), highlight=False)
+    out.print(yaml.safe_dump(document, sort_keys=False), highlight=False, markup=False)
 
 
 @policy_app.command("activate")
 @reasons
 def policy_activate(
-    path: Path,
+    path: Annotated[Path, typer.Argument(help="the policy YAML file to put in force")],
     role: Annotated[str, typer.Option(help="role approving the change (checked against the policy in force)")] = "officer",
     workspace: Workspace = None, verbose: Verbose = False,
 ) -> None:
     """Validate a policy file, make it the workspace's policy in force, and record it in the ledger."""
+    _existing_file(path, "PATH")
+    ledger = _ledger(workspace)
     from policies import activate_policy
 
-    activated = activate_policy(_services(workspace).ledger, path, role, actor="cli")
-    out.print(f"policy {activated.name!r} v{activated.version} in force: {activated.digest}")
-
-
-if __name__ == "__main__":
-    app()
+    activated = activate_policy(ledger, path, role, actor="cli")
+    out.print(f"policy {activated.name!r} v{activated.version} in force: {activated.digest}", highlight=False)
 
 
 @app.command()
@@ -534,7 +875,13 @@ def register(
     data: Annotated[Optional[Path], typer.Option(help="its training interactions (CSV/Parquet; default: the "
                                                       "workspace's whole training split)")] = None,
     test_data: Annotated[Optional[Path], typer.Option(help="held-out interactions (an empty workspace only)")] = None,
-    user_col: str = "user_id", item_col: str = "item_id", rating_col: str = "rating", time_col: str = "timestamp",
+    user_col: Annotated[Optional[str], typer.Option(
+        help="the user id column of --data/--test-data [default: user_id]")] = None,
+    item_col: Annotated[Optional[str], typer.Option(help="the item id column [default: item_id]")] = None,
+    rating_col: Annotated[Optional[str], typer.Option(
+        help="the rating column [default: 'rating' if the file has one]")] = None,
+    time_col: Annotated[Optional[str], typer.Option(
+        help="the unix-seconds time column [default: 'timestamp' if the file has one]")] = None,
     param: Annotated[Optional[list[str]], typer.Option(
         "--param", "-p", help="model setting KEY=VALUE (torch: module=pkg.mod:Class or file.py:Class), repeatable")] = None,
     user_ids: Annotated[Optional[Path], typer.Option(help="raw user ids in the model's row order, one a line")] = None,
@@ -545,23 +892,31 @@ def register(
     workspace: Workspace = None, verbose: Verbose = False,
 ) -> None:
     """Register a model trained outside Lethe, with its training data, as a deployment that serves requests."""
+    raw = {}
+    for name, path in (("data", data), ("test_data", test_data)):
+        raw[name] = None
+        if path is not None:
+            columns, notes = _csv_mapping(path, user_col, item_col, rating_col, time_col)
+            raw[name] = _load("csv", path, columns)
+            for note in notes:
+                err.print(f"note: {path.name}: {escape(note)}", highlight=False)
+    ids = {name: _existing_file(path, f"--{name.replace('_', '-')}").read_text(encoding="utf-8").split() if path
+           else None for name, path in (("user_ids", user_ids), ("item_ids", item_ids))}
+    services = _services(workspace, create=True)
     from unlearn.adapters import applicable_methods, register_model
-    from unlearn.data import ColumnMapping, load_source
 
-    columns = ColumnMapping(user_col, item_col, rating_col, time_col)
-    raw = {name: load_source("csv", path, columns) if path else None
-           for name, path in (("data", data), ("test_data", test_data))}
-    ids = {name: path.read_text(encoding="utf-8").split() if path else None
-           for name, path in (("user_ids", user_ids), ("item_ids", item_ids))}
-    services = _services(workspace)
     deployment = register_model(services.ledger, framework, model, raw["data"], raw["test_data"],
                                 params=_parse_options(param or []), method=method, seed=seed, serve=serve,
                                 actor="cli", **ids)
     record = deployment.checkpoints[0]
     out.print(f"registered {deployment.deployment_id}: {record['n_interactions']:,} training interactions, "
-              f"artifact {record['artifact_sha256']}" + (", now serving" if serve else ""))
+              f"artifact {record['artifact_sha256']}" + (", now serving" if serve else ""), highlight=False)
     table = Table("method", "applies", "exact", "reason", title=f"methods for {framework}")
     for verdict in applicable_methods(framework):
         table.add_row(verdict.method, "yes" if verdict.applies else "no", "yes" if verdict.exact else "no",
-                      verdict.reason)
+                      escape(verdict.reason))
     out.print(table)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,17 +1,7 @@
 """Verification of erasure: metrics against retrained references, signed reports, GDPR certificates."""
 
-from verify._audit import (
-    AUDIT_COMPLETED,
-    AuditCheck,
-    AuditReport,
-    AuditStatement,
-    DeadlineStatus,
-    WindowRequest,
-    audit_report_path,
-    latest_audit,
-    load_audit_report,
-    run_audit,
-)
+import importlib
+
 from verify._certificate import (
     APPROXIMATE_NOTICE,
     Certificate,
@@ -22,11 +12,6 @@ from verify._certificate import (
     render_certificate_pdf,
     verify_certificate_file,
 )
-from verify._evidence import ErasureCase, Evidence, judge, measure
-from verify._latent import LatentComparison, compare_latent, linear_cka
-from verify._metrics import ranking_metrics, repredict_score, topk_rbo
-from verify._mia import AttackROC, RecommenderAttack, attack_roc, auc_tolerance, score_attack
-from verify._reference import ReferenceModels, derive_seed
 from verify._report import (
     CERTIFICATE_PAYLOAD_TYPE,
     REPORT_PAYLOAD_TYPE,
@@ -45,7 +30,30 @@ from verify._report import (
     sign_payload,
     verify_envelope,
 )
-from verify._verifier import StatisticalVerifier
+
+# The rest needs torch, numba or scikit-learn; it is imported on first use (PEP 562), so a certificate or
+# report can be checked, e.g. by `lethe certificate verify`, without loading them.
+_LAZY = {
+    **dict.fromkeys(("AUDIT_COMPLETED", "AuditCheck", "AuditReport", "AuditStatement", "DeadlineStatus",
+                     "WindowRequest", "audit_report_path", "latest_audit", "load_audit_report", "run_audit"),
+                    "verify._audit"),
+    **dict.fromkeys(("ErasureCase", "Evidence", "judge", "measure"), "verify._evidence"),
+    **dict.fromkeys(("LatentComparison", "compare_latent", "linear_cka"), "verify._latent"),
+    **dict.fromkeys(("ranking_metrics", "repredict_score", "topk_rbo"), "verify._metrics"),
+    **dict.fromkeys(("AttackROC", "RecommenderAttack", "attack_roc", "auc_tolerance", "score_attack"), "verify._mia"),
+    **dict.fromkeys(("ReferenceModels", "derive_seed"), "verify._reference"),
+    "StatisticalVerifier": "verify._verifier",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'verify' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AUDIT_COMPLETED",

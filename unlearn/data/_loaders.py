@@ -105,7 +105,7 @@ def _load_table(path: Path, mapping: ColumnMapping) -> RawInteractions:
     for role, column in (("user", mapping.user_col), ("item", mapping.item_col)):
         if column not in found:
             raise DataError(
-                f"{path}: no {role} column {column!r}; columns found: {found} (pass a ColumnMapping to rename)"
+                f"{path}: no {role} column {column!r}; columns found: {found} (name them with --user-col/--item-col)"
             )
     wanted = {"subject": mapping.user_col, "item": mapping.item_col}
     wanted |= {role: col for role, col in (("rating", mapping.rating_col), ("timestamp", mapping.time_col))

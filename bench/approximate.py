@@ -16,7 +16,7 @@ M1 regimes: *paper* (α 0.03, β 0.01, long enough to overfit as the paper's M_o
 (regularised) on ``--cff-tuned-cells``. At (10 %, 50 %) also Retrain and SISA (5 random user shards, mean
 prediction), and at (10 %, 30 %) / (20 %, 50 %) the latent-feature distances of the paper's Table 2b.
 
-    python bench/approximate.py                       # both parts, appends two sections to BENCHMARKS.md
+    python bench/approximate.py                       # both parts, appends two sections to bench/results/
     python bench/approximate.py --parts alteraser --users 64
 """
 
@@ -96,7 +96,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--adamw-epochs", type=int, default=60, help="epoch cap of the AdamW retrain")
     parser.add_argument("--adamw-lr", type=float, default=0.01, help="AdamW step size of the retrain from scratch")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-append", action="store_true", help="print only; do not touch BENCHMARKS.md")
+    parser.add_argument("--no-append", action="store_true", help="print only; write nothing to bench/results/")
     return parser.parse_args(argv)
 
 
@@ -415,14 +415,14 @@ def main(argv: list[str] | None = None) -> None:
         markdown = alteraser_markdown(results, args, (cpu_stall_microseconds() - stall) / 1e6)
         print(markdown)
         if not args.no_append:
-            append_section(markdown)
+            append_section(markdown, __file__)
     if "cff" in parts:
         stall = cpu_stall_microseconds()
         print("CFF on ML-100K", flush=True)
         markdown = cff_markdown(cff_part(args), args, (cpu_stall_microseconds() - stall) / 1e6)
         print(markdown)
         if not args.no_append:
-            append_section(markdown)
+            append_section(markdown, __file__)
 
 
 if __name__ == "__main__":

@@ -152,13 +152,12 @@ def main(argv: list[str] | None = None) -> None:
         section = markdown(args, facts, timings, contention, report, sample)
     print(section)
     if not args.no_append:
-        append_section(section)
-        print("appended to BENCHMARKS.md")
+        append_section(section, __file__)
 
 
 def markdown(args: argparse.Namespace, facts: dict[str, Any], timings: dict[str, float], contention: float,
              report: AuditReport, sample: list[dict[str, float]]) -> str:
-    """The section appended to BENCHMARKS.md (also printed)."""
+    """The section appended to bench/results/ (also printed)."""
     n = len(report.requests)
     shared_total, shared_reference = timings["shared audit"], timings["shared reference"]
     per_reference = statistics.mean(row["reference"] for row in sample)

@@ -78,7 +78,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--order-seeds", default="", help="Figure 7 seed pairs per data set, e.g. ml-1m=3")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-append", action="store_true", help="print only, do not touch BENCHMARKS.md")
+    parser.add_argument("--no-append", action="store_true", help="print only, write nothing to bench/results/")
     return parser.parse_args(argv)
 
 
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
                 "of the time (PSI: other jobs shared the machine).\n")
             print(section, flush=True)
             if not args.no_append:
-                append_section(section)
+                append_section(section, __file__)
 
 
 def report(args: argparse.Namespace, run: Run, losses: list[dict[str, float]], batch: dict[str, Any]) -> str:

@@ -1,6 +1,6 @@
 """Ledger at scale: ingest with lineage, lineage lookups, full verification, inclusion proofs.
 
-One run, appended to BENCHMARKS.md: MovieLens-1M ingest (< 5 s target), a 10M-interaction synthetic set
+One run, appended to bench/results/: MovieLens-1M ingest (< 5 s target), a 10M-interaction synthetic set
 (MovieLens-10M scale) ingested from Parquet in a fresh process whose peak RSS is measured (< 2 GiB target),
 the median lineage lookup for one subject at 10M (< 50 ms target), `lethe ledger verify` over the 10M-row
 lineage, and the size and check time of a request's inclusion proof.
@@ -147,7 +147,7 @@ def main() -> None:
     ])
     print(section)
     if not args.no_append:
-        append_section(section)
+        append_section(section, __file__)
 
 
 if __name__ == "__main__":

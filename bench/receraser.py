@@ -6,7 +6,7 @@ Recall/NDCG@10/20/50 on the test split (train items excluded). Table 4 is read f
 the full retrain's training seconds against one RecEraser shard plus the aggregator, which is what one
 erased interaction costs. Optionally a whole subject is erased through the engine (every deployment in
 one request). Ablations (``--ablations``) vary the partition, the aggregation and the number of shards.
-Each part appends its own section to BENCHMARKS.md.
+Each part appends its own section to bench/results/.
 
     python bench/receraser.py --models bpr                     # Table 3 + 4 for BPR
     python bench/receraser.py --models wmf,lightgcn --requests 0
@@ -81,7 +81,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1, help="torch threads of this process (retrain, "
                         "aggregator); workers always use one each")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-append", action="store_true", help="print only, do not touch BENCHMARKS.md")
+    parser.add_argument("--no-append", action="store_true", help="print only, write nothing to bench/results/")
     return parser.parse_args(argv)
 
 
@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> None:
             section = ablations(bench) if args.ablations else table3_and_4(bench)
             print(section, flush=True)
             if not args.no_append:
-                append_section(section)
+                append_section(section, __file__)
 
 
 if __name__ == "__main__":

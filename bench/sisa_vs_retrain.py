@@ -3,7 +3,7 @@
 One run, one fresh workspace: ingest, fit a ``retrain`` (1 shard) and a ``sisa`` deployment with the same
 BPR-MF config and seed, evaluate both, erase a few subjects through the engine (each request retrains the hit
 SISA shard *and* the whole retrain deployment: the side-by-side measure), evaluate again, print a table and
-append it to BENCHMARKS.md.
+append it to bench/results/.
 
     python bench/sisa_vs_retrain.py                 # ML-1M from ../shared/data/ml-1m, 20 epochs
     python bench/sisa_vs_retrain.py --epochs 5 --no-append
@@ -33,7 +33,7 @@ from unlearn.training_data import Interactions
 from verify import ranking_metrics
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import BENCHMARKS, REPO, append_section, cpu_stall_microseconds, provenance_lines, utc_stamp  # noqa: E402
+from _common import REPO, append_section, cpu_stall_microseconds, provenance_lines, utc_stamp  # noqa: E402
 METHODS = ("retrain", "sisa")
 
 
@@ -64,7 +64,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--subjects", type=int, default=3, help="subjects to erase (spread over interaction counts)")
     parser.add_argument("--seed", type=int, default=0, help="split, shard assignment and training seed")
     parser.add_argument("--workspace", type=Path, default=None, help="workspace folder (default: a fresh temp dir)")
-    parser.add_argument("--no-append", action="store_true", help="print the table only, do not touch BENCHMARKS.md")
+    parser.add_argument("--no-append", action="store_true",
+                        help="print the table only, write nothing to bench/results/")
     return parser.parse_args(argv)
 
 
@@ -108,7 +109,7 @@ def erase(services: Services, subject: str, interactions: int, deployments: dict
 
 def report(args: argparse.Namespace, facts: dict[str, Any], timings: dict[str, float], contention: float,
            before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], erasures: list[Erasure]) -> str:
-    """The markdown section appended to BENCHMARKS.md (also printed)."""
+    """The markdown section appended to bench/results/ (also printed)."""
     retrain_s = [e.seconds["retrain"] for e in erasures]
     sisa_s = [e.seconds["sisa"] for e in erasures]
     median_speedup = statistics.median(e.speedup for e in erasures)
@@ -206,8 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     section = report(args, facts, timings, contention, before, after, erasures)
     print(section)
     if not args.no_append:
-        append_section(section)
-        print(f"appended to {BENCHMARKS}")
+        append_section(section, __file__)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ what ``ingest`` uses):
 3. **Profile** (ML-1M): one BPR-SGD epoch split into sampling and the SGD pass, and torch.profiler over one
    WMF-CG sweep: where the time goes.
 
-Appends one section to BENCHMARKS.md.
+Appends one section to bench/results/.
 
     python bench/speed_vs_implicit.py                         # ML-1M + 10M (~30 min on 2 shared cores)
     python bench/speed_vs_implicit.py --scales ml-1m --no-append
@@ -407,7 +407,7 @@ def main() -> None:
     ])
     print(section)
     if not args.no_append:
-        append_section(section)
+        append_section(section, __file__)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Erases a seeded set of whole users, trains the candidates of ``verify._power`` (no-op, a retrain with another
 seed, SISA) and one pair of references (reference retrain, Retrain*), judges each candidate with the policy,
-prints the separation table and appends it to BENCHMARKS.md.
+prints the separation table and appends it to bench/results/.
 
     python bench/verifier_power.py                      # ML-1M from ../shared/data/ml-1m, 100 users, 10 epochs
     python bench/verifier_power.py --epochs 3 --no-append
@@ -12,25 +12,23 @@ from __future__ import annotations
 
 import argparse
 import math
-import shlex
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from ledger import Ledger
 from policies import load_policy
-from sisa_vs_retrain import cpu_stall_microseconds, machine
 from unlearn.data import load_source
 from unlearn.ingest import ingest
 from unlearn.models import BPRConfig
 from unlearn.training_data import Interactions
 from verify._power import CANDIDATES, PowerStudy, run_power_study, separation_rows
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import REPO, append_section, command_line, cpu_stall_microseconds, machine, utc_stamp  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -42,7 +40,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dim", type=int, default=64, help="embedding size")
     parser.add_argument("--shards", type=int, default=5, help="SISA shards")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-append", action="store_true", help="print only, leave BENCHMARKS.md alone")
+    parser.add_argument("--no-append", action="store_true", help="print only, write nothing to bench/results/")
     return parser.parse_args(argv)
 
 
@@ -51,8 +49,7 @@ def _cell(value: float | str) -> str:
 
 
 def report(args: argparse.Namespace, facts: dict, study: PowerStudy, seconds: float, contention: float) -> str:
-    """The markdown section appended to BENCHMARKS.md."""
-    command = shlex.join(["python", "bench/verifier_power.py", *sys.argv[1:]])
+    """The markdown section appended to bench/results/."""
     header = ["metric", *CANDIDATES, "Retrain*", "reference"]
     rows = [f"| {' | '.join(_cell(v) for v in row.values())} |" for row in separation_rows(study)]
     verdicts = [
@@ -60,14 +57,14 @@ def report(args: argparse.Namespace, facts: dict, study: PowerStudy, seconds: fl
         f"{', '.join(c.name for c in study.checks[name] if not c.passed) or '-'} |"
         for name in CANDIDATES
     ]
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = utc_stamp()
     return "\n".join([
         f"## Verifier power — {facts['name']}, BPR-MF — {stamp}",
         "",
         f"- **Data:** `{args.source}` — {facts['n_interactions']:,} interactions, {facts['n_users']:,} users, "
         f"{facts['n_items']:,} items; per-user split (seed {args.seed}); {args.users} whole users erased (seeded).",
         f"- **Machine:** {machine()}. CPU pressure: some task waited for a CPU {contention:.0%} of the time.",
-        f"- **Command:** `{command}` ({seconds:.0f} s wall: every model, both references, the shadow attack).",
+        f"- **Command:** `{command_line(__file__)}` ({seconds:.0f} s wall: every model, both references, the shadow attack).",
         f"- **Models:** BPR-MF, {args.epochs} epochs, dimension {args.dim}, seed {args.seed}; SISA {args.shards} "
         f"random user shards (shards holding an erased user retrained); RecEraser {args.shards} UBP shards trained on "
         "their own items, attention aggregator (4 epochs), hit shards and aggregator retrained. Policy: the shipped "
@@ -112,9 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     section = report(args, facts, study, seconds, contention)
     print(section)
     if not args.no_append:
-        target = REPO / "BENCHMARKS.md"
-        target.write_text(target.read_text().rstrip("\n") + "\n\n" + section)
-        print(f"appended to {target}")
+        append_section(section, __file__)
 
 
 if __name__ == "__main__":

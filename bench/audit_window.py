@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from ledger import Ledger
 from policies import Policy
-from ui._services import open_services
+from ui.services import open_services
 from unlearn.data import load_source
 from unlearn.engine import ErasureEngine
 from unlearn.ingest import ingest

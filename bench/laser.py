@@ -41,11 +41,12 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from ui._services import Services, open_services
+from ui.services import Services, open_services
 from unlearn.data import load_source
 from unlearn.ingest import ingest
 from unlearn.methods import MethodSettings, get_method
-from unlearn.models import Recommender, base_model
+from unlearn.models import Recommender
+from unlearn.registry import base_model
 from unlearn.progress import TqdmProgress
 from unlearn.requests import ErasureRequest
 from unlearn.training_data import Interactions

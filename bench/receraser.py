@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from ledger import Ledger
-from ui._services import Services, open_services
+from ui.services import Services, open_services
 from unlearn.data import load_source
 from unlearn.executor import available_cores, executor_for
 from unlearn.ingest import ingest

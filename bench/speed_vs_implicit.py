@@ -148,7 +148,7 @@ def unlearn_run(scale: str, ml1m: Path, shards: int, workspace: Path, methods: l
     from policies import load_policy
     from unlearn.engine import ErasureEngine
     from unlearn.ingest import ingest
-    from unlearn.methods import METHODS, MethodSettings, get_method
+    from unlearn.methods import MethodSettings, get_method
     from unlearn.progress import no_progress
     from unlearn.requests import ErasureRequest
     from verify._lineage import prove_lineage
@@ -162,10 +162,9 @@ def unlearn_run(scale: str, ml1m: Path, shards: int, workspace: Path, methods: l
         "sisa": MethodSettings(method="sisa", base_model="wmf", shards=shards, model=model),
         "receraser": MethodSettings(method="receraser", base_model="wmf", shards=shards, model=model,
                                     partition="ubp", aggregation="attention"),
+        "alteraser": MethodSettings(method="alteraser", base_model="wmf", model=model,
+                                    options={"solver": "ah", "max_passes": 1}),
     }
-    if "alteraser" in METHODS:
-        settings["alteraser"] = MethodSettings(method="alteraser", base_model="wmf", model=model,
-                                               options={"solver": "ah", "max_passes": 1})
     settings = {label: setting for label, setting in settings.items() if label in methods}
     deployments = {}
     for label, setting in settings.items():

@@ -54,7 +54,7 @@ def report(args: argparse.Namespace, facts: dict, study: PowerStudy, seconds: fl
     rows = [f"| {' | '.join(_cell(v) for v in row.values())} |" for row in separation_rows(study)]
     verdicts = [
         f"| {name} | {'PASS' if study.passed(name) else 'FAIL'} | {', '.join(sorted(study.failed_families(name))) or '-'} | "
-        f"{', '.join(c.name for c in study.checks[name] if not c.passed) or '-'} |"
+        f"{', '.join(c.name for c in study.checks[name] if c.verdict == 'fail') or '-'} |"
         for name in CANDIDATES
     ]
     stamp = utc_stamp()

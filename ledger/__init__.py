@@ -17,7 +17,7 @@ from ledger._ledger import (
     RequestRecord,
 )
 from ledger._proofs import bundle_json, verify_bundle
-from ledger._signing import Signer, load_public_key, public_key_fingerprint, verify_signature
+from ledger._signing import Signer, load_public_key, public_key_fingerprint
 from ledger._store import InteractionStore
 from ledger._workspace import Workspace, default_workspace_path
 from ledger.errors import LedgerIntegrityError, LetheError, RequestError, SignatureError, WorkspaceError
@@ -50,5 +50,4 @@ __all__ = [
     "sha256_hex",
     "bundle_json",
     "verify_bundle",
-    "verify_signature",
 ]

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -107,13 +106,3 @@ class Signer:
             pass  # another process created the key first: use theirs
         finally:
             os.unlink(temporary)
-
-
-def verify_signature(payload: Any, signature: dict[str, str], public_key: Ed25519PublicKey) -> None:
-    """Raise :class:`SignatureError` unless ``signature`` signs the canonical JSON of ``payload``."""
-    if signature.get("keyid") != public_key_fingerprint(public_key):
-        raise SignatureError("signature was made with another key (key fingerprints differ)")
-    try:
-        public_key.verify(base64.b64decode(signature["sig"]), canonical_json(payload))
-    except (InvalidSignature, KeyError, ValueError) as exc:
-        raise SignatureError("signature does not match the signed content: it was altered") from exc

@@ -24,7 +24,7 @@ FAST_BPR = {"epochs": 3, "embedding_size": 16, "batch_size": 1024}
 
 def build_workspace(root: Path, n_users: int = 150, n_items: int = 90, shards: int = 3, seed: int = 0) -> "Services":
     """A workspace with a small synthetic data set and a serving SISA deployment (seconds to build)."""
-    from ui._services import open_services
+    from ui.services import open_services
     from unlearn.data import load_source
     from unlearn.ingest import ingest
     from unlearn.methods import MethodSettings, get_method, set_serving
@@ -51,7 +51,7 @@ def trained_workspace_template(tmp_path_factory: pytest.TempPathFactory) -> Path
 def workspace(tmp_path: Path, trained_workspace_template: Path) -> "Services":
     """A fresh small workspace per test: a copy of the session's trained one (the same data, deployment and keys),
     so each test may change it freely without training its own (~1.5 s each, 170 uses)."""
-    from ui._services import open_services
+    from ui.services import open_services
 
     root = tmp_path / "ws"
     shutil.copytree(trained_workspace_template, root)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import FAST_BPR
-from ui._services import Services, open_services
+from ui.services import Services, open_services
 from unlearn.data import load_source
 from unlearn.ingest import ingest
 from unlearn.methods import MethodSettings, get_method, set_serving

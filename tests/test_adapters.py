@@ -21,10 +21,12 @@ from typer.testing import CliRunner
 from examples.torch_embedding_model import EmbeddingMF
 from ledger import load_public_key
 from tests.conftest import build_workspace
-from ui._services import Services, open_services
+from ui.services import Services, open_services
 from ui.cli import app
-from unlearn.adapters import ImplicitALSConfig, applicable_methods, get_adapter, register_model
+from unlearn.adapters import ImplicitALSConfig
 from unlearn.adapters._protocol import one_thread
+from unlearn.methods import applicable_methods, register_model
+from unlearn.registry import get_adapter
 from unlearn.data import ColumnMapping, DataError, load_source
 from unlearn.methods import MethodSettings, ShardedRetraining, get_method
 from unlearn.methods._objectives import WMFObjective

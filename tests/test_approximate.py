@@ -217,7 +217,7 @@ def test_cff_fused_model_beats_the_faulty_model_on_the_clean_test() -> None:
 
 
 def test_noise_generator_is_seeded_and_its_requests_remove_exactly_the_injected_rows(tmp_path: Path) -> None:
-    from ui._services import open_services
+    from ui.services import open_services
 
     raw = load_source("synthetic", seed=0, n_users=120, n_items=80)
     scenario = NoiseScenario(user_fraction=0.1, data_fraction=0.3, seed=7)
@@ -261,7 +261,7 @@ def test_alteraser_rejects_bad_settings_with_the_offending_field(tmp_path: Path,
 def serve_and_erase(root: Path, settings: MethodSettings, subject_rank: int) -> tuple[Any, dict, dict, RequestRecord]:
     """A small synthetic workspace serving one deployment of ``settings``, and one whole-subject request run
     through the engine: ``(services, checkpoint before, checkpoint after, final record)``."""
-    from ui._services import open_services
+    from ui.services import open_services
 
     services = open_services(root)
     ingest(services.ledger, load_source("synthetic", seed=0, n_users=100, n_items=60))

@@ -15,7 +15,7 @@ from ledger import Ledger, SignatureError
 from ledger._db import transaction
 from policies import POLICY_ACTIVATED, Policy, PolicyError, load_policy
 from tests.conftest import FAST_BPR, build_workspace
-from ui._services import Services
+from ui.services import Services
 from ui.cli import app
 from unlearn.engine import ErasureEngine
 from unlearn.methods import MethodSettings, get_method, set_serving

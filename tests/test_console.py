@@ -22,7 +22,7 @@ from ledger import Ledger
 from ledger._db import transaction
 from tests.conftest import build_workspace
 from ui._access import add_user
-from ui._services import open_services
+from ui.services import open_services
 from unlearn.requests import ErasureRequest
 
 APP = Path(__file__).resolve().parents[1] / "ui" / "app.py"

@@ -13,7 +13,7 @@ import pytest
 
 from ledger import Ledger
 from tests.conftest import build_workspace
-from ui._services import open_services
+from ui.services import open_services
 from unlearn.requests import ErasureRequest
 
 KILL_AFTER_EVENT = """

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from ledger import RequestError
 from policies import PolicyError, gdpr_deadline
-from ui._reports import request_rows, request_summary
-from ui._services import Services
+from ui._queries import request_rows, request_summary
+from ui.services import Services
 from ui.cli import app
 from unlearn.requests import ErasureRequest
 from verify import verify_certificate_file

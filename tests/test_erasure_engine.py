@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ledger import Ledger, RequestError
-from ui._services import Services
+from ui.services import Services
 from unlearn.methods import ShardedRetraining
 from unlearn.requests import ErasureRequest
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from tests.conftest import FAST_BPR
-from ui._services import open_services
+from ui.services import open_services
 from unlearn.data import load_source
 from unlearn.ingest import ingest
 from unlearn.methods import MethodSettings, get_method, set_serving

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from ledger._db import transaction
-from ui._services import Services, open_services
+from ui.services import Services, open_services
 from unlearn.data import load_source
 from unlearn.ingest import ingest
 from unlearn.methods import MethodSettings, get_method, set_serving

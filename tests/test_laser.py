@@ -11,14 +11,14 @@ import pytest
 from typer.testing import CliRunner
 
 from ledger import Ledger
-from ui._services import Services, open_services
+from ui.services import Services, open_services
 from ui.cli import app
-from unlearn._artifacts import load_arrays
+from unlearn.artifacts import load_arrays
 from unlearn.data import load_source
 from unlearn.engine import ErasureEngine
 from unlearn.ingest import ingest
 from unlearn.methods import MethodSettings, _laser, get_method, set_serving
-from unlearn.models import base_model
+from unlearn.registry import base_model
 from unlearn.progress import no_progress
 from unlearn.requests import ErasureRequest
 from unlearn.training_data import Interactions

@@ -11,7 +11,7 @@ import pytest
 
 from ledger import Ledger, LedgerIntegrityError, SignatureError, SignedCheckpoint, Signer, verify_bundle
 from tests.conftest import build_workspace
-from ui._services import Services
+from ui.services import Services
 from unlearn.requests import ErasureRequest
 
 

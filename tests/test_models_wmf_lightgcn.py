@@ -8,7 +8,8 @@ import torch
 from pydantic import ValidationError
 
 from tests.test_bpr import MostPopular, split  # noqa: F401 - the same synthetic split and baseline as BPR's
-from unlearn.models import BASE_MODELS, LightGCNConfig, Recommender, WMFConfig, base_model, train_lightgcn, train_wmf
+from unlearn.models import LightGCNConfig, Recommender, WMFConfig, train_lightgcn, train_wmf
+from unlearn.registry import base_model, base_models
 from unlearn.models._lightgcn import normalized_adjacency, propagate
 from unlearn.models._wmf import _solve_rows
 from unlearn.training_data import Interactions
@@ -79,7 +80,7 @@ def test_lightgcn_adjacency_is_the_symmetric_normalisation() -> None:
 
 
 def test_configs_refuse_unknown_names_and_models_are_registered() -> None:
-    assert {"bpr", "wmf", "lightgcn"} <= set(BASE_MODELS)
+    assert {"bpr", "wmf", "lightgcn"} <= set(base_models())
     with pytest.raises(ValidationError, match="learning_rate"):
         WMFConfig(learning_rate=0.1)  # ALS has no step size
     with pytest.raises(ValidationError, match="layer"):

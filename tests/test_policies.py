@@ -17,7 +17,7 @@ from policies import (
     activate_policy,
     load_policy,
 )
-from ui._services import Services, open_services
+from ui.services import Services, open_services
 from unlearn.engine import ErasureEngine
 from unlearn.requests import ErasureRequest
 

@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 from ledger import Ledger
 from tests.conftest import FAST_BPR
-from ui._services import Services, open_services
+from ui.services import Services, open_services
 from ui.cli import app
-from unlearn._artifacts import load_arrays
+from unlearn.artifacts import load_arrays
 from unlearn.data import load_source
 from unlearn.executor import ProcessPoolShardExecutor
 from unlearn.ingest import ingest

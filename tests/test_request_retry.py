@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from ledger import Ledger, RequestError
 from policies import Policy
-from ui._reports import request_rows, request_summary
-from ui._services import Services
+from ui._queries import request_rows, request_summary
+from ui.services import Services
 from ui._tables import open_request_rows
 from ui.cli import app
 from unlearn.engine import ErasureEngine

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from ledger import RequestError
 from ledger._db import transaction
 from policies import Policy
-from ui._reports import request_rows, request_summary
-from ui._services import Services
+from ui._queries import request_rows, request_summary
+from ui.services import Services
 from ui.cli import app
 from unlearn.engine import ErasureEngine
 from unlearn.requests import BatchErasureRequest, ErasureRequest, ListedInteractions, TimeWindow

@@ -214,7 +214,7 @@ def test_popularity_negatives_follow_item_popularity_and_still_miss_positives() 
 
 
 def test_checkpoints_store_only_trained_users_rows_and_load_back_whole(tmp_path: Path) -> None:
-    from unlearn._artifacts import load_arrays, save_arrays
+    from unlearn.artifacts import load_arrays, save_arrays
     from unlearn.models import FactorModel
 
     rng = np.random.default_rng(0)

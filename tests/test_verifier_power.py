@@ -13,7 +13,7 @@ import pytest
 
 from ledger import Ledger
 from policies import load_policy
-from ui._services import Services
+from ui.services import Services
 from unlearn.data import load_source
 from unlearn.ingest import ingest
 from unlearn.methods import ShardedRetraining

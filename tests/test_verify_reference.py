@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ui._services import Services
+from ui.services import Services
 from unlearn.engine import ErasureEngine
 from unlearn.methods import MethodSettings
 from unlearn.progress import no_progress

@@ -11,7 +11,7 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-from ui._services import Services
+from ui.services import Services
 from unlearn.data import load_source
 from unlearn.ingest import ingest
 from unlearn.methods import MethodSettings, get_method, set_serving

@@ -14,7 +14,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from ledger import LetheError
-from ui._services import open_services
+from ui.services import open_services
 from verify import AuditReport, run_audit
 
 JOB_ID = "lethe-audit"

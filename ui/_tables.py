@@ -12,21 +12,14 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from ledger import Event, Ledger, RequestRecord, SignedCheckpoint
 from policies import Policy
-from ui._reports import event_facts, request_rows
+from ui._queries import event_facts, request_rows
 from unlearn.requests import REQUEST_STATES
 from verify import AuditReport, VerificationReport, load_audit_report, load_report
-from verify._audit import AUDIT_COMPLETED
+from verify import AUDIT_COMPLETED
 
-CHART_METRICS = ("re-predict", "mia score auc", "mia recsys auc", "recall@20")
-"""Metrics plotted side by side for every model the report compares."""
-LATENT_METRICS = ("latent users", "latent items", "cka items")
-MODEL_COLORS = {"original": "#1f77b4", "unlearned": "#d62728", "reference": "#2ca02c", "retrain*": "#9467bd"}
-"""One colour per model across every plot of a report (plotly's cycle would recolour them per subplot)."""
 PLAN_COLUMNS = ("deployment_id", "method", "exact", "estimated_cost_fraction", "interactions_hit",
                 "training_interactions")
 """Plan facts shown first (a recorded plan comes back from the ledger with its keys sorted); any others follow."""
@@ -55,14 +48,6 @@ def open_request_rows(ledger: Ledger, policy: Policy, today: date) -> list[dict[
     return sorted(rows, key=lambda r: r["days left"])
 
 
-def state_counts_figure(counts: dict[str, int]) -> go.Figure:
-    """Requests per state as horizontal bars, lifecycle order top to bottom."""
-    figure = go.Figure(go.Bar(x=list(counts.values()), y=list(counts), orientation="h", text=list(counts.values())))
-    figure.update_layout(height=80 + 28 * len(counts), margin={"t": 10, "b": 30}, xaxis_title="requests",
-                         yaxis={"autorange": "reversed"})
-    return figure
-
-
 def state_counts(ledger: Ledger) -> dict[str, int]:
     """How many requests are in each state, in lifecycle order (states a newer engine adds come last)."""
     counts = Counter(r.state for r in ledger.requests())
@@ -71,7 +56,7 @@ def state_counts(ledger: Ledger) -> dict[str, int]:
 
 
 def history_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    """A request's events from :func:`ui._reports.request_summary`, without the raw payloads."""
+    """A request's events from :func:`ui._queries.request_summary`, without the raw payloads."""
     return [
         {"seq": e["seq"], "time": e["ts"][:19], "state": e["state"], "actor": e["actor"], "facts": e["facts"]}
         for e in summary["history"]
@@ -143,63 +128,6 @@ def certificate_files(ledger: Ledger, record: RequestRecord) -> dict[str, Path]:
     return {"pdf": root / certified["pdf_path"], "json": root / certified["json_path"]}
 
 
-def _grouped_bars(metrics: dict[str, dict[str, float]], names: tuple[str, ...], axis: str) -> go.Figure:
-    """One group per metric, one bar per model (original / unlearned / reference / Retrain*)."""
-    shown = [n for n in names if any(n in values for values in metrics.values())]
-    figure = go.Figure(
-        [go.Bar(name=model, x=shown, y=[values.get(n) for n in shown], marker_color=MODEL_COLORS.get(model))
-         for model, values in metrics.items()]
-    )
-    figure.update_layout(barmode="group", yaxis_title=axis, legend_title="model", height=360)
-    return figure
-
-
-def metrics_figure(metrics: dict[str, dict[str, float]]) -> go.Figure:
-    """Re-predict score, both attacks' AUC and utility, per model."""
-    return _grouped_bars(metrics, CHART_METRICS, "value")
-
-
-def latent_figure(metrics: dict[str, dict[str, float]]) -> go.Figure:
-    """Procrustes distances to the reference (forgetting users, affected items) and the items' CKA, per model."""
-    return _grouped_bars(metrics, LATENT_METRICS, "distance (RMS embedding norms) / CKA")
-
-
-def rbo_figure(report: VerificationReport) -> go.Figure:
-    """Distribution of per-user RBO with the reference's top-k, forgetting users and other users side by side."""
-    assert report.figures is not None
-    groups = list(report.figures.rbo)
-    figure = make_subplots(rows=1, cols=len(groups), subplot_titles=groups, shared_yaxes=True)
-    for column, group in enumerate(groups, start=1):
-        histogram = report.figures.rbo[group]
-        centres = [(a + b) / 2 for a, b in zip(histogram.edges, histogram.edges[1:])]
-        for model, counts in histogram.counts.items():
-            figure.add_trace(go.Bar(name=model, x=centres, y=counts, legendgroup=model, showlegend=column == 1,
-                                    marker_color=MODEL_COLORS.get(model)),
-                             row=1, col=column)
-    figure.update_layout(barmode="group", height=340, legend_title="model",
-                         title=f"RBO@{report.figures.rbo_depth} with the reference, per user")
-    return figure
-
-
-def mia_figure(report: VerificationReport) -> go.Figure:
-    """ROC of each membership attack for the original, unlearned and reference models (diagonal: chance)."""
-    assert report.figures is not None
-    attacks = list(report.figures.mia)
-    figure = make_subplots(rows=1, cols=len(attacks), subplot_titles=[f"{a} attack" for a in attacks])
-    for column, attack in enumerate(attacks, start=1):
-        curves = report.figures.mia[attack]
-        figure.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "grey"},
-                                    name="chance", showlegend=column == 1), row=1, col=column)
-        for model, tpr in curves.tpr.items():
-            figure.add_trace(go.Scatter(x=curves.fpr, y=tpr, mode="lines", name=model, legendgroup=model,
-                                        line_color=MODEL_COLORS.get(model),
-                                        showlegend=column == 1, line_shape="hv"), row=1, col=column)
-        figure.update_xaxes(title_text="false-positive rate", row=1, col=column)
-    figure.update_yaxes(title_text="true-positive rate", row=1, col=1)
-    figure.update_layout(height=360, legend_title="model")
-    return figure
-
-
 # -- models and lineage ---------------------------------------------------------------------------------
 def deployment_rows(ledger: Ledger) -> list[dict[str, Any]]:
     return [
@@ -214,18 +142,6 @@ def deployment_rows(ledger: Ledger) -> list[dict[str, Any]]:
         }
         for d in ledger.deployments()
     ]
-
-
-def shard_sizes_figure(ledger: Ledger) -> go.Figure:
-    """Interactions assigned to each shard (or group), per deployment: how evenly the method split the data."""
-    figure = go.Figure(
-        [
-            go.Bar(name=d["deployment_id"], x=[f"shard {i}" for i in range(len(d["shard_sizes"]))], y=d["shard_sizes"])
-            for d in ledger.deployments()
-        ]
-    )
-    figure.update_layout(barmode="group", yaxis_title="interactions", legend_title="deployment", height=340)
-    return figure
 
 
 def checkpoint_rows(ledger: Ledger, deployment_id: str) -> list[dict[str, Any]]:

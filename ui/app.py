@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui._views import reported_errors, services, sign_out, signed_in_user
+from ui._session import reported_errors, services, sign_out, signed_in_user
 
 # Not named ``pages/``: that folder name beside the entrypoint switches on Streamlit's legacy file-based
 # pages, which would run a page file alone, skipping this script (page config, services, error boxes).

@@ -30,7 +30,7 @@ from rich.table import Table
 if TYPE_CHECKING:  # imported inside the commands: the ledger pulls in pandas, the services torch
     from ledger import Ledger
     from policies import Policy
-    from ui._services import Services
+    from ui.services import Services
     from unlearn.data import ColumnMapping
 
 
@@ -129,7 +129,7 @@ def _policy(ledger: Ledger, policy: Path | None) -> Policy:
 
 def _services(workspace: Path | None, policy: Path | None = None, *, create: bool = False) -> Services:
     """Ledger, policy and erasure engine (this loads torch); an existing workspace unless ``create``."""
-    from ui._services import open_services
+    from ui.services import open_services
 
     return open_services(_root(workspace) if create else _require_workspace(workspace), policy)
 
@@ -403,7 +403,7 @@ def _parse_options(pairs: list[str]) -> dict[str, object]:
 def evaluate(as_json: AsJson = False, workspace: Workspace = None, verbose: Verbose = False) -> None:
     """Recall and NDCG @10/@20 of the serving deployment on the test split."""
     services = _services(workspace)
-    from ui._reports import evaluate_serving
+    from verify import evaluate_serving
 
     result = evaluate_serving(services.ledger)
     if as_json:
@@ -509,7 +509,7 @@ def request_show(request_id: RequestId, as_json: AsJson = False, workspace: Work
                  verbose: Verbose = False) -> None:
     """A request's state, deadline, verdicts, certificate and full event history."""
     ledger = _ledger(workspace)
-    from ui._reports import request_summary
+    from ui._queries import request_summary
 
     summary = request_summary(ledger, _policy(ledger, None), request_id)
     record = ledger.request(request_id)
@@ -550,7 +550,7 @@ def request_show(request_id: RequestId, as_json: AsJson = False, workspace: Work
 def request_list(as_json: AsJson = False, workspace: Workspace = None, verbose: Verbose = False) -> None:
     """Every request with its state, receipt, deadline, scope and legal basis."""
     ledger = _ledger(workspace)
-    from ui._reports import request_rows
+    from ui._queries import request_rows
 
     rows = request_rows(ledger, _policy(ledger, None))
     if as_json:
@@ -903,7 +903,7 @@ def register(
     ids = {name: _existing_file(path, f"--{name.replace('_', '-')}").read_text(encoding="utf-8").split() if path
            else None for name, path in (("user_ids", user_ids), ("item_ids", item_ids))}
     services = _services(workspace, create=True)
-    from unlearn.adapters import applicable_methods, register_model
+    from unlearn.methods import applicable_methods, register_model
 
     deployment = register_model(services.ledger, framework, model, raw["data"], raw["test_data"],
                                 params=_parse_options(param or []), method=method, seed=seed, serve=serve,

@@ -43,16 +43,15 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from ledger import REQUEST_RETRIED, Event, Ledger, LedgerIntegrityError, RequestError, RequestRecord
+from ledger import Ledger, RequestError, RequestRecord
 from policies import Policy, record_policy
-from unlearn._artifacts import has_artifact, shred
-from unlearn.adapters import framework_methods
-from unlearn.methods import DeploymentPlan, get_method
+from unlearn.artifacts import has_artifact, shred
+from unlearn.lifecycle import latest_event, resume_point
+from unlearn.methods import DeploymentPlan, framework_methods, get_method
 from unlearn.progress import ProgressCallback, no_progress
 from unlearn.requests import (
     ANSWERED_STATES,
     FINAL_STATES,
-    REQUEST_STATES,
     BatchErasureRequest,
     ErasureRequest,
     ListedInteractions,
@@ -252,7 +251,7 @@ class ErasureEngine:
             record = self.require(request_id)
             if record.state != "failed":
                 raise RequestError(_not_retryable(record))
-            failed = _latest(record, "request.failed")
+            failed = latest_event(record, "request.failed")
             resumes_from = resume_point(record)
             if resumes_from == "data_erased":
                 self._require_verifiable(record)
@@ -453,44 +452,6 @@ class ErasureEngine:
                     "replaced_checkpoints": len(verified["shredded_artifacts"])}
             self._append("failed", record, {"reason": reason, "kept_for_retry": kept}, actor)
         return False
-
-
-def _latest(record: RequestRecord, kind: str) -> Event:
-    return next(e for e in reversed(record.history) if e.kind == kind)
-
-
-def resume_point(record: RequestRecord) -> str:
-    """The state a retry of a failed request resumes from: the last lifecycle step that completed before its latest
-    failure. A verification that did not pass is not a completed step, so a failure at verification resumes from
-    ``data_erased`` (verification only); after an earlier retry, the state that retry resumed from."""
-    steps = [e for e in record.history
-             if e.kind == REQUEST_RETRIED or e.kind.removeprefix("request.") in REQUEST_STATES]
-    failures = [i for i, e in enumerate(steps) if e.kind == "request.failed"]
-    before = steps[:failures[-1]] if failures else []
-    while before and before[-1].kind == "request.verified" and not before[-1].payload.get("passed"):
-        before.pop()
-    if not before or before[-1].kind in ("request.failed", "request.rejected"):
-        raise LedgerIntegrityError(f"request {record.request_id}: no completed step before its failure to resume from")
-    last = before[-1]
-    return str(last.payload["resumes_from"]) if last.kind == REQUEST_RETRIED else last.kind.removeprefix("request.")
-
-
-def failure_note(record: RequestRecord) -> str | None:
-    """Why a failed request failed and what to do, in one line (what audits, the dashboard and listings show);
-    ``None`` for a request in any other state."""
-    if record.state != "failed":
-        return None
-    reason = record.require_payload("failed")["reason"]
-    return f"failed: {reason} — retry with `lethe request retry {record.request_id}`"
-
-
-def retry_note(record: RequestRecord) -> str | None:
-    """For an open request that was retried: which attempt it is, who retried it, after which failure; else ``None``."""
-    if record.state in FINAL_STATES or not record.retries:
-        return None
-    retried = _latest(record, REQUEST_RETRIED)
-    return (f"attempt {retried.payload['attempt']}, retried by {retried.actor} after: "
-            f"{retried.payload['retries_failure']}; resumes from {retried.payload['resumes_from']}")
 
 
 def _not_retryable(record: RequestRecord) -> str:

@@ -37,7 +37,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ledger import Ledger, LetheError, RequestRecord
 from policies import Policy, record_policy
-from unlearn.engine import ErasureEngine, failure_note
+from unlearn.engine import ErasureEngine
+from unlearn.lifecycle import failure_note
 from unlearn.methods import MethodSettings, get_method
 from unlearn.progress import ProgressCallback, no_progress
 from unlearn.requests import ANSWERED_STATES
@@ -447,10 +448,3 @@ def _sign_and_save(ledger: Ledger, report: AuditReport, references: list[Referen
     envelope = sign_payload(statement.payload(), REPORT_PAYLOAD_TYPE, ledger.workspace.signer)
     path = save_envelope(envelope, audit_report_path(ledger.workspace.root, report.audit_id))
     return path, payload_digest(statement.payload())
-
-
-def latest_audit(ledger: Ledger) -> dict[str, Any] | None:
-    """The newest ``audit.completed`` payload (for the console and status lines), or ``None``."""
-    events = ledger.log.events([AUDIT_COMPLETED])
-    return events[-1].payload if events else None
-

@@ -13,12 +13,12 @@ from typing import Annotated, Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fpdf import FPDF
-from pydantic import BaseModel, Field, FiniteFloat, StringConstraints, ValidationError, model_validator
+from pydantic import BaseModel, Field, StringConstraints, ValidationError, model_validator
 
 from ledger import SignedCheckpoint, verify_bundle
 from policies import gdpr_deadline  # noqa: F401 - re-exported: certificates state dates against it
 from ledger.errors import LedgerIntegrityError
-from ledger._signing import Signer, load_public_key, public_key_fingerprint
+from ledger import Signer, load_public_key, public_key_fingerprint
 from ledger.errors import SignatureError
 from verify._report import (
     CERTIFICATE_PAYLOAD_TYPE,

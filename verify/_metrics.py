@@ -6,12 +6,17 @@ aggregate can be measured, and the thresholds that judge these numbers live in t
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 from rbo import RankingSimilarity
 from scipy.special import expit
 
-from unlearn.models._base import Recommender
+from ledger import Ledger, WorkspaceError
+from unlearn.methods import get_method
+from unlearn.models import Recommender
+from unlearn.training_data import Interactions
 
 
 def topk_rbo(lists_a: np.ndarray, lists_b: np.ndarray, p: float = 0.9) -> np.ndarray:
@@ -98,3 +103,17 @@ def ranking_metrics(
             dcg = top @ discounts[: top.shape[1]]
             sums[f"ndcg@{k}"] += float((dcg / ideal[np.minimum(n_rel, k) - 1]).sum())
     return {key: total / evaluated.size for key, total in sums.items()}
+
+
+def evaluate_serving(ledger: Ledger) -> dict[str, Any]:
+    """Recall/NDCG@10/20 of the serving deployment on the test split (train items excluded)."""
+    deployment_id = ledger.serving_deployment_id()
+    if deployment_id is None:
+        raise WorkspaceError("no deployment serves yet; run `lethe train` first")
+    deployment = ledger.deployment(deployment_id)
+    method = deployment["method"]
+    model = get_method(method).load(ledger, deployment_id).model
+    train, test = Interactions.from_store(ledger, "train"), Interactions.from_store(ledger, "test")
+    metrics = ranking_metrics(model, train.csr(), test.csr(), (10, 20))
+    return {"deployment_id": deployment_id, "method": method, "settings": deployment["settings"],
+            "users": int(len(set(test.user_idx))), "metrics": metrics}

@@ -22,12 +22,10 @@ from pydantic import BaseModel
 
 from policies import VerificationThresholds
 from unlearn.methods import AggregatorConfig, assign_users_to_shards
-from unlearn.methods._aggregation import build_aggregate, train_aggregator
-from unlearn.methods._receraser import PRETRAIN_CONFIG, PRETRAIN_MODEL
-from unlearn.methods._sharded import ShardTask, train_shard
-from unlearn.models import FactorModel, Recommender, base_model
+from unlearn.methods import PRETRAIN_CONFIG, PRETRAIN_MODEL, ShardTask, build_aggregate, train_aggregator, train_shard
+from unlearn.models import FactorModel, Recommender, ShardMeanEnsemble
+from unlearn.registry import base_model
 from unlearn.partition import partition_interactions
-from unlearn.models._ensemble import ShardMeanEnsemble
 from unlearn.training_data import Interactions
 from verify._evidence import ErasureCase, Evidence, judge, measure
 from verify._report import evidence_passes

@@ -22,9 +22,10 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from unlearn._artifacts import save_arrays
+from unlearn.artifacts import save_arrays
 from unlearn.executor import available_cores
-from unlearn.models import FactorModel, NeuralModel, Recommender, base_model, one_intra_op_thread
+from unlearn.models import FactorModel, NeuralModel, Recommender, one_intra_op_thread
+from unlearn.registry import base_model
 from unlearn.progress import ProgressCallback, no_progress
 from unlearn.training_data import Interactions, training_set_digest
 from verify._mia import RecommenderAttack

@@ -36,8 +36,7 @@ from pydantic import (
     model_validator,
 )
 
-from ledger._canonical import canonical_json, sha256_hex
-from ledger._signing import Signer, load_public_key, public_key_fingerprint
+from ledger import Signer, canonical_json, load_public_key, public_key_fingerprint, sha256_hex
 from ledger.errors import SignatureError
 
 FROZEN = ConfigDict(extra="forbid", frozen=True)

@@ -105,7 +105,7 @@ class StatisticalVerifier:
             references, reused = self.references_for(deployment_id, settings, case.remaining, progress)
             progress("measure", 0, 1)
             evidence = measure(original, after.model, references, case, self.policy.verification, seed,
-                               getattr(loader, "latent_space_note", None))
+                               loader.latent_space_note)
             progress("measure", 1, 1)
             metrics, figures = evidence.metrics, evidence.figures
             checks += judge(evidence, self.policy.verification, exact_with_proof=exact and checks[0].passed)

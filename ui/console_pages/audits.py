@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from ui._tables import audit_check_rows, audit_events, audit_rows, next_audit_runs, verified_audit
-from ui._views import StreamlitProgress, page_user, record_action, reported_errors, services
+from ui._session import StreamlitProgress, page_user, record_action, reported_errors, services
 from verify import run_audit
 
 user = page_user()

@@ -7,15 +7,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from ui._tables import (
-    audit_events,
-    latest_integrity_check,
-    open_request_rows,
-    state_counts,
-    state_counts_figure,
-    today,
-)
-from ui._views import page_user, services
+from ui._figures import state_counts_figure
+from ui._tables import audit_events, latest_integrity_check, open_request_rows, state_counts, today
+from ui._session import page_user, services
 
 STATUS_COLORS = {"late": "#f8d7da", "nearly late": "#fff3cd", "on time": "transparent"}
 

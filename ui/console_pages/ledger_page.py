@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui._reports import request_summary
+from ui._queries import request_summary
 from ui._tables import (
     LEDGER_VERIFIED,
     history_rows,
@@ -14,7 +14,7 @@ from ui._tables import (
     signed_checkpoint_rows,
     subject_view,
 )
-from ui._views import page_user, record_action, reported_errors, services
+from ui._session import page_user, record_action, reported_errors, services
 
 user = page_user()
 ledger = services().ledger

@@ -6,9 +6,11 @@ from __future__ import annotations
 import streamlit as st
 
 from ui._access import require
-from ui._tables import checkpoint_rows, deployment_rows, parent_chain_rows, shard_sizes_figure
-from ui._views import page_user, reported_errors, services
-from unlearn.adapters import ADAPTERS, SINGLE_MODEL_METHODS, framework_methods, register_model
+from ui._figures import shard_sizes_figure
+from ui._tables import checkpoint_rows, deployment_rows, parent_chain_rows
+from ui._session import page_user, reported_errors, services
+from unlearn.methods import SINGLE_MODEL_METHODS, framework_methods, register_model
+from unlearn.registry import adapters
 
 user = page_user()
 ledger = services().ledger
@@ -18,7 +20,7 @@ if user.can("register_model"):
     with st.expander("Register a model trained outside Lethe"), st.form("register_model"):
         st.caption("The model must have trained on this workspace's training split (its rows in natural id order); "
                    "the ledger records its file's sha256, the data digest and every interaction id it trained on.")
-        framework = st.selectbox("Framework", sorted(ADAPTERS), key="register_framework")
+        framework = st.selectbox("Framework", sorted(adapters()), key="register_framework")
         model_path = st.text_input("Saved model file on this server", key="register_path")
         method = st.selectbox("Forget it by", SINGLE_MODEL_METHODS, key="register_method")
         if st.form_submit_button("Register"):

@@ -13,7 +13,7 @@ import streamlit as st
 from policies import gdpr_deadline
 from ui._access import require
 from ui._tables import today
-from ui._views import page_user, reported_errors, services
+from ui._session import page_user, reported_errors, services
 from unlearn.requests import ErasureRequest, ListedInteractions, TimeWindow, WholeSubject
 
 SCOPES = {"subject": "Whole subject", "interactions": "Chosen interactions", "time_window": "A time window"}

@@ -9,22 +9,11 @@ from datetime import date
 import streamlit as st
 
 from ui._access import require
-from ui._reports import request_summary
-from ui._tables import (
-    certificate_files,
-    check_rows,
-    history_rows,
-    latent_figure,
-    metrics_figure,
-    mia_figure,
-    plan_parts,
-    plan_rows,
-    rbo_figure,
-    today,
-    verified_report,
-)
-from ui._views import StreamlitProgress, page_user, record_action, reported_errors, services
-from unlearn.engine import resume_point
+from ui._queries import request_summary
+from ui._figures import latent_figure, metrics_figure, mia_figure, rbo_figure
+from ui._tables import certificate_files, check_rows, history_rows, plan_parts, plan_rows, today, verified_report
+from ui._session import StreamlitProgress, page_user, record_action, reported_errors, services
+from unlearn.lifecycle import resume_point
 from unlearn.requests import ANSWERED_STATES, FINAL_STATES
 
 user = page_user()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ui._access import load_users, users_path
-from ui._views import reported_errors, services, sign_in
+from ui._session import reported_errors, services, sign_in
 
 root = services().ledger.workspace.root
 

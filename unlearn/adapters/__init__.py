@@ -1,55 +1,30 @@
-"""Models trained outside Lethe (implicit, scikit-learn, a user's torch module): adapters and registration.
+"""Models trained outside Lethe (implicit, scikit-learn, a user's torch module) behind one adapter contract.
 
-Each adapter is registered as a base model under its framework name (``implicit-als``, ``implicit-bpr``,
-``sklearn-svd``, ``sklearn-nmf``, ``torch``), so ``retrain``, ``sisa``, ``receraser`` and the verifier's
-reference retrains train it like Lethe's own; ``incremental`` is the warm start through a framework's own
-continued fit. ``register_model`` records an already trained model with its training data as a deployment.
-Imported by :mod:`unlearn.methods`, so the base models and the method exist wherever methods do.
+Each adapter is registered (:mod:`unlearn.registry`) as a base model under its framework name (``implicit-als``,
+``implicit-bpr``, ``sklearn-svd``, ``sklearn-nmf``, ``torch``), so ``retrain``, ``sisa``, ``receraser`` and the
+verifier's reference retrains train it like Lethe's own. Which methods apply to a framework's model, the
+``incremental`` method and :func:`unlearn.methods.register_model` live with the methods: adapters know models only.
 """
 
-from unlearn.adapters._protocol import ADAPTERS, Capabilities, FrameworkAdapter, get_adapter, register_adapter
-from unlearn.adapters import _implicit, _sklearn, _torch  # noqa: F401 - each registers its adapters
-from unlearn.adapters._implicit import ImplicitALSConfig, ImplicitBPRConfig
-from unlearn.adapters._incremental import IncrementalFit, IncrementalOptions
-from unlearn.adapters._sklearn import SklearnNMFConfig, SklearnSVDConfig
-from unlearn.adapters._torch import EmbeddingModule, TorchFactorModel, TorchModuleConfig, module_class
-from unlearn.adapters._applicability import (
-    SINGLE_MODEL_METHODS,
-    MethodApplicability,
-    applicable_methods,
-    framework_methods,
-    require_applicable,
-)
-from unlearn.adapters._register import deployment_methods, register_model
-from unlearn.methods import METHODS, register_method
-from unlearn.models import BASE_MODELS
-
-for _adapter in ADAPTERS.values():
-    BASE_MODELS.setdefault(_adapter.name, _adapter.spec())
-if "incremental" not in METHODS:
-    register_method(IncrementalFit("incremental"))
+from unlearn.adapters._implicit import ImplicitALS, ImplicitALSConfig, ImplicitBPR, ImplicitBPRConfig
+from unlearn.adapters._protocol import Capabilities, FrameworkAdapter
+from unlearn.adapters._sklearn import SklearnNMF, SklearnNMFConfig, SklearnSVD, SklearnSVDConfig
+from unlearn.adapters._torch import EmbeddingModule, TorchFactorModel, TorchModule, TorchModuleConfig, module_class
 
 __all__ = [
-    "ADAPTERS",
-    "SINGLE_MODEL_METHODS",
     "Capabilities",
     "EmbeddingModule",
     "FrameworkAdapter",
+    "ImplicitALS",
     "ImplicitALSConfig",
+    "ImplicitBPR",
     "ImplicitBPRConfig",
-    "IncrementalFit",
-    "IncrementalOptions",
-    "MethodApplicability",
+    "SklearnNMF",
     "SklearnNMFConfig",
+    "SklearnSVD",
     "SklearnSVDConfig",
     "TorchFactorModel",
+    "TorchModule",
     "TorchModuleConfig",
-    "applicable_methods",
-    "framework_methods",
-    "deployment_methods",
-    "get_adapter",
     "module_class",
-    "register_adapter",
-    "register_model",
-    "require_applicable",
 ]

@@ -29,7 +29,6 @@ from unlearn.adapters._protocol import (
     Side,
     binary_matrix,
     one_thread,
-    register_adapter,
     trained_rows,
 )
 from unlearn.models import FactorModel, WMFConfig
@@ -162,7 +161,3 @@ def _bpr_model(bpr: Any, trained: np.ndarray) -> FactorModel:
     users = np.array(bpr.user_factors[:, :-1], dtype=np.float32)
     users[~trained] = 0.0
     return FactorModel(users, bpr.item_factors[:, :-1], bpr.item_factors[:, -1], trained)
-
-
-register_adapter(ImplicitALS())
-register_adapter(ImplicitBPR())

@@ -22,7 +22,6 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from unlearn._named import add_named, get_named
 from unlearn.models import BaseModelSpec, FactorModel
 from unlearn.training_data import Interactions
 
@@ -47,7 +46,7 @@ class Capabilities(BaseModel):
 
 
 class FrameworkAdapter(ABC):
-    """One framework's model kind; subclasses are registered in :data:`ADAPTERS` by ``name``.
+    """One framework's model kind; registered by ``name`` with :func:`unlearn.registry.register_adapter`.
 
     Every model an adapter hands over is a :class:`FactorModel` (score = ⟨p_u, q_i⟩ + b_i), in the index
     space it was asked for; users with no training interaction carry zero factors.
@@ -134,13 +133,3 @@ def one_thread() -> Iterator[None]:
                 torch.set_num_threads(threads)
 
 
-ADAPTERS: dict[str, FrameworkAdapter] = {}
-
-
-def register_adapter(adapter: FrameworkAdapter) -> FrameworkAdapter:
-    """Add an adapter under its ``name`` (also its base-model name)."""
-    return add_named(ADAPTERS, adapter, "adapter")
-
-
-def get_adapter(name: str) -> FrameworkAdapter:
-    return get_named(ADAPTERS, name, "framework")

@@ -13,7 +13,7 @@ ledger records the file's sha256 either way). Training is single-threaded, seede
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,7 +23,6 @@ from unlearn.adapters._protocol import (
     FrameworkAdapter,
     binary_matrix,
     one_thread,
-    register_adapter,
     trained_rows,
 )
 from unlearn.models import FactorModel
@@ -128,7 +127,3 @@ class SklearnNMF(_SklearnMF):
         h = np.clip(init.item_factors.T, 0, None).astype(np.float64)
         users = estimator.fit_transform(matrix.astype(np.float64), W=np.ascontiguousarray(w), H=np.ascontiguousarray(h))
         return estimator, users
-
-
-register_adapter(SklearnSVD())
-register_adapter(SklearnNMF())

@@ -27,7 +27,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from unlearn.adapters._protocol import Capabilities, FrameworkAdapter, one_thread, register_adapter, trained_rows
+from unlearn.adapters._protocol import Capabilities, FrameworkAdapter, one_thread, trained_rows
 from unlearn.models import FactorModel
 from unlearn.training_data import Interactions
 
@@ -223,6 +223,3 @@ def _check_scores(module: Any, model: TorchFactorModel, training: Interactions) 
     if not np.allclose(theirs, ours, rtol=1e-4, atol=1e-5):
         raise ValueError(f"{model.config.module}: forward() does not score ⟨user_embedding, item_embedding⟩ + "
                          "item_bias; Lethe can only serve embedding dot-product modules")
-
-
-register_adapter(TorchModule())

@@ -34,7 +34,7 @@ class RawInteractions:
 
     ``frame`` columns, in order: ``subject`` and ``item`` (str ids), ``rating`` (float64, NaN if none),
     ``timestamp`` (nullable Int64 unix seconds) and, only when ``fixed_split``, ``split`` ("train"/"test").
-    Build it with :func:`_finalise`, which normalises dtypes, drops duplicate pairs and computes ``digest``.
+    Build it with :func:`finalise_interactions`, which normalises dtypes, drops duplicate pairs and computes ``digest``.
     """
 
     name: str
@@ -81,7 +81,7 @@ def _validate(frame: pd.DataFrame, source: str, fixed_split: bool, name: str) ->
         if bad:
             raise DataError(f"{name}: column 'split' may hold only 'train'/'test', found {sorted(bad)}")
     if _has_duplicate_pairs(frame):
-        raise DataError(f"{name}: duplicate (subject, item) pairs; build the table with _finalise")
+        raise DataError(f"{name}: duplicate (subject, item) pairs; build the table with finalise_interactions")
 
 
 def _pair_keys(frame: pd.DataFrame) -> np.ndarray:
@@ -97,7 +97,7 @@ def _has_duplicate_pairs(frame: pd.DataFrame) -> bool:
     return bool((keys[1:] == keys[:-1]).any())
 
 
-def _finalise(
+def finalise_interactions(
     frame: pd.DataFrame,
     *,
     name: str,

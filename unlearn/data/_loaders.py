@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from unlearn.data._frame import SOURCES, DataError, RawInteractions, _finalise
+from unlearn.data._frame import SOURCES, DataError, RawInteractions, finalise_interactions
 from unlearn.data._synthetic import synthetic_interactions
 
 _RATING_FIELDS = ("user", "item", "rating", "timestamp")
@@ -76,7 +76,7 @@ def _load_ml1m(path: Path) -> RawInteractions:
     if file.suffix == ".parquet":
         table = _read_parquet(file, ["userID", "movieID"])
         frame = pd.DataFrame({"subject": table["userID"].to_pandas(), "item": table["movieID"].to_pandas()})
-        return _finalise(frame, name="ml-1m", source="ml-1m", path=str(path), params={"file": file.name})
+        return finalise_interactions(frame, name="ml-1m", source="ml-1m", path=str(path), params={"file": file.name})
     return _explicit_ratings(_read_delimited(file, "::", _RATING_FIELDS), "ml-1m", path, file)
 
 
@@ -93,7 +93,7 @@ def _load_lightgcn(path: Path) -> RawInteractions:
         parts.append(pd.DataFrame({"subject": subjects, "item": items, "split": split}))
     frame = pd.concat(parts, ignore_index=True)
     params = {"files": ["train.txt", "test.txt"]}
-    return _finalise(frame, name="lightgcn", source="lightgcn", path=str(path), params=params, fixed_split=True)
+    return finalise_interactions(frame, name="lightgcn", source="lightgcn", path=str(path), params=params, fixed_split=True)
 
 
 def _load_table(path: Path, mapping: ColumnMapping) -> RawInteractions:
@@ -129,7 +129,7 @@ def _load_table(path: Path, mapping: ColumnMapping) -> RawInteractions:
                                            wanted["timestamp"])
     _reject_missing_ids(frame, path, wanted)
     params = {**asdict(mapping), "format": suffix.lstrip(".")}
-    return _finalise(frame, name=path.stem, source="csv", path=str(path), params=params)
+    return finalise_interactions(frame, name=path.stem, source="csv", path=str(path), params=params)
 
 
 def _pick_file(path: Path, candidates: tuple[str, ...], source: str) -> Path:
@@ -221,7 +221,7 @@ def _explicit_ratings(columns: list[np.ndarray], name: str, path: Path, file: Pa
             "timestamp": timestamp,
         }
     )
-    return _finalise(frame, name=name, source=name, path=str(path), params={"file": file.name})
+    return finalise_interactions(frame, name=name, source=name, path=str(path), params={"file": file.name})
 
 
 def _read_adjacency(file: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from unlearn.data._frame import DataError, RawInteractions, _finalise
+from unlearn.data._frame import DataError, RawInteractions, finalise_interactions
 
 _TASTE_CLUSTERS = 8
 # Affinity is a cosine in [-1, 1]; divided by τ it spans about ±5.9 logits, the same range as Zipf
@@ -75,7 +75,7 @@ def synthetic_interactions(
         n_items=n_items,
         start_ts=start_ts,
     )
-    return _finalise(frame, name="synthetic", source="synthetic", path=None, params=params)
+    return finalise_interactions(frame, name="synthetic", source="synthetic", path=None, params=params)
 
 
 def _check(params: dict) -> None:

@@ -25,8 +25,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from unlearn.models import FactorModel, Recommender
-from unlearn.models._ensemble import ShardMeanEnsemble
-from unlearn.models._pairwise import train_pairwise
+from unlearn.models import ShardMeanEnsemble, train_pairwise
 
 AGGREGATIONS = ("attention", "mean", "static")
 TRAINED_AGGREGATIONS = ("attention", "static")

@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from unlearn.methods._approximate import ApproximateMethod
 from unlearn.methods._protocol import MethodSettings
 from unlearn.models import FactorModel, RatingMFConfig, RatingMFModel, train_rating_mf
-from unlearn.models._rating_mf import rating_targets
+from unlearn.models import rating_targets
 from unlearn.progress import ProgressCallback, no_progress
 from unlearn.training_data import Interactions
 

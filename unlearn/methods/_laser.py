@@ -37,12 +37,13 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ledger import Ledger, WorkspaceError
-from unlearn._artifacts import load_arrays
+from unlearn.artifacts import load_arrays
 from unlearn.executor import ShardExecutor
 from unlearn.methods._protocol import Deployment, DeploymentPlan, MethodSettings, ShardPlan
 from unlearn.methods._sharded import (ShardedRetraining, ShardJob, _shards_only, checkpoint_training_ids,
                                       training_set_from_store)
-from unlearn.models import BASE_MODELS, Recommender, base_model
+from unlearn.models import Recommender
+from unlearn.registry import base_model, base_models
 from unlearn.partition import (GROUPINGS, WalkConfig, cohesion, collaborative_embedding, group_users, rating_matrix,
                                resolve_vertex_weight)
 from unlearn.progress import ProgressCallback
@@ -119,7 +120,7 @@ class Laser(ShardedRetraining):
             raise ValueError("laser groups users itself and serves one model; partition, aggregation and "
                              "aggregator settings belong to receraser (use -o grouping=rand|bkm|cbkm)")
         if not base_model(settings.base_model).warm_start:
-            able = sorted(name for name, spec in BASE_MODELS.items() if spec.warm_start)
+            able = sorted(name for name, spec in base_models().items() if spec.warm_start)
             raise ValueError(f"laser trains one model group after group and needs a base model that can continue "
                              f"training; {settings.base_model!r} cannot (use one of: {', '.join(able)})")
         laser_options(settings)

@@ -28,7 +28,7 @@ import torch
 from pydantic import BaseModel
 
 from unlearn.models import BPRConfig, BPRModel, FactorModel, WMFConfig
-from unlearn.models._pairwise import sample_negatives
+from unlearn.models import sample_negatives
 from unlearn.training_data import Interactions
 
 Side = Literal["user", "item"]

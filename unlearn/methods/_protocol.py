@@ -8,7 +8,8 @@ the result is provably a retrain without the forgotten data (lineage proof) or o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -17,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ledger import Ledger
 from unlearn.executor import ShardExecutor
 from unlearn.methods._aggregation import AggregatorConfig, check_aggregation
-from unlearn.models import Recommender, base_model
+from unlearn.models import Recommender
+from unlearn.registry import base_model
 from unlearn.partition import check_partition
 from unlearn.progress import ProgressCallback
 
@@ -99,27 +101,49 @@ class Deployment:
     model: Recommender
 
 
-class UnlearningMethod(Protocol):
-    """An unlearning method; register an instance with :func:`unlearn.methods.register_method`."""
+class UnlearningMethod(ABC):
+    """The contract every unlearning method meets: what the engine and the verifier call, nothing else.
 
-    name: ClassVar[str]
+    Register an instance with :func:`unlearn.registry.register_method`; the contract suite
+    (``tests/contracts/test_method_contract.py``) then runs it through fit → plan → forget → load → lineage →
+    crash-resume → record round-trip. Optional capabilities are declared here with their defaults, never probed:
+
+    - ``base_models``: the base models the method can forget from; ``None`` for every one;
+    - ``latent_space_note``: why its models' embeddings cannot be aligned with a retrain's (the verifier then
+      records the latent check as not applicable); ``None`` when they can;
+    - ``fixed_shards``: the number of shards it always trains (retrain and the approximate methods: 1); ``None``
+      when the settings choose.
+    """
+
+    name: str
     exact: ClassVar[bool]
+    base_models: tuple[str, ...] | None = None
+    fixed_shards: int | None = None
+    latent_space_note: ClassVar[str | None] = None
 
-    def fit(self, ledger: Ledger, settings: MethodSettings, progress: ProgressCallback, actor: str) -> Deployment: ...
+    @abstractmethod
+    def fit(self, ledger: Ledger, settings: MethodSettings, progress: ProgressCallback, actor: str) -> Deployment:
+        """Train a deployment and record it (settings, shard assignments, every checkpoint) in the ledger."""
 
-    def plan(self, ledger: Ledger, deployment_id: str, interaction_ids: list[int]) -> DeploymentPlan: ...
+    @abstractmethod
+    def plan(self, ledger: Ledger, deployment_id: str, interaction_ids: list[int]) -> DeploymentPlan:
+        """From the ledger alone: which checkpoints these interactions trained, and what forgetting them costs."""
 
+    @abstractmethod
     def forget(
         self, ledger: Ledger, plan: DeploymentPlan, request_id: str, progress: ProgressCallback, actor: str
-    ) -> Deployment: ...
+    ) -> Deployment:
+        """Carry the plan out and record the new checkpoints; resumable after a crash (done work is not redone)."""
 
-    def load(self, ledger: Ledger, deployment_id: str, checkpoint_ids: dict[int, str] | None = None) -> Deployment: ...
+    @abstractmethod
+    def load(self, ledger: Ledger, deployment_id: str, checkpoint_ids: dict[int, str] | None = None) -> Deployment:
+        """The deployment's model from its live checkpoints, or from the given ``{shard: checkpoint_id}``."""
 
-    def with_executor(self, executor: ShardExecutor) -> "UnlearningMethod":
-        """The same method, training its shards through ``executor`` (added with RecEraser so ``lethe train
-        --workers`` can train shards in parallel); a method with nothing to parallelise returns itself."""
-        ...
-
+    @abstractmethod
     def training_ids(self, ledger: Ledger, checkpoint: dict[str, Any]) -> np.ndarray:
         """The interaction ids a checkpoint trained on, derived from the ledger alone (for lineage proofs)."""
-        ...
+
+    def with_executor(self, executor: ShardExecutor) -> "UnlearningMethod":
+        """The same method, training its shards through ``executor``; a method with nothing to parallelise
+        returns itself."""
+        return self

@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ledger import Ledger, WorkspaceError
-from unlearn._artifacts import load_arrays
+from unlearn.artifacts import load_arrays
 from unlearn.executor import ShardExecutor
 from unlearn.methods._aggregation import (
     TRAINED_AGGREGATIONS,
@@ -40,7 +40,8 @@ from unlearn.methods._aggregation import (
 )
 from unlearn.methods._protocol import DeploymentPlan, MethodSettings, ShardPlan
 from unlearn.methods._sharded import ShardedRetraining, _shards_only, training_set_from_store
-from unlearn.models import Recommender, base_model
+from unlearn.models import Recommender
+from unlearn.registry import base_model
 from unlearn.partition import PartitionConfig, partition_interactions
 from unlearn.progress import ProgressCallback
 from unlearn.training_data import Interactions, training_set_digest

@@ -24,11 +24,11 @@ import numpy as np
 import pandas as pd
 
 from ledger import CHECKPOINT_CREATED, DEPLOYMENT_CREATED, DEPLOYMENT_SERVING, Ledger, WorkspaceError
-from unlearn._artifacts import load_arrays, save_arrays
+from unlearn.artifacts import load_arrays, save_arrays
 from unlearn.executor import ShardExecutor, default_executor
-from unlearn.methods._protocol import Deployment, DeploymentPlan, MethodSettings, ShardPlan
-from unlearn.models import FactorModel, Recommender, base_model
-from unlearn.models._ensemble import ShardMeanEnsemble
+from unlearn.methods._protocol import Deployment, DeploymentPlan, MethodSettings, ShardPlan, UnlearningMethod
+from unlearn.models import FactorModel, Recommender, ShardMeanEnsemble
+from unlearn.registry import base_model
 from unlearn.partition import partition_interactions
 from unlearn.progress import ProgressCallback
 from unlearn.training_data import Interactions, training_set_digest
@@ -81,8 +81,12 @@ def train_shard(task: ShardTask) -> tuple[dict[str, np.ndarray], float]:
     return compact.expanded(users, items, task.n_users, task.n_items).to_arrays(), time.perf_counter() - started
 
 
-class ShardedRetraining:
-    """Train one base model per shard; forget by retraining the shards the ledger says are hit."""
+class ShardedRetraining(UnlearningMethod):
+    """Train one base model per shard; forget by retraining the shards the ledger says are hit.
+
+    Also the checkpoint bookkeeping (fit, plan, load, recording) that the approximate methods reuse with one
+    shard: they override ``forget`` to update the model instead of retraining it.
+    """
 
     exact: ClassVar[bool] = True
     local_shards: ClassVar[bool] = False  # see ShardTask.local

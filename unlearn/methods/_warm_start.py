@@ -31,7 +31,7 @@ from unlearn.methods._approximate import ApproximateMethod
 from unlearn.methods._objectives import FactorObjective, objective_for
 from unlearn.methods._protocol import MethodSettings
 from unlearn.models import FactorModel
-from unlearn.models._factors import one_intra_op_thread
+from unlearn.models import one_intra_op_thread
 from unlearn.progress import ProgressCallback, no_progress
 from unlearn.training_data import Interactions
 

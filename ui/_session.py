@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from ledger import LetheError, default_workspace_path
 from ui._access import AccessError, Permission, User, authenticate, current_role, require
-from ui._services import Services, open_services
+from ui.services import Services, open_services
 
 SESSION_USER = "signed_in_as"
 """Session-state key holding the signed-in user's *name* only; the role is read from the users file each run."""

@@ -1,4 +1,5 @@
-"""Wiring shared by the CLI and the console: one place that builds a ledger, engine and verifier."""
+"""The services the CLI, the console, the benches and the tests share: one place that opens a workspace and builds
+its ledger, policy, engine and verifier (public: import ``ui.services``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 from ledger import Ledger
 from policies import Policy, active_policy_path, load_policy
 from unlearn.engine import ErasureEngine
-from verify._verifier import StatisticalVerifier
+from verify import StatisticalVerifier
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,13 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from unlearn.adapters._protocol import ADAPTERS, get_adapter
-from unlearn.adapters._torch import TorchFactorModel
+from unlearn.adapters import TorchFactorModel
 from unlearn.executor import ShardExecutor
-from unlearn.methods import ApproximateMethod, MethodSettings
+from unlearn.methods._approximate import ApproximateMethod
+from unlearn.methods._protocol import MethodSettings
 from unlearn.models import FactorModel
 from unlearn.progress import ProgressCallback, no_progress
+from unlearn.registry import adapters, get_adapter
 from unlearn.training_data import Interactions
 
 
@@ -55,7 +56,7 @@ class IncrementalFit(ApproximateMethod):
     @property
     def base_models(self) -> tuple[str, ...]:  # type: ignore[override]
         """Every registered adapter that can continue fitting (read when asked: adapters register on import)."""
-        return tuple(sorted(name for name, adapter in ADAPTERS.items() if adapter.capabilities.incremental))
+        return tuple(sorted(name for name, adapter in adapters().items() if adapter.capabilities.incremental))
 
     def unlearn(
         self, model: FactorModel, remaining: Interactions, forgotten: Interactions, settings: MethodSettings,

@@ -23,12 +23,12 @@ import numpy as np
 import pandas as pd
 
 from ledger import DEPLOYMENT_CREATED, Ledger, WorkspaceError, sha256_hex
-from unlearn.adapters._applicability import SINGLE_MODEL_METHODS, applicable_methods, require_applicable
-from unlearn.adapters._protocol import get_adapter
-from unlearn.data import DataError, RawInteractions
-from unlearn.data._frame import _finalise
+from unlearn.data import DataError, RawInteractions, finalise_interactions
 from unlearn.ingest import ingest
-from unlearn.methods import Deployment, MethodSettings, ShardedRetraining, get_method, set_serving
+from unlearn.methods._applicability import SINGLE_MODEL_METHODS, applicable_methods, require_applicable
+from unlearn.methods._protocol import Deployment, MethodSettings
+from unlearn.methods._sharded import ShardedRetraining, set_serving
+from unlearn.registry import get_adapter, get_method
 from unlearn.training_data import Interactions
 
 
@@ -127,7 +127,7 @@ def _ingest_training_data(ledger: Ledger, data: RawInteractions | None, test_dat
                         f"{example['subject']!r}, item {example['item']!r}); the test data must be disjoint")
     params = {"train": {"path": data.path, "digest": data.digest, **data.params},
               "test": {"path": test_data.path, "digest": test_data.digest, **test_data.params}}
-    raw = _finalise(frame, name=data.name, source=data.source, path=data.path, params=params, fixed_split=True)
+    raw = finalise_interactions(frame, name=data.name, source=data.source, path=data.path, params=params, fixed_split=True)
     ingest(ledger, raw, actor=actor)
 
 
@@ -180,10 +180,3 @@ def _native_training(training: Interactions, users: np.ndarray, items: np.ndarra
             raise DataError(f"{int((native < 0).sum())} training interactions have a {side} the model has no row for; "
                             "pass the ids in the model's row order (--user-ids/--item-ids)")
     return Interactions(training.interaction_id, native_users, native_items, len(users), len(items))
-
-
-def deployment_methods(ledger: Ledger, deployment_id: str) -> list[dict[str, Any]]:
-    """For the console: which methods apply to a framework deployment's base model, and why (not)."""
-    settings = MethodSettings(**ledger.deployment(deployment_id)["settings"])
-    return [v.model_dump(mode="json") for v in applicable_methods(settings.base_model)]
-

@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict
 
-from unlearn.adapters._protocol import ADAPTERS, FrameworkAdapter, get_adapter
-from unlearn.methods import METHODS
+from unlearn.adapters import FrameworkAdapter
+from unlearn.registry import adapters, get_adapter, methods
 
 #: Methods a registered (single, already trained) model can be recorded under: one shard, forgotten in place
 #: or by retraining it. Sharded methods apply to new deployments trained with the adapter instead.
@@ -92,14 +92,14 @@ def applicable_methods(base_model_name: str) -> list[MethodApplicability]:
     """Every registered method's verdict for a framework adapter's models, in method-name order."""
     adapter = get_adapter(base_model_name)
     verdicts = []
-    for name, method in sorted(METHODS.items()):
+    for name, method in sorted(methods().items()):
         if name in RULES:
             applies, reason = RULES[name](adapter)
         else:
-            supported = tuple(getattr(method, "base_models", ()))
-            applies = adapter.name in supported
-            reason = ("declares this base model" if applies else
-                      f"supports base models {', '.join(supported) or 'of its own'} only")
+            supported = method.base_models
+            applies = supported is None or adapter.name in supported
+            reason = ("declares every base model" if supported is None else "declares this base model" if applies
+                      else f"supports base models {', '.join(supported) or 'of its own'} only")
         verdicts.append(MethodApplicability(method=name, applies=applies, exact=bool(method.exact),
                                             registered_model=name in SINGLE_MODEL_METHODS, reason=reason))
     return verdicts
@@ -107,7 +107,7 @@ def applicable_methods(base_model_name: str) -> list[MethodApplicability]:
 
 def framework_methods(base_model_name: str) -> list[dict[str, object]]:
     """What a plan shows: the method table of a framework's model, or nothing for Lethe's own base models."""
-    if base_model_name not in ADAPTERS:
+    if base_model_name not in adapters():
         return []
     return [verdict.model_dump(mode="json") for verdict in applicable_methods(base_model_name)]
 
@@ -116,7 +116,7 @@ def require_applicable(base_model_name: str, method: str) -> MethodApplicability
     """The verdict for one method, or a clear error saying why it does not apply."""
     verdict = next((v for v in applicable_methods(base_model_name) if v.method == method), None)
     if verdict is None:
-        raise ValueError(f"unknown method {method!r}; known: {', '.join(sorted(METHODS))}")
+        raise ValueError(f"unknown method {method!r}; known: {', '.join(sorted(methods()))}")
     if not verdict.applies:
         raise ValueError(f"method {method!r} does not apply to {base_model_name}: {verdict.reason}")
     return verdict

@@ -5,27 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ledger import Ledger, RequestError, RequestRecord, WorkspaceError
+from ledger import Ledger, RequestError, RequestRecord
 from policies import Policy
-from unlearn.engine import failure_note, resume_point, retry_note
-from unlearn.methods import get_method
+from unlearn.lifecycle import failure_note, resume_point, retry_note
 from unlearn.requests import ANSWERED_STATES
-from unlearn.training_data import Interactions
-from verify import ranking_metrics
-
-
-def evaluate_serving(ledger: Ledger) -> dict[str, Any]:
-    """Recall/NDCG@10/20 of the serving deployment on the test split (train items excluded)."""
-    deployment_id = ledger.serving_deployment_id()
-    if deployment_id is None:
-        raise WorkspaceError("no deployment serves yet; run `lethe train` first")
-    deployment = ledger.deployment(deployment_id)
-    method = deployment["method"]
-    model = get_method(method).load(ledger, deployment_id).model
-    train, test = Interactions.from_store(ledger, "train"), Interactions.from_store(ledger, "test")
-    metrics = ranking_metrics(model, train.csr(), test.csr(), (10, 20))
-    return {"deployment_id": deployment_id, "method": method, "settings": deployment["settings"],
-            "users": int(len(set(test.user_idx))), "metrics": metrics}
 
 
 SCOPE_LABELS = {"subject": "whole subject", "interactions": "listed interactions", "time_window": "time window",

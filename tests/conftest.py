@@ -19,6 +19,28 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+SLOW_MODULES = {
+    "test_acceptance_ml100k", "test_adapters", "test_audit", "test_cff", "test_console", "test_crash_recovery",
+    "test_erasure_engine", "test_exact_methods_certify", "test_laser", "test_receraser", "test_request_retry",
+    "test_scoped_requests", "test_verifier_power",
+}
+"""Modules that run requests end to end or train on real data (each over ~10 s in a full run on 2 cores): the
+fast lane (``pytest -m "not slow"``) leaves them out."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Markers from what a test uses: ``real_data`` (the licensed copies in ../shared/data), ``browser`` (Chromium),
+    ``slow`` (the modules above, and the browser test)."""
+    for item in items:
+        module = item.path.stem
+        if "shared_data" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.real_data)
+        if module == "test_console_browser":
+            item.add_marker(pytest.mark.browser)
+        if module in SLOW_MODULES or module == "test_console_browser":
+            item.add_marker(pytest.mark.slow)
+
+
 FAST_BPR = {"epochs": 3, "embedding_size": 16, "batch_size": 1024}
 
 

@@ -458,10 +458,14 @@ def request_run(request_id: RequestId, workspace: Workspace = None, policy: Poli
                 verbose: Verbose = False) -> None:
     """Run (or resume) a request to its end: unlearn, erase, verify, certify; prints the verdicts and the
     certificate's files."""
-    services = _services(workspace, policy)
+    _run_and_report(_services(workspace, policy), request_id, "cli")
+
+
+def _run_and_report(services: Any, request_id: str, actor: str) -> None:
+    """Run a request to its end and print its state, verdicts and certificate files (or the reason, exit 1)."""
     from unlearn.progress import TqdmProgress
 
-    record = services.engine.run(request_id, TqdmProgress(), actor="cli")
+    record = services.engine.run(request_id, TqdmProgress(), actor=actor)
     out.print(f"{request_id}: {record.state}", highlight=False)
     _print_verification(services.ledger, record)
     final = record.payload(record.state) or {}  # the state's event, not a later annotation (an extension)
@@ -490,17 +494,7 @@ def request_retry(
     if not run:
         out.print(f"run it with `lethe request run {request_id}`", highlight=False)
         return
-    from unlearn.progress import TqdmProgress
-
-    record = services.engine.run(request_id, TqdmProgress(), actor=actor.strip())
-    out.print(f"{request_id}: {record.state}", highlight=False)
-    final = record.payload(record.state) or {}
-    if record.state == "certified":
-        root = services.ledger.workspace.root
-        out.print(f"certificate: {root / final['json_path']} and {root / final['pdf_path']}", highlight=False)
-    elif "reason" in final:
-        err.print(f"reason: {final['reason']}", markup=False, highlight=False)
-        raise typer.Exit(1)
+    _run_and_report(services, request_id, actor.strip())
 
 
 @request_app.command("show")
@@ -626,17 +620,20 @@ def ledger_lineage(
     if (subject is None) == (checkpoint is None):
         raise ValueError("give exactly one of --subject or --checkpoint")
     ledger = _ledger(workspace)
-    result = ledger.subject_lineage(subject) if subject is not None else ledger.checkpoint_lineage(checkpoint)
+    if checkpoint is not None:  # one block per checkpoint, newest first: ids and digests stay whole at 80 columns
+        chain = ledger.checkpoint_lineage(checkpoint)
+        if as_json:  # each checkpoint's recorded payload and its event's seq
+            _echo_json([{**record.payload(), "seq": record.seq} for record in chain])
+            return
+        for record in chain:
+            out.print(f"{record.checkpoint_id}: {record.n_interactions:,} training interactions", highlight=False)
+            out.print(f"    parent:              {record.parent or '-'}", highlight=False)
+            out.print(f"    training-set digest: {record.training_set_digest}", highlight=False)
+            out.print(f"    excludes requests:   {', '.join(record.excludes_requests) or '-'}", highlight=False)
+        return
+    result = ledger.subject_lineage(subject)
     if as_json:
         _echo_json(result)
-        return
-    if checkpoint is not None:  # one block per checkpoint, newest first: ids and digests stay whole at 80 columns
-        for record in result:
-            out.print(f"{record['checkpoint_id']}: {record['n_interactions']:,} training interactions",
-                      highlight=False)
-            out.print(f"    parent:              {record['parent'] or '-'}", highlight=False)
-            out.print(f"    training-set digest: {record['training_set_digest']}", highlight=False)
-            out.print(f"    excludes requests:   {', '.join(record['excludes_requests']) or '-'}", highlight=False)
         return
     out.print(f"subject ref {result['subject_ref']}: {len(result['interaction_ids'])} interaction id(s); "
               f"raw data in store: {'yes' if result['data_in_store'] else 'no (erased)'}", highlight=False)
@@ -909,8 +906,8 @@ def register(
                                 params=_parse_options(param or []), method=method, seed=seed, serve=serve,
                                 actor="cli", **ids)
     record = deployment.checkpoints[0]
-    out.print(f"registered {deployment.deployment_id}: {record['n_interactions']:,} training interactions, "
-              f"artifact {record['artifact_sha256']}" + (", now serving" if serve else ""), highlight=False)
+    out.print(f"registered {deployment.deployment_id}: {record.n_interactions:,} training interactions, "
+              f"artifact {record.artifact_sha256}" + (", now serving" if serve else ""), highlight=False)
     table = Table("method", "applies", "exact", "reason", title=f"methods for {framework}")
     for verdict in applicable_methods(framework):
         table.add_row(verdict.method, "yes" if verdict.applies else "no", "yes" if verdict.exact else "no",

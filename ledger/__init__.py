@@ -5,6 +5,7 @@ Nothing here imports torch: the ledger must stay readable by an auditor's tools 
 
 from ledger._canonical import canonical_json, sha256_hex
 from ledger._checkpoints import SignedCheckpoint
+from ledger._checkpoints import NoteVerifier, open_note
 from ledger._events import Event, EventLog, IntegrityResult
 from ledger._ledger import (
     CHECKPOINT_CREATED,
@@ -18,6 +19,7 @@ from ledger._ledger import (
 )
 from ledger._proofs import bundle_json, verify_bundle
 from ledger._signing import Signer, load_public_key, public_key_fingerprint
+from ledger._signing import raw_public_key, strict_b64decode
 from ledger._store import InteractionStore
 from ledger._workspace import Workspace, default_workspace_path
 from ledger.errors import LedgerIntegrityError, LetheError, RequestError, SignatureError, WorkspaceError
@@ -50,4 +52,8 @@ __all__ = [
     "sha256_hex",
     "bundle_json",
     "verify_bundle",
+    "NoteVerifier",
+    "open_note",
+    "raw_public_key",
+    "strict_b64decode",
 ]

@@ -3,6 +3,7 @@ window's erasures, late and nearly-late requests, and the signed audit report.""
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 from datetime import datetime, timedelta
@@ -95,8 +96,10 @@ def test_signed_audit_report_verifies_and_is_recorded(window: dict, tmp_path: Pa
     assert ledger.log.tree_heads() and f"\n{event.seq}\n" in ledger.log.tree_heads()[-1]  # the audit is covered
 
     forged = json.loads(path.read_text())
-    forged["payload"]["predicate"]["checks"][1]["passed"] = False
-    forged["payload"]["predicate"]["passed"] = False
+    statement = json.loads(base64.b64decode(forged["payload"]))
+    statement["predicate"]["checks"][1]["passed"] = False
+    statement["predicate"]["passed"] = False
+    forged["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()  # not re-signed
     (tmp_path / "forged.json").write_text(json.dumps(forged))
     with pytest.raises(SignatureError, match="altered"):
         load_audit_report(tmp_path / "forged.json", ledger.workspace.public_key_path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -15,6 +16,11 @@ from ui.cli import app
 from unlearn.requests import ErasureRequest
 
 runner = CliRunner()
+
+
+def certificate_of(path: Path) -> dict:
+    """The certificate inside a signed file (its DSSE payload's in-toto predicate), read without verifying."""
+    return json.loads(base64.b64decode(json.loads(Path(path).read_text())["payload"]))["predicate"]
 
 
 def lethe(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
@@ -102,8 +108,7 @@ def test_certificate_verifies_with_the_workspace_key(certified: dict[str, Path])
 
 
 def test_certificate_verifies_against_the_auditors_exported_checkpoint(certified: dict[str, Path]) -> None:
-    envelope = json.loads(certified["certificate"].read_text())
-    size = envelope["payload"]["ledger_checkpoint"]["tree_size"]
+    size = certificate_of(certified["certificate"])["ledger_checkpoint"]["tree_size"]
     note = certified["root"] / "checkpoints" / f"{size}.note"
     key = certified["root"] / "keys" / "signing.pub"
     code, output = lethe("certificate", "verify", str(certified["certificate"]), "--public-key", str(key),
@@ -120,7 +125,9 @@ def test_certificate_verifies_against_the_auditors_exported_checkpoint(certified
 ])
 def test_edited_certificate_is_rejected(certified: dict[str, Path], tmp_path: Path, edit) -> None:  # noqa: ANN001
     envelope = json.loads(certified["certificate"].read_text())
-    edit(envelope["payload"])
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    edit(statement["predicate"])
+    envelope["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()  # not re-signed
     forged = tmp_path / "forged.json"
     forged.write_text(json.dumps(envelope))
     key = certified["root"] / "keys" / "signing.pub"
@@ -166,8 +173,7 @@ def test_request_run_prints_the_verdicts_and_a_certificate_path_that_exists_from
     assert code == 0, output
     paths = [line.split(":", 1)[1].strip() for line in output.splitlines() if line.strip().startswith(("certificate:", "PDF:"))]
     assert len(paths) == 2 and all(Path(p).is_file() for p in paths), output
-    envelope = json.loads(Path(paths[0]).read_text())
-    for verdict in envelope["payload"]["verdicts"]:  # every check: its verdict, name and value vs threshold
+    for verdict in certificate_of(Path(paths[0]))["verdicts"]:  # every check: its verdict, name and value vs threshold
         line = next((line for line in output.splitlines() if f" {verdict['name']} " in f"{line} "), None)
         assert line is not None, (verdict["name"], output)
         assert line.split()[0] == verdict["verdict"]
@@ -300,7 +306,7 @@ def test_certificate_verify_prints_every_verdict(certified: dict[str, Path]) -> 
     key = certified["root"] / "keys" / "signing.pub"
     code, output = lethe("certificate", "verify", str(certified["certificate"]), "--public-key", str(key))
     assert code == 0, output
-    for verdict in json.loads(Path(certified["certificate"]).read_text())["payload"]["verdicts"]:
+    for verdict in certificate_of(certified["certificate"])["verdicts"]:
         assert any(line.split()[:1] == [verdict["verdict"]] and f" {verdict['name']} " in f"{line} "
                    for line in output.splitlines()), verdict["name"]
 

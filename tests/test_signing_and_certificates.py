@@ -1,10 +1,12 @@
 """Signed reports and certificates: they verify offline, and any edit, wrong key or broken file is refused.
 
-Envelopes are DSSE-style (issue 5): ``PAE(payloadType, canonical JSON)`` signed with Ed25519.
+Envelopes are DSSE v1 (issue 5, issue 18): base64 of the statement's RFC 8785 bytes, ``PAE(payloadType, bytes)``
+signed with Ed25519. Edits below change the decoded statement and re-encode it without re-signing.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import dataclasses
 
@@ -21,7 +23,7 @@ from ledger import Event, SignedCheckpoint, canonical_json
 from ledger._events import GENESIS_HASH, event_hash, event_leaf
 from ledger._merkle import inclusion_proof, leaf_hash, root_hash
 from ledger._proofs import make_bundle
-from ledger._signing import PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, Signer
+from ledger._signing import PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, VKEY_FILE, Signer
 from ledger.errors import LetheError, SignatureError
 from verify import (
     APPROXIMATE_NOTICE,
@@ -42,6 +44,23 @@ from verify import (
     verify_envelope,
 )
 from verify._report import ErasureScope
+
+def statement_of(envelope: dict[str, Any]) -> dict[str, Any]:
+    """The statement an envelope carries, read without verifying (for building tampered copies only)."""
+    return json.loads(base64.b64decode(envelope["payload"]))
+
+
+def with_statement(envelope: dict[str, Any], statement: dict[str, Any]) -> dict[str, Any]:
+    """``envelope`` carrying ``statement`` instead (canonical bytes), its signatures left as they were."""
+    return {**envelope, "payload": base64.b64encode(canonical_json(statement)).decode()}
+
+
+def edit_statement(path: Path, edit: Callable[[dict[str, Any]], Any]) -> None:
+    envelope = json.loads(path.read_text())
+    statement = statement_of(envelope)
+    edit(statement)
+    path.write_text(json.dumps(with_statement(envelope, statement), indent=2))
+
 
 SCOPE = ErasureScope(subjects=1, interactions=15, training_pairs=12, held_out_pairs=3, deployments=1,
                      checkpoints_replaced=2)
@@ -163,19 +182,32 @@ def _changed(value: Any) -> Any:
 @pytest.mark.parametrize("field", list(Certificate.model_fields))
 def test_editing_any_field_is_rejected(issued: tuple[Path, Path], signer: Signer, field: str) -> None:
     json_path, _ = issued
-    envelope = json.loads(json_path.read_text())
-    envelope["payload"][field] = _changed(envelope["payload"][field])
-    json_path.write_text(json.dumps(envelope, indent=2))
+    edit_statement(json_path, lambda s: s["predicate"].update({field: _changed(s["predicate"][field])}))
     with pytest.raises(SignatureError, match="altered"):
         verify_certificate_file(json_path, signer.public_key)
 
 
 EDITS: dict[str, Callable[[dict[str, Any]], None]] = {
-    "verdict value": lambda e: e["payload"]["verdicts"][1].update(value=0.99),
-    "added field": lambda e: e["payload"].update(note="fine"),
-    "removed field": lambda e: e["payload"].pop("legal_basis"),
+    "verdict value": lambda e: e.update(with_statement(e, _edited(statement_of(e), ["predicate", "verdicts", 1],
+                                                                   value=0.99))),
+    "added field": lambda e: e.update(with_statement(e, _edited(statement_of(e), ["predicate"], note="fine"))),
+    "removed field": lambda e: e.update(with_statement(e, {**statement_of(e), "predicate": {
+        k: v for k, v in statement_of(e)["predicate"].items() if k != "legal_basis"}})),
+    "subject digest": lambda e: e.update(with_statement(e, _edited(statement_of(e), ["subject", 0, "digest"],
+                                                                    sha256="56" * 32))),
+    "predicate type": lambda e: e.update(with_statement(e, _edited(statement_of(e), [], predicateType="x:y"))),
     "payload type": lambda e: e.update(payloadType="application/vnd.lethe.certificate+json;version=9"),
+    "payload in URL-safe base64 of other bytes": lambda e: e.update(
+        payload=base64.urlsafe_b64encode(canonical_json({**statement_of(e), "_type": "x"})).decode()),
 }
+
+
+def _edited(document: Any, path: list[Any], **changes: Any) -> Any:
+    target = document
+    for step in path:
+        target = target[step]
+    target.update(changes)
+    return document
 
 
 @pytest.mark.parametrize("edit", EDITS.values(), ids=EDITS.keys())
@@ -199,8 +231,9 @@ def test_a_signed_report_is_an_in_toto_statement_about_checkpoint_digests(signer
     path = save_envelope(sign_payload(statement.payload(), REPORT_PAYLOAD_TYPE, signer), tmp_path / "report.json")
     envelope = json.loads(path.read_text())
     assert envelope["payloadType"] == "application/vnd.in-toto+json"
-    assert envelope["payload"]["_type"] == "https://in-toto.io/Statement/v1"
-    assert envelope["payload"]["subject"][0]["digest"] == {"sha256": "12" * 32}
+    assert base64.b64decode(envelope["payload"]) == canonical_json(statement.payload())  # the exact bytes signed
+    assert statement_of(envelope)["_type"] == "https://in-toto.io/Statement/v1"
+    assert statement_of(envelope)["subject"][0]["digest"] == {"sha256": "12" * 32}
     assert load_report(path, signer.public_key) == statement
 
 
@@ -211,19 +244,28 @@ def test_a_signed_report_is_an_in_toto_statement_about_checkpoint_digests(signer
 ], ids=["reference digest", "metric", "verdict"])
 def test_an_edited_report_is_rejected(signer: Signer, tmp_path: Path, edit: Callable) -> None:
     path = save_envelope(sign_payload(make_statement().payload(), REPORT_PAYLOAD_TYPE, signer), tmp_path / "r.json")
-    envelope = json.loads(path.read_text())
-    edit(envelope["payload"])
-    path.write_text(json.dumps(envelope))
+    edit_statement(path, edit)
     with pytest.raises(SignatureError, match="altered"):
         load_report(path, signer.public_key)
 
 
 def test_a_duplicated_key_cannot_smuggle_a_second_value(issued: tuple[Path, Path], signer: Signer) -> None:
     json_path, _ = issued
+    envelope = json.loads(json_path.read_text())
+    other = with_statement(envelope, _edited(statement_of(envelope), ["predicate"], method="noop"))["payload"]
     text = json_path.read_text()
-    json_path.write_text(text.replace('"method": "sisa"', '"method": "noop",\n    "method": "sisa"', 1))
-    with pytest.raises(SignatureError, match="duplicate key 'method'"):
+    json_path.write_text(text.replace('"payload": ', f'"payload": "{other}",\n  "payload": ', 1))
+    with pytest.raises(SignatureError, match="duplicate key 'payload'"):
         verify_certificate_file(json_path, signer.public_key)
+
+
+def test_a_signed_payload_with_a_duplicated_key_is_refused_after_its_signature(signer: Signer, tmp_path: Path) -> None:
+    from verify._report import sign_bytes
+
+    body = b'{"_type":"https://in-toto.io/Statement/v1","method":"noop","method":"sisa"}'
+    path = save_envelope(sign_bytes(body, REPORT_PAYLOAD_TYPE, signer), tmp_path / "dup.json")
+    with pytest.raises(SignatureError, match="duplicate key 'method'"):
+        verify_envelope(path, signer.public_key)
 
 
 def test_another_key_pair_is_rejected(issued: tuple[Path, Path], tmp_path: Path) -> None:
@@ -238,7 +280,7 @@ def test_a_forged_signature_under_the_right_keyid_is_rejected(
     json_path, _ = issued
     envelope = json.loads(json_path.read_text())
     forger = Signer.load_or_create(tmp_path / "forger")
-    forged = sign_payload(envelope["payload"], envelope["payloadType"], forger).signatures[0]
+    forged = sign_payload(statement_of(envelope), envelope["payloadType"], forger).signatures[0]
     envelope["signatures"] = [{"keyid": signer.keyid, "sig": forged.sig}]
     json_path.write_text(json.dumps(envelope))
     with pytest.raises(SignatureError, match="altered"):
@@ -276,7 +318,7 @@ def test_a_missing_file_is_a_clear_error(signer: Signer, tmp_path: Path) -> None
 def test_a_signed_report_is_not_a_certificate(signer: Signer, tmp_path: Path) -> None:
     path = save_envelope(sign_payload(make_statement().payload(), REPORT_PAYLOAD_TYPE, signer), tmp_path / "r.json")
     assert verify_envelope(path, signer.public_key)["predicate"]["report_id"] == "rep-1"
-    with pytest.raises(SignatureError, match="expected 'application/vnd.lethe.certificate"):
+    with pytest.raises(SignatureError, match="expected 'https://lethe.dev/attestations/erasure-certificate/v1'"):
         verify_certificate_file(path, signer.public_key)
 
 
@@ -313,7 +355,8 @@ def test_a_forged_proof_node_is_refused_even_when_re_signed(signer: Signer, tmp_
 def test_an_auditors_checkpoint_with_another_root_reveals_a_fork(
     issued: tuple[Path, Path], signer: Signer
 ) -> None:
-    genuine = SignedCheckpoint.from_note(json.loads(issued[0].read_text())["payload"]["ledger_checkpoint"]["note"])
+    statement = statement_of(json.loads(issued[0].read_text()))
+    genuine = SignedCheckpoint.from_note(statement["predicate"]["ledger_checkpoint"]["note"])
     assert verify_certificate_file(issued[0], signer.public_key, genuine).request_id == "req-2026-0042"
     forked = SignedCheckpoint.sign(signer, genuine.tree_size, b"\1" * 32)
     with pytest.raises(LetheError, match="forked"):
@@ -398,5 +441,5 @@ def test_processes_racing_to_create_a_key_all_get_the_same_one(tmp_path: Path) -
     with ProcessPoolExecutor(4) as pool:
         keyids = set(pool.map(_open_key_dir, [str(tmp_path / "keys")] * 8))
     assert len(keyids) == 1
-    assert sorted(p.name for p in (tmp_path / "keys").iterdir()) == sorted([PRIVATE_KEY_FILE, PUBLIC_KEY_FILE])
+    assert sorted(p.name for p in (tmp_path / "keys").iterdir()) == sorted([PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, VKEY_FILE])
     assert stat.S_IMODE((tmp_path / "keys" / PRIVATE_KEY_FILE).stat().st_mode) == 0o600

@@ -14,7 +14,10 @@ from verify._certificate import (
 )
 from verify._report import (
     CERTIFICATE_PAYLOAD_TYPE,
+    CERTIFICATE_PREDICATE_TYPE,
     REPORT_PAYLOAD_TYPE,
+    REPORT_PREDICATE_TYPE,
+    STATEMENT_PAYLOAD_TYPE,
     CheckpointSwap,
     ErasureScope,
     MetricCheck,
@@ -27,8 +30,11 @@ from verify._report import (
     pae,
     payload_digest,
     save_envelope,
+    sign_bytes,
     sign_payload,
+    verify_dsse,
     verify_envelope,
+    verify_statement,
 )
 
 # The rest needs torch, numba or scikit-learn; it is imported on first use (PEP 562), so a certificate or
@@ -67,7 +73,10 @@ __all__ = [
     "run_audit",
     "APPROXIMATE_NOTICE",
     "CERTIFICATE_PAYLOAD_TYPE",
+    "CERTIFICATE_PREDICATE_TYPE",
     "REPORT_PAYLOAD_TYPE",
+    "REPORT_PREDICATE_TYPE",
+    "STATEMENT_PAYLOAD_TYPE",
     "AttackROC",
     "Certificate",
     "CheckpointSwap",
@@ -108,4 +117,7 @@ __all__ = [
     "topk_rbo",
     "verify_certificate_file",
     "verify_envelope",
+    "sign_bytes",
+    "verify_dsse",
+    "verify_statement",
 ]

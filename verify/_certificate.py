@@ -22,18 +22,21 @@ from ledger import Signer, load_public_key, public_key_fingerprint
 from ledger.errors import SignatureError
 from verify._report import (
     CERTIFICATE_PAYLOAD_TYPE,
+    CERTIFICATE_PREDICATE_TYPE,
     FROZEN,
     CheckpointSwap,
     ErasureScope,
     Judgement,
     MetricCheck,
+    ResourceDescriptor,
     Sha256Hex,
     UtcDatetime,
     first_error,
     save_envelope,
     evidence_passes,
     sign_payload,
-    verify_envelope,
+    statement_payload,
+    verify_statement,
 )
 
 APPROXIMATE_NOTICE = (
@@ -239,13 +242,20 @@ def render_certificate_pdf(certificate: Certificate, envelope_signature: dict[st
     return path
 
 
+def certificate_statement(certificate: Certificate) -> dict[str, Any]:
+    """The in-toto Statement v1 a certificate is signed as: its subject is the signed verification report (the
+    SHA-256 of that envelope's payload bytes), its predicate the certificate."""
+    subject = [ResourceDescriptor(name="verification-report", digest={"sha256": certificate.report_digest})]
+    return statement_payload(subject, CERTIFICATE_PREDICATE_TYPE, certificate.model_dump(mode="json"))
+
+
 def issue_certificate(certificate: Certificate, signer: Signer, out_dir: Path) -> tuple[Path, Path]:
     """Sign ``certificate`` and write ``<certificate_id>.json`` (the envelope) and ``.pdf``; return both paths."""
     if certificate.key_fingerprint != signer.keyid:
         raise SignatureError(
             f"certificate names key {certificate.key_fingerprint[:16]}…, the signer holds {signer.keyid[:16]}…"
         )
-    envelope = sign_payload(certificate.model_dump(mode="json"), CERTIFICATE_PAYLOAD_TYPE, signer)
+    envelope = sign_payload(certificate_statement(certificate), CERTIFICATE_PAYLOAD_TYPE, signer)
     out_dir = Path(out_dir)
     json_path = save_envelope(envelope, out_dir / f"{certificate.certificate_id}.json")
     pdf_path = render_certificate_pdf(
@@ -265,11 +275,13 @@ def verify_certificate_file(
     3. optionally, an auditor's own exported checkpoint of the same tree size must have the same root.
     """
     key = public_key if isinstance(public_key, Ed25519PublicKey) else load_public_key(Path(public_key))
-    payload = verify_envelope(Path(path), key, CERTIFICATE_PAYLOAD_TYPE)
+    statement = verify_statement(Path(path), key, CERTIFICATE_PREDICATE_TYPE)
     try:
-        certificate = Certificate.model_validate(payload)
+        certificate = Certificate.model_validate(statement.get("predicate"))
     except ValidationError as exc:
         raise SignatureError(f"{path}: the signed payload is not a valid certificate: {first_error(exc)}") from exc
+    if statement != certificate_statement(certificate):
+        raise SignatureError(f"{path}: the statement's subject or fields are not the certificate's")
     if certificate.key_fingerprint != public_key_fingerprint(key):
         raise SignatureError(f"{path}: the certificate names another signing key than the one that signed it")
     _check_inclusion(certificate, key, checkpoint)

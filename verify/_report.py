@@ -1,16 +1,25 @@
-"""The verification report, the in-toto-like statement that carries it, and the DSSE-style signed envelope.
+"""The verification report, the in-toto Statement that carries it, and the DSSE v1 envelope that signs it.
 
 A report is a pydantic model so that a malformed one cannot be built, and it fails closed: ``passed`` must
-equal :func:`evidence_passes` of its checks (none failed, something decisive passed; all-inconclusive is no pass). It travels as the predicate of an in-toto-like
-statement whose subjects are the SHA-256 digests of what it speaks about: the ledger head, the unlearned
-deployment's checkpoints and the reference retrains.
+equal :func:`evidence_passes` of its checks (none failed, something decisive passed; all-inconclusive is no pass).
+It travels as the ``predicate`` of an in-toto Statement v1 (``_type`` https://in-toto.io/Statement/v1) whose
+``subject`` lists the SHA-256 digests of what it speaks about: the unlearned deployment's checkpoints and the
+reference retrains; ``predicateType`` is a stable URI of Lethe's (``REPORT_PREDICATE_TYPE``). Certificates and audit
+reports are Statements the same way, with their own predicate types.
 
-Envelopes follow DSSE (securesystemslib ``dsse.py``): a ``payloadType``, the payload, and Ed25519 signatures
-with key ids over ``PAE(payloadType, body)`` where the body is the payload's canonical JSON. One deviation:
-the payload is kept as a JSON object rather than base64, so the file can be read and diffed; verification
-re-canonicalises it, and canonical JSON is stable under parse → serialise (``ledger._canonical``), so the
-bytes checked are the bytes signed. Anything that does not verify raises
-:class:`~ledger.errors.SignatureError` with a one-line reason, whatever was wrong with the input.
+Envelopes are DSSE v1 exactly (secure-systems-lab/dsse ``protocol.md``, ``envelope.md``)::
+
+    {"payload": base64(body), "payloadType": "application/vnd.in-toto+json",
+     "signatures": [{"keyid": <hint>, "sig": base64(Ed25519(PAE(payloadType, body)))}]}
+    PAE(type, body) = "DSSEv1" SP len(type) SP type SP len(body) SP body     (lengths in bytes, decimal)
+
+The body Lethe signs is the RFC 8785 canonical JSON of the statement (``ledger.canonical_json``), so any reader
+can recompute it; verification never recomputes it, though: it runs over the received bytes — decode the
+payload, check a signature over ``PAE(payloadType, payload bytes)``, check the payload type, and only then parse
+the bytes as JSON. Both base64 alphabets (standard and URL-safe) are read; the ``keyid`` is an unauthenticated hint
+(a signature without one is tried against the key; one naming another key is skipped); unknown fields are ignored.
+Anything that does not verify raises :class:`~ledger.errors.SignatureError` with a one-line reason, whatever was
+wrong with the input; so does an envelope in Lethe's earlier format (a JSON-object payload), by name.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+from collections.abc import Collection, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -36,14 +46,29 @@ from pydantic import (
     model_validator,
 )
 
-from ledger import Signer, canonical_json, load_public_key, public_key_fingerprint, sha256_hex
+from ledger import (
+    Signer,
+    canonical_json,
+    load_public_key,
+    public_key_fingerprint,
+    raw_public_key,
+    sha256_hex,
+    strict_b64decode,
+)
 from ledger.errors import SignatureError
 
 FROZEN = ConfigDict(extra="forbid", frozen=True)
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+STATEMENT_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 REPORT_PREDICATE_TYPE = "https://lethe.dev/attestations/erasure-verification/v2"
-REPORT_PAYLOAD_TYPE = "application/vnd.in-toto+json"
-CERTIFICATE_PAYLOAD_TYPE = "application/vnd.lethe.certificate+json;version=1"
+CERTIFICATE_PREDICATE_TYPE = "https://lethe.dev/attestations/erasure-certificate/v1"
+REPORT_PAYLOAD_TYPE = STATEMENT_PAYLOAD_TYPE
+CERTIFICATE_PAYLOAD_TYPE = STATEMENT_PAYLOAD_TYPE  # a certificate is an in-toto Statement too (its predicateType differs)
+LEGACY_ENVELOPE = (
+    "a Lethe envelope of format 1 (its payload is a JSON object, not DSSE v1's base64 of the signed bytes), written "
+    "before Lethe adopted DSSE v1 and RFC 8785; this version verifies DSSE v1 envelopes only, so it cannot be "
+    "checked here"
+)
 
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
@@ -242,7 +267,7 @@ class ResourceDescriptor(BaseModel):
 
 
 class ReportStatement(BaseModel):
-    """An in-toto-like statement: the report is the predicate about the artefacts listed as subjects."""
+    """An in-toto Statement v1: the report is the predicate about the artefacts listed as subjects."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     type_: Literal[STATEMENT_TYPE] = Field(STATEMENT_TYPE, alias="_type")
@@ -254,50 +279,77 @@ class ReportStatement(BaseModel):
         return self.model_dump(mode="json", by_alias=True)
 
 
+def statement_payload(subject: list[ResourceDescriptor], predicate_type: str, predicate: dict[str, Any]) -> dict[str, Any]:
+    """An in-toto Statement v1 as a JSON object (what :func:`sign_payload` signs)."""
+    if not subject:
+        raise ValueError("an in-toto statement needs at least one subject")
+    return {"_type": STATEMENT_TYPE, "subject": [d.model_dump(mode="json") for d in subject],
+            "predicateType": predicate_type, "predicate": predicate}
+
+
 def payload_digest(payload: dict[str, Any]) -> str:
-    """SHA-256 of a payload's canonical JSON: what a certificate cites to bind itself to one signed report."""
+    """SHA-256 of a payload's canonical JSON — the exact body bytes of its DSSE envelope: what a certificate cites to
+    bind itself to one signed report."""
     return sha256_hex(canonical_json(payload))
 
 
 def pae(payload_type: str, body: bytes) -> bytes:
     """DSSE's pre-authentication encoding: ``DSSEv1 <len> <type> <len> <body>`` (lengths in bytes, decimal)."""
-    kind = payload_type.encode()
+    kind = payload_type.encode("utf-8")
     return b"DSSEv1 %d %b %d %b" % (len(kind), kind, len(body), body)
 
 
 class Signature(BaseModel):
-    """One DSSE signature: the signer's key id (SHA-256 of its raw public key) and the base64 Ed25519 signature."""
+    """One DSSE signature: an optional key id (a hint; Lethe writes the SHA-256 of its raw public key) and the
+    base64 Ed25519 signature. Unknown fields are ignored, as DSSE requires."""
 
-    model_config = FROZEN
-    keyid: str
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    keyid: str | None = None
     sig: str
 
 
 class SignedEnvelope(BaseModel):
-    """A DSSE-style envelope: payload type, JSON payload and the signatures over their PAE."""
+    """A DSSE v1 JSON envelope: payload type, base64 payload (the exact bytes signed) and signatures over their PAE.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-    payload_type: str = Field(alias="payloadType", min_length=1)
-    payload: dict[str, Any]
+    Unknown fields are ignored, as DSSE requires; nothing in it is trusted until :func:`verify_dsse` says so.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    payload_type: str = Field(alias="payloadType")
+    payload: str
     signatures: list[Signature]
 
+    def body(self) -> bytes:
+        """The payload bytes (standard or URL-safe base64); SignatureError if they do not decode."""
+        try:
+            return strict_b64decode(self.payload, "the payload", urlsafe_too=True)
+        except ValueError as exc:
+            raise SignatureError(f"the envelope cannot be decoded: {exc}") from None
+
     def signed_bytes(self) -> bytes:
-        return pae(self.payload_type, canonical_json(self.payload))
+        return pae(self.payload_type, self.body())
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def sign_bytes(body: bytes, payload_type: str, signer: Signer) -> SignedEnvelope:
+    """Sign ``PAE(payload_type, body)`` with the workspace key; the envelope carries ``body`` in base64."""
+    signature = base64.b64encode(signer.private_key.sign(pae(payload_type, body))).decode()
+    return SignedEnvelope(payload_type=payload_type, payload=base64.b64encode(body).decode(),
+                          signatures=[Signature(keyid=signer.keyid, sig=signature)])
 
 
 def sign_payload(payload: dict[str, Any], payload_type: str, signer: Signer) -> SignedEnvelope:
-    """Sign ``PAE(payload_type, canonical JSON of payload)`` with the workspace key."""
-    unsigned = SignedEnvelope(payload_type=payload_type, payload=payload, signatures=[])
-    signature = base64.b64encode(signer.private_key.sign(unsigned.signed_bytes())).decode()
-    return unsigned.model_copy(update={"signatures": [Signature(keyid=signer.keyid, sig=signature)]})
+    """Sign the RFC 8785 canonical JSON of ``payload`` (see :func:`sign_bytes`)."""
+    return sign_bytes(canonical_json(payload), payload_type, signer)
 
 
 def save_envelope(envelope: SignedEnvelope, path: Path) -> Path:
     """Write the envelope as pretty JSON (indent 2, sorted keys), atomically so a crash leaves no half file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(envelope.model_dump(mode="json", by_alias=True), indent=2, sort_keys=True, ensure_ascii=False,
-                      allow_nan=False)
+    text = json.dumps(envelope.to_json(), indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text + "\n", encoding="utf-8")
     os.replace(tmp, path)
@@ -316,6 +368,11 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def strict_json(text: str | bytes) -> Any:
+    """Parse JSON refusing duplicate object names and NaN/Infinity (ValueError otherwise)."""
+    return json.loads(text, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant)
+
+
 def first_error(exc: ValidationError) -> str:
     """The first validation error as ``field.path: message``, for one-line reasons."""
     first = exc.errors()[0]
@@ -331,21 +388,77 @@ def load_envelope(source: SignedEnvelope | dict[str, Any] | str | Path) -> Signe
     if isinstance(source, (str, Path)):
         where = str(source)
         try:
-            source = json.loads(
-                Path(source).read_text(encoding="utf-8"),
-                object_pairs_hook=_reject_duplicate_keys,
-                parse_constant=_reject_constant,
-            )
+            source = strict_json(Path(source).read_bytes().decode("utf-8"))
         except FileNotFoundError as exc:
             raise SignatureError(f"{where}: file not found") from exc
         except (OSError, UnicodeDecodeError) as exc:
             raise SignatureError(f"{where}: cannot read the file ({exc})") from exc
         except ValueError as exc:  # json.JSONDecodeError is a ValueError
             raise SignatureError(f"{where} is not valid JSON: {exc}") from exc
+    if isinstance(source, dict) and isinstance(source.get("payload"), dict):
+        raise SignatureError(f"{where} is {LEGACY_ENVELOPE}")
     try:
         return SignedEnvelope.model_validate(source)
     except ValidationError as exc:
-        raise SignatureError(f"{where} is not a signed envelope: {first_error(exc)}") from exc
+        raise SignatureError(f"{where} is not a DSSE envelope: {first_error(exc)}") from exc
+
+
+def verify_dsse(
+    source: SignedEnvelope | dict[str, Any] | str | Path,
+    keys: Mapping[str, Ed25519PublicKey],
+    threshold: int = 1,
+    payload_types: Collection[str] | None = None,
+) -> bytes:
+    """DSSE v1 verification (protocol.md, "Multi-signature Verification"); returns the verified payload bytes.
+
+    1. decode the payload and every signature (standard or URL-safe base64); refuse if any does not decode;
+    2. for each signature, the candidate keys are the one its ``keyid`` names, or all of ``keys`` when it has
+       none (a keyid naming no key in ``keys`` is skipped); a key that verifies it over
+       ``PAE(payloadType, payload bytes)`` is accepted (each distinct key counts once);
+    3. refuse unless at least ``threshold`` distinct keys were accepted;
+    4. refuse a ``payloadType`` outside ``payload_types`` (when given).
+
+    The caller parses the returned bytes — these, never a re-read of the envelope.
+    """
+    if threshold < 1:
+        raise ValueError("a DSSE threshold is at least 1")
+    envelope = load_envelope(source)
+    body = envelope.body()
+    signed = pae(envelope.payload_type, body)
+    if not envelope.signatures:
+        raise SignatureError("the envelope carries no signature")
+    try:
+        decoded = [(s.keyid or "", strict_b64decode(s.sig, "a signature", urlsafe_too=True)) for s in envelope.signatures]
+    except ValueError as exc:
+        raise SignatureError(f"the envelope cannot be decoded: {exc}") from None
+    accepted: set[bytes] = set()
+    tried = False
+    for keyid, signature in decoded:
+        candidates = [keys[keyid]] if keyid in keys else ([] if keyid else list(keys.values()))
+        for key in candidates:
+            tried = True
+            if raw_public_key(key) in accepted:
+                continue
+            try:
+                key.verify(signature, signed)
+            except InvalidSignature:
+                continue
+            accepted.add(raw_public_key(key))
+            break
+        if len(accepted) >= threshold:
+            break
+    if len(accepted) < threshold:
+        if not tried:
+            wanted = ", ".join(k[:16] + "…" for k in keys) or "no key"
+            signers = ", ".join((keyid[:16] or "(no keyid)") for keyid, _ in decoded)
+            raise SignatureError(f"not signed by key {wanted} (signed by {signers})")
+        if threshold > 1 and accepted:
+            raise SignatureError(f"only {len(accepted)} of the {threshold} required keys signed the envelope")
+        raise SignatureError("signature does not match the signed content: it was altered")
+    if payload_types is not None and envelope.payload_type not in payload_types:
+        expected = " or ".join(repr(t) for t in payload_types)
+        raise SignatureError(f"the envelope holds {envelope.payload_type!r}, expected {expected}")
+    return body
 
 
 def verify_envelope(
@@ -353,29 +466,36 @@ def verify_envelope(
     public_key: Ed25519PublicKey | str | Path,
     payload_type: str | None = None,
 ) -> dict[str, Any]:
-    """Return the payload if every signature by ``public_key`` verifies; raise SignatureError otherwise.
+    """Return the payload if a signature by ``public_key`` verifies; raise SignatureError otherwise.
 
     Fails closed: an envelope with no signature, or none by this key, or (when ``payload_type`` is given)
-    of another type, does not verify. Signatures by other keys (co-signers) are neither required nor trusted.
+    of another type, does not verify; nor does a payload that is not a JSON object. Signatures by other keys
+    (co-signers) are neither required nor trusted.
     """
-    envelope = load_envelope(source)
     key = public_key if isinstance(public_key, Ed25519PublicKey) else load_public_key(Path(public_key))
-    if not envelope.signatures:
-        raise SignatureError("the envelope carries no signature")
-    fingerprint = public_key_fingerprint(key)
-    mine = [signature for signature in envelope.signatures if signature.keyid == fingerprint]
-    if not mine:
-        signers = ", ".join(signature.keyid[:16] for signature in envelope.signatures)
-        raise SignatureError(f"not signed by key {fingerprint[:16]}… (signed by {signers})")
-    signed = envelope.signed_bytes()
-    for signature in mine:
-        try:
-            key.verify(base64.b64decode(signature.sig, validate=True), signed)
-        except (InvalidSignature, ValueError) as exc:
-            raise SignatureError("signature does not match the signed content: it was altered") from exc
-    if payload_type is not None and envelope.payload_type != payload_type:
-        raise SignatureError(f"the envelope holds {envelope.payload_type!r}, expected {payload_type!r}")
-    return envelope.payload
+    body = verify_dsse(source, {public_key_fingerprint(key): key}, 1, None if payload_type is None else [payload_type])
+    try:
+        payload = strict_json(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise SignatureError(f"the signed payload is not valid JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise SignatureError("the signed payload is not a JSON object")
+    return payload
+
+
+def verify_statement(
+    source: SignedEnvelope | dict[str, Any] | str | Path,
+    public_key: Ed25519PublicKey | str | Path,
+    predicate_type: str,
+) -> dict[str, Any]:
+    """Verify a DSSE envelope holding an in-toto Statement v1 with ``predicate_type``; return the statement."""
+    statement = verify_envelope(source, public_key, STATEMENT_PAYLOAD_TYPE)
+    if statement.get("_type") != STATEMENT_TYPE:
+        raise SignatureError(f"the signed payload is not an in-toto Statement v1 (_type {statement.get('_type')!r})")
+    if statement.get("predicateType") != predicate_type:
+        raise SignatureError(f"the statement's predicateType is {statement.get('predicateType')!r}, "
+                             f"expected {predicate_type!r}")
+    return statement
 
 
 def load_report(source: SignedEnvelope | str | Path, public_key: Ed25519PublicKey | str | Path) -> ReportStatement:

@@ -138,14 +138,14 @@ class Run:
         return deployment.deployment_id
 
     def groups(self, label: str, shards: int) -> dict[str, Any]:
-        return self.services.ledger.deployment(self.deployments[label, shards])["groups"]
+        return self.services.ledger.deployment(self.deployments[label, shards]).facts["groups"]
 
     # -- Figure 4 -------------------------------------------------------------------------------
     def unlearn_batch(self, labels: dict[str, tuple[str, int]]) -> dict[str, Any]:
         """5% of all users, drawn from L-CBKM's last group, forgotten in one batch by every deployment."""
         ledger = self.services.ledger
         laser = self.deployments[labels["L-CBKM"]]
-        last = ledger.deployment(laser)["settings"]["shards"] - 1
+        last = MethodSettings(**ledger.deployment(laser).settings).shards - 1
         group_of = ledger.shard_assignments(laser).set_index("interaction_id")["shard"]
         in_last = np.unique(self.train.user_idx[group_of.loc[self.train.interaction_id].to_numpy() == last])
         n_users = len(np.unique(self.train.user_idx))
@@ -162,13 +162,13 @@ class Run:
         out: dict[str, Any] = {"users": len(chosen), "interactions": len(ids), "group": last}
         for name, key in labels.items():
             deployment_id = self.deployments[key]
-            method = get_method(ledger.deployment(deployment_id)["method"])
+            method = get_method(ledger.deployment(deployment_id).method)
             plan = method.plan(ledger, deployment_id, ids)
             count = len(ledger.checkpoints(deployment_id))
             started = time.perf_counter()
             deployment = method.forget(ledger, plan, request_id, TqdmProgress(), actor="bench")
             seconds = time.perf_counter() - started
-            trained = [c["train_seconds"] for c in ledger.checkpoints(deployment_id)[count:]]
+            trained = [c.train_seconds for c in ledger.checkpoints(deployment_id)[count:]]
             out[name] = {"seconds": seconds, "slowest_checkpoint": max(trained), "retrained": len(trained),
                          "cost_fraction": plan.estimated_cost_fraction,
                          **evaluate(deployment.model, remaining_train, self.test)}
@@ -180,7 +180,7 @@ class Run:
         """Each group (in ρ order, highest first) trained alone from scratch; BCE on its test pairs + negatives."""
         ledger = self.services.ledger
         deployment_id = self.deployments[key]
-        groups = ledger.deployment(deployment_id)["groups"]
+        groups = ledger.deployment(deployment_id).facts["groups"]
         order = np.argsort(-np.asarray(groups["cohesion"]), kind="stable")  # positions by descending ρ
         user_group = np.full(self.train.n_users, -1)
         assigned = ledger.shard_assignments(deployment_id).set_index("interaction_id")["shard"]

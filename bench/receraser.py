@@ -115,14 +115,14 @@ class Bench:
 
     def evaluate(self, deployment_id: str) -> dict[str, float]:
         train, test = Interactions.from_store(self.ledger, "train"), Interactions.from_store(self.ledger, "test")
-        model = get_method(self.ledger.deployment(deployment_id)["method"]).load(self.ledger, deployment_id).model
+        model = get_method(self.ledger.deployment(deployment_id).method).load(self.ledger, deployment_id).model
         return ranking_metrics(model, train.csr(), test.csr(), KS)
 
     def checkpoint_seconds(self, deployment_id: str) -> tuple[list[float], float | None]:
         """Training seconds of each shard checkpoint made at fit, and of the aggregator (None if none)."""
-        fitted = [c for c in self.ledger.checkpoints(deployment_id) if c["request_id"] is None]
-        shards = [c["train_seconds"] for c in fitted if c["shard"] >= 0]
-        aggregator = next((c["train_seconds"] for c in fitted if c["shard"] == AGGREGATOR_SHARD), None)
+        fitted = [c for c in self.ledger.checkpoints(deployment_id) if c.request_id is None]
+        shards = [c.train_seconds for c in fitted if c.shard >= 0]
+        aggregator = next((c.train_seconds for c in fitted if c.shard == AGGREGATOR_SHARD), None)
         return shards, aggregator
 
     def erase(self, subject: str, deployments: dict[str, str]) -> dict[str, Any]:
@@ -165,9 +165,9 @@ def table3_and_4(bench: Bench) -> str:
     sisa_s = bench.checkpoint_seconds(deployments["sisa"])[0]
     one = statistics.mean(shard_s) + (agg_s or 0.0)
     paper4 = PAPER_TABLE4_MINUTES[model]
-    aggregator = bench.ledger.live_checkpoints(deployments["receraser"])[AGGREGATOR_SHARD]["config"]
-    sizes = bench.ledger.deployment(deployments["receraser"])["shard_sizes"]
-    partition = bench.ledger.deployment(deployments["receraser"])["partition"]
+    aggregator = bench.ledger.live_checkpoints(deployments["receraser"])[AGGREGATOR_SHARD].config
+    sizes = bench.ledger.deployment(deployments["receraser"]).shard_sizes
+    partition = bench.ledger.deployment(deployments["receraser"]).facts["partition"]
 
     erasures = [bench.erase(bench.subject_at_median(), deployments)] if args.requests else []
     r20 = {label: results[label]["recall@20"] for label in results}

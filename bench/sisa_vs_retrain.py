@@ -95,13 +95,13 @@ def erase(services: Services, subject: str, interactions: int, deployments: dict
     unlearned = next(e.payload for e in record.history if e.kind == "request.unlearned")
     by_id = {d["deployment_id"]: d for d in unlearned["deployments"]}
     sisa = by_id[deployments["sisa"]]["replaced"]
-    checkpoints = {c["checkpoint_id"]: c for c in ledger.checkpoints(deployments["sisa"])}
+    checkpoints = {c.checkpoint_id: c for c in ledger.checkpoints(deployments["sisa"])}
     return Erasure(
         subject=subject,
         interactions=interactions,
         seconds={m: by_id[d]["seconds"] for m, d in deployments.items()},
         sisa_shards=[r["shard"] for r in sisa],
-        sisa_shard_size=sum(checkpoints[r["new"]]["n_interactions"] for r in sisa),
+        sisa_shard_size=sum(checkpoints[r["new"]].n_interactions for r in sisa),
         wall_seconds=wall,
         state=record.state,
     )

@@ -1,20 +1,25 @@
 """Lethe's system of record: the raw-interaction store and the append-only, hash-chained lineage ledger.
 
-Nothing here imports torch: the ledger must stay readable by an auditor's tools alone.
+Nothing here imports torch: the ledger must stay readable by an auditor's tools alone. Its queries answer with
+typed records (:class:`CheckpointRecord`, :class:`DeploymentRecord`, :class:`RequestRecord`), views over the
+recorded event payloads; :class:`RequestKind` is the one vocabulary of request kinds.
 """
 
 from ledger._canonical import canonical_json, sha256_hex
 from ledger._checkpoints import SignedCheckpoint
 from ledger._checkpoints import NoteVerifier, open_note
 from ledger._events import Event, EventLog, IntegrityResult
-from ledger._ledger import (
+from ledger._ledger import Ledger
+from ledger._records import (
     CHECKPOINT_CREATED,
     DATASET_INGESTED,
     DEPLOYMENT_CREATED,
     DEPLOYMENT_SERVING,
     REQUEST_EXTENDED,
     REQUEST_RETRIED,
-    Ledger,
+    CheckpointRecord,
+    DeploymentRecord,
+    RequestKind,
     RequestRecord,
 )
 from ledger._proofs import bundle_json, verify_bundle
@@ -26,9 +31,11 @@ from ledger.errors import LedgerIntegrityError, LetheError, RequestError, Signat
 
 __all__ = [
     "CHECKPOINT_CREATED",
+    "CheckpointRecord",
     "DATASET_INGESTED",
     "DEPLOYMENT_CREATED",
     "DEPLOYMENT_SERVING",
+    "DeploymentRecord",
     "Event",
     "EventLog",
     "IntegrityResult",
@@ -39,6 +46,7 @@ __all__ = [
     "LedgerIntegrityError",
     "LetheError",
     "RequestError",
+    "RequestKind",
     "RequestRecord",
     "SignatureError",
     "SignedCheckpoint",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,64 +18,22 @@ from ledger._checkpoints import SignedCheckpoint
 from ledger._events import GENESIS_HASH, Event, EventLog, IntegrityResult
 from ledger._merkle import ProofError, consistency_proof, inclusion_proof, root_hash, verify_consistency
 from ledger._proofs import make_bundle
+from ledger._records import (
+    CHECKPOINT_CREATED,
+    DATASET_INGESTED,
+    DEPLOYMENT_CREATED,
+    DEPLOYMENT_SERVING,
+    REQUEST_ANNOTATIONS,
+    REQUEST_EXTENDED,
+    REQUEST_PREFIX,
+    REQUEST_RETRIED,
+    CheckpointRecord,
+    DeploymentRecord,
+    RequestRecord,
+)
 from ledger._store import InteractionStore
 from ledger._workspace import Workspace, default_workspace_path
-from ledger.errors import LedgerIntegrityError, LetheError, RequestError, WorkspaceError
-
-DATASET_INGESTED = "dataset.ingested"
-DEPLOYMENT_CREATED = "deployment.created"
-DEPLOYMENT_SERVING = "deployment.serving"
-CHECKPOINT_CREATED = "checkpoint.created"
-REQUEST_PREFIX = "request."
-REQUEST_EXTENDED = "request.extended"
-REQUEST_RETRIED = "request.retried"
-#: Request events that annotate a request without moving it through its lifecycle (state ignores them).
-REQUEST_ANNOTATIONS = frozenset({REQUEST_EXTENDED})
-
-
-@dataclass(frozen=True)
-class RequestRecord:
-    """A request as the ledger knows it: its first event's facts and its latest state."""
-
-    request_id: str
-    state: str
-    received: dict[str, Any]
-    history: list[Event]
-
-    def payload(self, state: str) -> dict[str, Any] | None:
-        """The payload of this request's latest ``request.<state>`` event, or ``None`` if it never reached it.
-
-        Latest, not first: a retried request (see :data:`REQUEST_RETRIED`) may record a step again — a verification
-        after a failed one, a second failure — and the newest is what the request stands on.
-        """
-        return next((e.payload for e in reversed(self.history) if e.kind == f"{REQUEST_PREFIX}{state}"), None)
-
-    @property
-    def subject_refs(self) -> list[str]:
-        """The pseudonyms of the subjects the request covers (several for a batch)."""
-        return list(self.received.get("subject_refs") or [self.received["subject_ref"]])
-
-    @property
-    def extensions(self) -> list[dict[str, Any]]:
-        """Every ``request.extended`` payload (months, reason), oldest first."""
-        return [e.payload for e in self.history if e.kind == REQUEST_EXTENDED]
-
-    @property
-    def extension_months(self) -> int:
-        """Months the deadline was extended by, in total (GDPR Art. 12(3))."""
-        return sum(int(p["months"]) for p in self.extensions)
-
-    @property
-    def retries(self) -> list[dict[str, Any]]:
-        """Every ``request.retried`` payload (the failure retried, the state resumed from), oldest first."""
-        return [e.payload for e in self.history if e.kind == REQUEST_RETRIED]
-
-    def require_payload(self, state: str) -> dict[str, Any]:
-        """Like :meth:`payload`, for states the caller's own state implies were reached."""
-        payload = self.payload(state)
-        if payload is None:
-            raise LedgerIntegrityError(f"request {self.request_id} is {self.state} but has no {state!r} event")
-        return payload
+from ledger.errors import LetheError, RequestError, WorkspaceError
 
 
 def _state(history: list[Event]) -> str:
@@ -150,17 +107,15 @@ class Ledger:
             raise WorkspaceError(f"no data in workspace {self.workspace.root}; run `lethe ingest` first")
         return dataset
 
-    def deployments(self) -> list[dict[str, Any]]:
-        """Every deployment's creation facts, oldest first, with ``serving`` set from the latest event."""
+    def deployments(self) -> list[DeploymentRecord]:
+        """Every deployment, oldest first, with ``serving`` set from the latest ``deployment.serving`` event."""
         serving = self.serving_deployment_id()
-        return [
-            {**e.payload, "created_seq": e.seq, "serving": e.payload["deployment_id"] == serving}
-            for e in self.log.events([DEPLOYMENT_CREATED])
-        ]
+        return [DeploymentRecord.from_event(e, serving=e.payload["deployment_id"] == serving)
+                for e in self.log.events([DEPLOYMENT_CREATED])]
 
-    def deployment(self, deployment_id: str) -> dict[str, Any]:
+    def deployment(self, deployment_id: str) -> DeploymentRecord:
         for deployment in self.deployments():
-            if deployment["deployment_id"] == deployment_id:
+            if deployment.deployment_id == deployment_id:
                 return deployment
         raise WorkspaceError(f"unknown deployment {deployment_id!r}")
 
@@ -168,16 +123,16 @@ class Ledger:
         events = self.log.events([DEPLOYMENT_SERVING])
         return events[-1].payload["deployment_id"] if events else None
 
-    def checkpoints(self, deployment_id: str | None = None) -> list[dict[str, Any]]:
+    def checkpoints(self, deployment_id: str | None = None) -> list[CheckpointRecord]:
         """All checkpoint records (oldest first), optionally of one deployment."""
-        records = [{**e.payload, "seq": e.seq} for e in self.log.events([CHECKPOINT_CREATED])]
-        return [r for r in records if deployment_id is None or r["deployment_id"] == deployment_id]
+        records = [CheckpointRecord.from_event(e) for e in self.log.events([CHECKPOINT_CREATED])]
+        return [r for r in records if deployment_id is None or r.deployment_id == deployment_id]
 
-    def live_checkpoints(self, deployment_id: str) -> dict[int, dict[str, Any]]:
+    def live_checkpoints(self, deployment_id: str) -> dict[int, CheckpointRecord]:
         """The checkpoint currently serving each shard of a deployment: the latest one per shard."""
-        live: dict[int, dict[str, Any]] = {}
+        live: dict[int, CheckpointRecord] = {}
         for record in self.checkpoints(deployment_id):
-            live[int(record["shard"])] = record
+            live[record.shard] = record
         return live
 
     def shard_assignments(self, deployment_id: str) -> pd.DataFrame:
@@ -233,21 +188,21 @@ class Ledger:
         subject_ref = self.workspace.subject_ref(subject)
         ids = self.subject_interaction_ids(subject_ref)
         requests = [
-            {"request_id": r.request_id, "state": r.state, "received_at": r.received["received_at"]}
+            {"request_id": r.request_id, "state": r.state, "received_at": r.received_at}
             for r in self.requests() if subject_ref in r.subject_refs
         ]
         if not ids and not requests:
             raise RequestError(f"unknown subject {subject!r}: the ledger has no interaction of theirs")
         rows = []
         for deployment in self.deployments():
-            live = self.live_checkpoints(deployment["deployment_id"])
-            for shard, shard_ids in self.shards_holding(deployment["deployment_id"], ids).items():
+            live = self.live_checkpoints(deployment.deployment_id)
+            for shard, shard_ids in self.shards_holding(deployment.deployment_id, ids).items():
                 record = live.get(shard)
-                erased = self.erased_interaction_ids(record["excludes_requests"]) if record else set()
+                erased = self.erased_interaction_ids(record.excludes_requests) if record else set()
                 rows.extend(
-                    {"interaction_id": i, "deployment_id": deployment["deployment_id"], "shard": shard,
-                     "checkpoint": record["checkpoint_id"] if record else None,
-                     "serving": deployment["serving"], "in_training_set": record is not None and i not in erased}
+                    {"interaction_id": i, "deployment_id": deployment.deployment_id, "shard": shard,
+                     "checkpoint": record.checkpoint_id if record else None,
+                     "serving": deployment.serving, "in_training_set": record is not None and i not in erased}
                     for i in shard_ids
                 )
         return {
@@ -258,15 +213,15 @@ class Ledger:
             "requests": requests,
         }
 
-    def checkpoint_lineage(self, checkpoint_id: str) -> list[dict[str, Any]]:
+    def checkpoint_lineage(self, checkpoint_id: str) -> list[CheckpointRecord]:
         """A checkpoint and its ancestors (parent chain), newest first, with their training-set digests."""
-        by_id = {c["checkpoint_id"]: c for c in self.checkpoints()}
+        by_id = {c.checkpoint_id: c for c in self.checkpoints()}
         if checkpoint_id not in by_id:
             raise WorkspaceError(f"unknown checkpoint {checkpoint_id!r}")
         chain, current = [], by_id.get(checkpoint_id)
         while current is not None:
             chain.append(current)
-            current = by_id.get(current["parent"]) if current["parent"] else None
+            current = by_id.get(current.parent) if current.parent else None
         return chain
 
     # -- requests -------------------------------------------------------------------------------

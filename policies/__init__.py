@@ -1,5 +1,9 @@
-"""YAML policies validated by pydantic; read by every other part."""
+"""YAML policies validated by pydantic; read by every other part.
 
+``RequestKind`` is :class:`ledger.RequestKind` (the one vocabulary of request kinds), re-exported for routing.
+"""
+
+from ledger import RequestKind
 from policies._activation import (
     ACTIVE_POLICY_FILE,
     POLICY_ACTIVATED,
@@ -13,9 +17,10 @@ from policies._policy import (
     Approvers,
     AuditSchedule,
     Deadlines,
+    DeadlineState,
+    DeadlineStanding,
     Policy,
     PolicyError,
-    RequestKind,
     Retention,
     Role,
     Routing,
@@ -31,6 +36,8 @@ __all__ = [
     "Approvers",
     "AuditSchedule",
     "Deadlines",
+    "DeadlineState",
+    "DeadlineStanding",
     "Policy",
     "PolicyError",
     "RequestKind",

@@ -9,18 +9,19 @@ full document goes to the ledger as a ``policy.activated`` event whenever the po
 from __future__ import annotations
 
 import calendar
+from dataclasses import dataclass
 from datetime import date, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator, model_validator
 
-from ledger import LetheError, RequestRecord, canonical_json, sha256_hex
+from ledger import LetheError, RequestKind, RequestRecord, canonical_json, sha256_hex
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("default.yaml")
 
-RequestKind = Literal["subject", "interactions", "time_window", "batch"]
 Role = Literal["officer", "auditor"]
 Action = Literal["extend_deadline", "activate_policy", "run_audit"]
 
@@ -61,7 +62,11 @@ class Routing(_Strict):
     batch: str | None = Field(None, description="several subjects erased together")
 
     def method_for(self, kind: RequestKind) -> str | None:
-        return getattr(self, kind)
+        return getattr(self, RequestKind(kind).value)
+
+
+if set(Routing.model_fields) != {kind.value for kind in RequestKind}:  # one field per kind, no more, no fewer
+    raise TypeError(f"policies.Routing must have one field per ledger.RequestKind: {sorted(Routing.model_fields)}")
 
 
 class VerificationThresholds(_Strict):
@@ -104,6 +109,25 @@ class VerificationThresholds(_Strict):
     sample_other_users: int = Field(500, ge=1, description="non-forgetting users sampled for RBO and utility checks")
 
 
+class DeadlineState(StrEnum):
+    """Where an open request stands against its due date (audits, the dashboard and listings all judge it so)."""
+
+    ON_TIME = "on time"
+    NEARLY_LATE = "nearly late"
+    """Due within the policy's ``nearly_late_days``."""
+    LATE = "late"
+    """Past its due date."""
+
+
+@dataclass(frozen=True)
+class DeadlineStanding:
+    """A request's due date and its standing on one day: ``days_left`` is negative when late by that many days."""
+
+    due: date
+    days_left: int
+    state: DeadlineState
+
+
 class Deadlines(_Strict):
     """GDPR Art. 12(3): one month from receipt (counted from the day after), extendable by up to two further
     months in total, with a recorded reason; ``nearly_late_days`` is when an audit starts warning."""
@@ -120,8 +144,18 @@ class Deadlines(_Strict):
 
     def due_date(self, record: RequestRecord) -> date:
         """A request's due date: the response period from receipt plus every extension it was granted."""
-        received = datetime.fromisoformat(record.received["received_at"]).date()
+        received = datetime.fromisoformat(record.received_at).date()
         return gdpr_deadline(received, self.response_months + record.extension_months)
+
+    def status(self, record: RequestRecord, today: date) -> DeadlineStanding:
+        """Where the request stands on ``today`` against :meth:`due_date`: late after it, nearly late within
+        ``nearly_late_days`` of it, else on time. (Whether the deadline still runs — the request is not answered —
+        is the caller's question.)"""
+        due = self.due_date(record)
+        days_left = (due - today).days
+        state = (DeadlineState.LATE if days_left < 0 else
+                 DeadlineState.NEARLY_LATE if days_left <= self.nearly_late_days else DeadlineState.ON_TIME)
+        return DeadlineStanding(due, days_left, state)
 
 
 class AuditSchedule(_Strict):

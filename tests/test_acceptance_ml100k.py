@@ -27,7 +27,7 @@ def erased(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
     settings = MethodSettings(method="sisa", shards=5, seed=0, model={**FAST_BPR, "epochs": 5, "embedding_size": 32})
     deployment = get_method("sisa").fit(ledger, settings, no_progress, "test")
     set_serving(ledger, deployment.deployment_id)
-    before = {s: dict(c) for s, c in ledger.live_checkpoints(deployment.deployment_id).items()}
+    before = ledger.live_checkpoints(deployment.deployment_id)
     request_id = services.engine.file(ErasureRequest(subject=SUBJECT))
     record = services.engine.run(request_id)
     return {"services": services, "deployment_id": deployment.deployment_id, "before": before, "record": record}
@@ -37,13 +37,13 @@ def test_erasing_one_subject_retrains_exactly_one_of_five_shards(erased: dict[st
     ledger = erased["services"].ledger
     after = ledger.live_checkpoints(erased["deployment_id"])
     before = erased["before"]
-    changed = [s for s in range(5) if after[s]["checkpoint_id"] != before[s]["checkpoint_id"]]
+    changed = [s for s in range(5) if after[s].checkpoint_id != before[s].checkpoint_id]
     assert len(changed) == 1
     shard = changed[0]
-    assert after[shard]["parent"] == before[shard]["checkpoint_id"]
-    assert after[shard]["n_interactions"] < before[shard]["n_interactions"]
+    assert after[shard].parent == before[shard].checkpoint_id
+    assert after[shard].n_interactions < before[shard].n_interactions
     for other in set(range(5)) - {shard}:
-        assert after[other]["artifact_sha256"] == before[other]["artifact_sha256"]
+        assert after[other].artifact_sha256 == before[other].artifact_sha256
 
 
 def test_no_row_of_the_subject_remains_and_forgotten_pairs_score_lower(erased: dict[str, Any]) -> None:

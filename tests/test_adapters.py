@@ -86,8 +86,8 @@ def _erase(services: Services, subject: str = "42") -> Any:
 def als_erased(outside: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     services = _register(tmp_path_factory.mktemp("als"), outside, "implicit-als", "als.npz")
     deployment = services.ledger.deployments()[0]
-    before = services.ledger.live_checkpoints(deployment["deployment_id"])[0]
-    model = get_method("retrain").load(services.ledger, deployment["deployment_id"]).model
+    before = services.ledger.live_checkpoints(deployment.deployment_id)[0]
+    model = get_method("retrain").load(services.ledger, deployment.deployment_id).model
     return {"services": services, "deployment": deployment, "before": before, "model": model,
             "record": _erase(services)}
 
@@ -104,14 +104,14 @@ def test_an_implicit_als_model_trained_outside_is_registered_erased_and_certifie
                                                                                  outside: dict[str, Any]) -> None:
     services, deployment, before = als_erased["services"], als_erased["deployment"], als_erased["before"]
     _certificate_verifies(services, als_erased["record"])
-    registered = deployment["registered"]
+    registered = deployment.facts["registered"]
     assert registered["source_sha256"] == "sha256:" + hashlib.sha256(
         (outside["folder"] / "als.npz").read_bytes()).hexdigest()
-    assert deployment["settings"]["base_model"] == "implicit-als"
-    assert deployment["settings"]["model"]["weight"] == pytest.approx(3.0)  # alpha 4 = 1 + WMF's weight
-    after = services.ledger.live_checkpoints(deployment["deployment_id"])[0]
-    assert after["parent"] == before["checkpoint_id"]
-    assert after["n_interactions"] < before["n_interactions"] == services.ledger.dataset()["n_train"]
+    assert deployment.settings["base_model"] == "implicit-als"
+    assert deployment.settings["model"]["weight"] == pytest.approx(3.0)  # alpha 4 = 1 + WMF's weight
+    after = services.ledger.live_checkpoints(deployment.deployment_id)[0]
+    assert after.parent == before.checkpoint_id
+    assert after.n_interactions < before.n_interactions == services.ledger.dataset()["n_train"]
     planned = als_erased["record"].require_payload("planned")["deployments"][0]["applicable_methods"]
     verdicts = {row["method"]: row for row in planned}  # the plan says which methods apply, and why not
     assert verdicts["alteraser"]["applies"] and not verdicts["laser"]["applies"] and verdicts["laser"]["reason"]
@@ -147,7 +147,7 @@ def test_a_registered_model_left_untouched_fails_the_verifier(outside: dict[str,
 
 def test_the_torch_example_goes_through_the_same_path(outside: dict[str, Any], tmp_path: Path) -> None:
     services = _register(tmp_path / "ws", outside, "torch", "mf.pt", params=TORCH_PARAMS)
-    deployment_id = services.ledger.deployments()[0]["deployment_id"]
+    deployment_id = services.ledger.deployments()[0].deployment_id
     model = get_method("retrain").load(services.ledger, deployment_id).model
     subjects = services.ledger.store.subjects_frame().set_index("subject")["user_idx"]
     first_user = subjects[str(outside["users"][0])]
@@ -233,7 +233,7 @@ def test_an_sklearn_model_registers_on_an_ingested_workspace_and_refuses_methods
     with pytest.raises(DataError, match="has no row for; pass the ids in the model's row order"):
         register_model(services.ledger, "sklearn-svd", path, user_ids=[str(u) for u in range(1, 50)])
     deployment = register_model(services.ledger, "sklearn-svd", path)
-    assert deployment.checkpoints[0]["n_interactions"] == len(train)
+    assert deployment.checkpoints[0].n_interactions == len(train)
     assert deployment.model.trained_users()[np.unique(train.user_idx)].all()
 
 
@@ -270,7 +270,7 @@ def test_incremental_fit_forgets_a_subject_of_a_sharded_adapter_deployment(
     forgotten = method.forget(ledger, plan, "req-test", no_progress, "test")
     assert not forgotten.model.user_factors[user].any() and not forgotten.model.trained_users()[user]
     record = forgotten.checkpoints[0]
-    assert record["parent"] == single.checkpoints[0]["checkpoint_id"] and record["approximate"]
+    assert record.parent == single.checkpoints[0].checkpoint_id and record.facts["approximate"]
 
 
 def _config(framework: str, model: dict[str, Any]) -> dict[str, Any]:
@@ -290,7 +290,7 @@ def test_alteraser_forgets_a_registered_implicit_als_subject_by_closed_form_rows
     plan = method.plan(ledger, deployment.deployment_id, ledger.subject_interaction_ids(subject_ref))
     after = method.forget(ledger, plan, "req-test", no_progress, "test")
     assert isinstance(after.model, FactorModel) and not after.model.user_factors[user].any()
-    facts = after.checkpoints[0]["unlearning"]
+    facts = after.checkpoints[0].facts["unlearning"]
     assert facts["solver"] == "ah" and facts["objective"][-1] < facts["objective"][0]
 
 
@@ -324,8 +324,8 @@ def test_an_officer_registers_an_outside_model_from_the_console(tmp_path: Path,
     at.text_input(key="register_path").input(str(path))
     at = next(b for b in at.button if b.label == "Register").click().run()
     assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
-    registered = [d for d in services.ledger.deployments() if d["settings"]["base_model"] == "sklearn-svd"]
+    registered = [d for d in services.ledger.deployments() if d.settings["base_model"] == "sklearn-svd"]
     assert len(registered) == 1
-    assert services.ledger.live_checkpoints(registered[0]["deployment_id"])[0]["n_interactions"] == len(train)
+    assert services.ledger.live_checkpoints(registered[0].deployment_id)[0].n_interactions == len(train)
     events = services.ledger.recent_events(20)
     assert any(e.kind == "deployment.created" and e.actor == "olivia" for e in events)

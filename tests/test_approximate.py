@@ -281,12 +281,12 @@ def test_an_approximate_request_is_certified_as_approximate(tmp_path: Path) -> N
     assert record.state == "certified", record.history[-1].payload
 
     planned = record.require_payload("planned")
-    assert after["parent"] == before["checkpoint_id"] and after["approximate"]
-    assert after["training_set_digest"] == before["training_set_digest"]  # descends from the erased data: honest
-    assert after["forgets_requests"] == [request_id] and after["excludes_requests"] == []
-    assert sorted(after["forgotten_interaction_ids"]) == sorted(
+    assert after.parent == before.checkpoint_id and after.facts["approximate"]
+    assert after.training_set_digest == before.training_set_digest  # descends from the erased data: honest
+    assert after.facts["forgets_requests"] == [request_id] and after.excludes_requests == []
+    assert sorted(after.facts["forgotten_interaction_ids"]) == sorted(
         i for s in planned["deployments"][0]["shards"] for i in s["interaction_ids"])
-    assert after["inputs"]["options"]["solver"] == "ah" and after["inputs"]["seed"] == before["seed"]
+    assert after.facts["inputs"]["options"]["solver"] == "ah" and after.facts["inputs"]["seed"] == before.seed
 
     workspace = services.ledger.workspace
     path = workspace.root / record.require_payload("certified")["json_path"]

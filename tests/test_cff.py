@@ -169,6 +169,6 @@ def test_cff_serves_a_request_through_the_engine_as_an_approximate_method(tmp_pa
     assert "pass" not in forgetting.values() and "fail" not in forgetting.values(), forgetting
     assert record.state == "failed" and not report.passed
     assert record.history[-1].payload["reason"].startswith("verification inconclusive")
-    assert after["parent"] == before["checkpoint_id"] and after["approximate"]
-    assert after["forgets_requests"] == [request_id] and after["excludes_requests"] == []
-    assert after["inputs"]["options"] == {**CFFOptions().model_dump(), **options}
+    assert after.parent == before.checkpoint_id and after.facts["approximate"]
+    assert after.facts["forgets_requests"] == [request_id] and after.excludes_requests == []
+    assert after.facts["inputs"]["options"] == {**CFFOptions().model_dump(), **options}

@@ -228,7 +228,7 @@ def test_ledger_lineage_keeps_ids_and_digests_whole_at_80_columns(certified: dic
                          env={"COLUMNS": "80"})
     assert code == 0, output
     for record in ledger.checkpoint_lineage(checkpoint):
-        assert record["checkpoint_id"] in output and record["training_set_digest"] in output
+        assert record.checkpoint_id in output and record.training_set_digest in output
     assert "…" not in output
 
 

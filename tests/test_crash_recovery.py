@@ -76,7 +76,7 @@ def test_sigkill_then_resume_reaches_the_same_end_state(prepared: Path, tmp_path
     assert record.state == "certified"
     states = Counter(e.kind for e in record.history)
     assert all(count == 1 for count in states.values()), states  # no step recorded twice
-    retrained = [c for c in ledger.checkpoints() if c["request_id"] == request_id]
+    retrained = [c for c in ledger.checkpoints() if c.request_id == request_id]
     replaced = [r for d in record.require_payload("unlearned")["deployments"] for r in d["replaced"]]
     assert len(retrained) == len(replaced) == 1  # the hit shard was trained once, not once per attempt
     assert ledger.store.subject(subject) is None and ledger.store.escrowed(request_id).empty

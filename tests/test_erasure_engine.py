@@ -22,7 +22,7 @@ def _event_count(ledger: Ledger) -> int:
 def test_request_retrains_only_the_subjects_shard_and_ends_certified(workspace: Services) -> None:
     ledger = workspace.ledger
     deployment_id = ledger.serving_deployment_id()
-    before = {s: c["checkpoint_id"] for s, c in ledger.live_checkpoints(deployment_id).items()}
+    before = {s: c.checkpoint_id for s, c in ledger.live_checkpoints(deployment_id).items()}
     request_id = workspace.engine.file(ErasureRequest(subject=_subject(workspace)))
     record = workspace.engine.run(request_id)
 
@@ -31,9 +31,9 @@ def test_request_retrains_only_the_subjects_shard_and_ends_certified(workspace: 
         "received", "validated", "planned", "unlearned", "data_erased", "verified", "certified"
     ]
     after = ledger.live_checkpoints(deployment_id)
-    changed = [s for s in after if after[s]["checkpoint_id"] != before[s]]
+    changed = [s for s in after if after[s].checkpoint_id != before[s]]
     assert len(changed) == 1
-    assert after[changed[0]]["parent"] == before[changed[0]]
+    assert after[changed[0]].parent == before[changed[0]]
     assert ledger.verify().ok
 
 

@@ -76,7 +76,7 @@ def _live(ledger: Ledger) -> dict[int, dict]:
 def test_fit_records_ordered_groups_and_a_chain_of_checkpoints(workspace: Services) -> None:
     ledger = workspace.ledger
     deployment_id = ledger.serving_deployment_id()
-    groups = ledger.deployment(deployment_id)["groups"]
+    groups = ledger.deployment(deployment_id).facts["groups"]
     assert groups["grouping"] == "cbkm" and groups["order"] == "easy_to_hard"
     assert groups["cohesion"] == sorted(groups["cohesion"], reverse=True)  # most cohesive (easiest) first
     assert max(groups["users"]) <= -(-sum(groups["users"]) // GROUPS)  # balanced: at most ⌈N/S⌉ users
@@ -93,11 +93,11 @@ def test_fit_records_ordered_groups_and_a_chain_of_checkpoints(workspace: Servic
 
     live = _live(ledger)
     assert sorted(live) == list(range(GROUPS))
-    assert live[0]["parent"] is None
+    assert live[0].parent is None
     for g in range(1, GROUPS):
-        assert live[g]["parent"] == live[g - 1]["checkpoint_id"]
-        assert live[g]["n_interactions"] == live[g - 1]["n_interactions"] + live[g]["group_interactions"]
-    assert live[GROUPS - 1]["n_interactions"] == len(train)  # the serving checkpoint trained on everything
+        assert live[g].parent == live[g - 1].checkpoint_id
+        assert live[g].n_interactions == live[g - 1].n_interactions + live[g].facts["group_interactions"]
+    assert live[GROUPS - 1].n_interactions == len(train)  # the serving checkpoint trained on everything
     assert prove_lineage(ledger, deployment_id, set()).ok
 
 
@@ -109,7 +109,7 @@ def test_a_request_retrains_from_the_hit_group_on_and_ends_certified(workspace: 
     before = _live(ledger)
     [plan] = workspace.engine.preview(ledger.workspace.subject_ref(subject))
     assert [s.shard for s in plan.shards] == list(range(hit, GROUPS))  # the hit group and every later one
-    sizes = [before[g]["group_interactions"] for g in range(GROUPS)]
+    sizes = [before[g].facts["group_interactions"] for g in range(GROUPS)]
     assert plan.estimated_cost_fraction == pytest.approx(sum(sizes[hit:]) / sum(sizes))
 
     record = workspace.engine.run(workspace.engine.file(ErasureRequest(subject=subject)))
@@ -120,11 +120,11 @@ def test_a_request_retrains_from_the_hit_group_on_and_ends_certified(workspace: 
     after = _live(ledger)
     for g in range(hit):  # earlier checkpoints untouched, their artifacts still there
         assert after[g] == before[g]
-        load_arrays(ledger.workspace.artifacts_dir, after[g]["artifact_sha256"])
-    assert after[hit]["parent"] == before[hit - 1]["checkpoint_id"]  # restored: the checkpoint before the hit group
+        load_arrays(ledger.workspace.artifacts_dir, after[g].artifact_sha256)
+    assert after[hit].parent == before[hit - 1].checkpoint_id  # restored: the checkpoint before the hit group
     for g in range(hit, GROUPS):
-        assert after[g]["replaces"] == before[g]["checkpoint_id"] and after[g]["seed"] == before[g]["seed"]
-        assert after[g]["parent"] == (after[g - 1]["checkpoint_id"])
+        assert after[g].facts["replaces"] == before[g].checkpoint_id and after[g].seed == before[g].seed
+        assert after[g].parent == (after[g - 1].checkpoint_id)
     ids = ledger.subject_interaction_ids(ledger.workspace.subject_ref(subject))
     assert prove_lineage(ledger, deployment_id, set(ids)).ok
     assert record.require_payload("certified")["certificate_id"]
@@ -138,14 +138,14 @@ def test_unlearning_is_exactly_seqtrain_without_the_subject(workspace: Services)
     deployment_id = ledger.serving_deployment_id()
     subject = _subject_in_group(workspace, 2)
     ids = set(ledger.subject_interaction_ids(ledger.workspace.subject_ref(subject)))
-    settings = MethodSettings(**ledger.deployment(deployment_id)["settings"])
+    settings = MethodSettings(**ledger.deployment(deployment_id).settings)
     train = Interactions.from_store(ledger, "train").without(ids)
     group_of = ledger.shard_assignments(deployment_id).set_index("interaction_id")["shard"]
     groups = group_of.loc[train.interaction_id].to_numpy()
     model = None
     for g in range(GROUPS):
         model = _laser.train_group("dmf", settings.model_config_object(), train.subset(groups == g),
-                                   _live(ledger)[g]["seed"], model)
+                                   _live(ledger)[g].seed, model)
 
     engine = _unverified(workspace)
     assert engine.run(engine.file(ErasureRequest(subject=subject))).state == "data_erased"
@@ -175,13 +175,13 @@ def test_a_crash_half_way_through_the_retrain_resumes_at_the_next_group(
         with pytest.raises(KeyboardInterrupt):
             engine.run(request_id)
     assert ledger.request(request_id).state == "planned"
-    done = [c["shard"] for c in ledger.checkpoints(deployment_id) if c["request_id"] == request_id]
+    done = [c.shard for c in ledger.checkpoints(deployment_id) if c.request_id == request_id]
     assert done == [0, 1]
 
     assert engine.run(request_id).state == "data_erased"  # forgotten and erased; verification deferred
-    retrained = [c for c in ledger.checkpoints(deployment_id) if c["request_id"] == request_id]
-    assert [c["shard"] for c in retrained] == [0, 1, 2, 3]  # each group once
-    assert retrained[2]["parent"] == retrained[1]["checkpoint_id"]  # resumed from the group done before the crash
+    retrained = [c for c in ledger.checkpoints(deployment_id) if c.request_id == request_id]
+    assert [c.shard for c in retrained] == [0, 1, 2, 3]  # each group once
+    assert retrained[2].parent == retrained[1].checkpoint_id  # resumed from the group done before the crash
     assert prove_lineage(ledger, deployment_id, set(ledger.erased_interaction_ids([request_id]))).ok
 
 
@@ -189,7 +189,7 @@ def test_hard_to_easy_reverses_the_order_and_bkm_groups_rating_rows(workspace: S
     ledger = workspace.ledger
     options = {**FAST_OPTIONS, "grouping": "bkm", "order": "hard_to_easy"}
     deployment = get_method("laser").fit(ledger, _settings(base_model="neumf", options=options), no_progress, "t")
-    groups = ledger.deployment(deployment.deployment_id)["groups"]
+    groups = ledger.deployment(deployment.deployment_id).facts["groups"]
     assert groups["grouping"] == "bkm" and groups["cohesion"] == sorted(groups["cohesion"])  # least cohesive first
     assert deployment.settings.options["order"] == "hard_to_easy"  # recorded with every default filled in
     assert deployment.settings.options["walks"]["repetitions"] == 4
@@ -217,7 +217,7 @@ def test_cli_trains_laser_with_options(workspace: Services) -> None:
     assert result.exit_code == 0, result.output
     assert "2 checkpoint(s)" in result.output
     deployment = workspace.ledger.deployments()[-1]
-    assert deployment["settings"]["shards"] == 2 and deployment["groups"]["order"] == "hard_to_easy"
+    assert deployment.settings["shards"] == 2 and deployment.facts["groups"]["order"] == "hard_to_easy"
 
 
 @pytest.mark.parametrize("name", ["dmf", "neumf"])

@@ -104,8 +104,8 @@ def test_checkpoint_lineage_walks_the_parent_chain(erased: dict) -> None:
     ledger = Ledger.open(erased["root"])
     replaced = ledger.request(erased["request_id"]).require_payload("unlearned")["deployments"][0]["replaced"][0]
     chain = ledger.checkpoint_lineage(replaced["new"])
-    assert [c["checkpoint_id"] for c in chain] == [replaced["new"], replaced["old"]]
-    assert all(c["training_set_digest"].startswith("sha256:") for c in chain)
+    assert [c.checkpoint_id for c in chain] == [replaced["new"], replaced["old"]]
+    assert all(c.training_set_digest.startswith("sha256:") for c in chain)
 
 
 def test_corrupted_ledger_file_is_a_clear_error(erased: dict, tmp_path: Path) -> None:

@@ -67,7 +67,7 @@ def _subject(services: Services, rank: int = 0) -> str:
 
 
 def _artifacts(ledger: Ledger, deployment_id: str) -> dict[int, str]:
-    return {s: c["artifact_sha256"] for s, c in ledger.live_checkpoints(deployment_id).items()}
+    return {s: c.artifact_sha256 for s, c in ledger.live_checkpoints(deployment_id).items()}
 
 
 def _planned(services: Services, subjects: list[str]) -> tuple[str, list[int]]:
@@ -88,18 +88,18 @@ def test_fit_records_the_partition_and_the_aggregator_as_a_checkpoint(workspace:
 
     assignments = ledger.shard_assignments(deployment_id)
     assert sorted(assignments["interaction_id"]) == sorted(train.interaction_id)  # every interaction, once
-    assert max(deployment["shard_sizes"]) <= math.ceil(1.2 * len(train) / SHARDS)
-    partition = deployment["partition"]
+    assert max(deployment.shard_sizes) <= math.ceil(1.2 * len(train) / SHARDS)
+    partition = deployment.facts["partition"]
     assert partition["name"] == "inbp" and partition["pretrain"]["seed"] == 0
     assert partition["pretrain"]["training_set_digest"] == training_set_digest(train.interaction_id)
 
     live = ledger.live_checkpoints(deployment_id)
     assert sorted(live) == [AGGREGATOR_SHARD, *range(SHARDS)]
     aggregator = live[AGGREGATOR_SHARD]
-    assert aggregator["inputs"] == {str(s): live[s]["checkpoint_id"] for s in range(SHARDS)}
-    assert aggregator["training_set_digest"] == training_set_digest(train.interaction_id)  # union of the shards
-    assert aggregator["config"] == AggregatorConfig(**FAST_AGGREGATOR).model_dump(mode="json")
-    assert aggregator["parent"] is None and aggregator["seed"] == SHARDS  # settings.seed + shards
+    assert aggregator.facts["inputs"] == {str(s): live[s].checkpoint_id for s in range(SHARDS)}
+    assert aggregator.training_set_digest == training_set_digest(train.interaction_id)  # union of the shards
+    assert aggregator.config == AggregatorConfig(**FAST_AGGREGATOR).model_dump(mode="json")
+    assert aggregator.parent is None and aggregator.seed == SHARDS  # settings.seed + shards
     assert prove_lineage(ledger, deployment_id, set()).ok
 
 
@@ -109,7 +109,7 @@ def test_trained_attention_weights_sum_to_one_for_every_user_and_item(workspace:
     deployment = method.load(ledger, ledger.serving_deployment_id())
     shards = ShardFactors.of(method._shard_models(ledger, deployment.deployment_id, deployment.settings,
                                                   deployment.checkpoints))
-    arrays = load_arrays(ledger.workspace.artifacts_dir, deployment.checkpoints[AGGREGATOR_SHARD]["artifact_sha256"])
+    arrays = load_arrays(ledger.workspace.artifacts_dir, deployment.checkpoints[AGGREGATOR_SHARD].artifact_sha256)
     module = restore_aggregator("attention", shards, arrays, AggregatorConfig())
     assert isinstance(module, AttentionAggregator)
     _, alpha = module.users(shards.users)
@@ -138,8 +138,8 @@ def test_a_request_retrains_only_hit_shards_and_the_aggregator_and_ends_certifie
     for shard in range(SHARDS):
         assert (after[shard] == before[shard]) == (shard not in hit)  # untouched shards keep their bytes
     aggregator = ledger.live_checkpoints(deployment_id)[AGGREGATOR_SHARD]
-    assert aggregator["parent"] == next(r["old"] for r in replaced if r["shard"] == AGGREGATOR_SHARD)
-    assert aggregator["seed"] == SHARDS  # the replaced checkpoint's seed
+    assert aggregator.parent == next(r["old"] for r in replaced if r["shard"] == AGGREGATOR_SHARD)
+    assert aggregator.seed == SHARDS  # the replaced checkpoint's seed
     assert prove_lineage(ledger, deployment_id, set(ids)).ok
     assert ledger.verify().ok
 
@@ -165,8 +165,8 @@ def test_a_batch_over_two_subjects_retrains_each_hit_shard_once(workspace: Servi
     method.forget(ledger, plan, batch, no_progress, "test")
 
     new = ledger.checkpoints(deployment_id)[count:]
-    assert sorted(c["shard"] for c in new) == sorted(s.shard for s in plan.shards)  # each exactly once
-    assert new[-1]["shard"] == AGGREGATOR_SHARD  # after the shards it aggregates
+    assert sorted(c.shard for c in new) == sorted(s.shard for s in plan.shards)  # each exactly once
+    assert new[-1].shard == AGGREGATOR_SHARD  # after the shards it aggregates
     assert prove_lineage(ledger, deployment_id, set(ids)).ok
 
 
@@ -185,11 +185,11 @@ def test_a_crash_before_the_aggregator_resumes_without_retraining_shards(
         with pytest.raises(KeyboardInterrupt):
             workspace.engine.run(request_id)
     assert ledger.request(request_id).state == "planned"
-    shards_done = [c["shard"] for c in ledger.checkpoints(deployment_id) if c["request_id"] == request_id]
+    shards_done = [c.shard for c in ledger.checkpoints(deployment_id) if c.request_id == request_id]
     assert shards_done and AGGREGATOR_SHARD not in shards_done
 
     assert workspace.engine.run(request_id).state == "certified"
-    retrained = [c["shard"] for c in ledger.checkpoints(deployment_id) if c["request_id"] == request_id]
+    retrained = [c.shard for c in ledger.checkpoints(deployment_id) if c.request_id == request_id]
     assert sorted(retrained) == sorted([*shards_done, AGGREGATOR_SHARD])  # shards once, aggregator once
 
 
@@ -227,7 +227,7 @@ def test_shards_train_in_worker_processes_like_in_this_one(workspace: Services) 
     serial = get_method("receraser").fit(ledger, settings, no_progress, "t")
     for shard in range(SHARDS):
         a, b = pooled.checkpoints[shard], serial.checkpoints[shard]
-        assert a["training_set_digest"] == b["training_set_digest"] and a["train_seconds"] > 0
+        assert a.training_set_digest == b.training_set_digest and a.train_seconds > 0
     users = np.arange(20)
     np.testing.assert_allclose(pooled.model.score_all(users), serial.model.score_all(users), rtol=1e-3, atol=1e-3)
 
@@ -275,12 +275,12 @@ def test_a_capped_aggregator_trains_on_a_hashed_choice_that_erasure_keeps_stable
 def test_a_capped_aggregator_is_retrained_on_its_choice_and_its_lineage_proves(workspace: Services) -> None:
     ledger = workspace.ledger
     deployment_id = _fit(workspace, aggregator={**FAST_AGGREGATOR, "max_pairs": 500})
-    assert ledger.live_checkpoints(deployment_id)[AGGREGATOR_SHARD]["n_interactions"] == 500
+    assert ledger.live_checkpoints(deployment_id)[AGGREGATOR_SHARD].n_interactions == 500
     subject = _subject(workspace, rank=-1)
     ids = ledger.subject_interaction_ids(ledger.workspace.subject_ref(subject))
 
     record = workspace.engine.run(workspace.engine.file(ErasureRequest(subject=subject)))
     assert record.state == "certified", record.history[-1].payload
     aggregator = ledger.live_checkpoints(deployment_id)[AGGREGATOR_SHARD]
-    assert aggregator["n_interactions"] == 500 and aggregator["request_id"] == record.request_id
+    assert aggregator.n_interactions == 500 and aggregator.request_id == record.request_id
     assert prove_lineage(ledger, deployment_id, set(ids)).ok

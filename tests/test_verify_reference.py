@@ -31,7 +31,7 @@ def _erase_without_verifying(services: Services, monkeypatch: pytest.MonkeyPatch
 def _references(services: Services) -> ReferenceModels:
     ledger = services.ledger
     deployment_id = ledger.serving_deployment_id()
-    settings = MethodSettings(**ledger.deployment(deployment_id)["settings"])
+    settings = MethodSettings(**ledger.deployment(deployment_id).settings)
     remaining = Interactions.from_store(ledger, "train")
     return ReferenceModels.train(deployment_id, settings.base_model, settings.model_config_object(), settings.seed,
                                  remaining)
@@ -63,7 +63,7 @@ def test_a_reference_for_other_remaining_data_is_never_used(workspace: Services)
     ledger = workspace.ledger
     subjects = ledger.store.subjects_frame()
     ledger.store.erase_subject(ledger.workspace.subject_ref(str(subjects.iloc[0]["subject"])))
-    settings = MethodSettings(**ledger.deployment(stale.deployment_id)["settings"])
+    settings = MethodSettings(**ledger.deployment(stale.deployment_id).settings)
     fresh, reused = verifier.references_for(stale.deployment_id, settings, Interactions.from_store(ledger, "train"),
                                             no_progress)
     assert not reused and fresh.data_digest != stale.data_digest

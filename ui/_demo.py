@@ -71,7 +71,7 @@ def _summary(services: Services, request_id: str, console: Console) -> None:
     ledger = services.ledger
     record = ledger.request(request_id)
     assert record is not None
-    checkpoints = {c["checkpoint_id"]: c for c in ledger.checkpoints()}
+    checkpoints = {c.checkpoint_id: c for c in ledger.checkpoints()}
     table = Table(title="erasure per deployment")
     for column in ("deployment", "shards retrained", "interactions retrained", "retrain seconds"):
         table.add_column(column)
@@ -82,9 +82,9 @@ def _summary(services: Services, request_id: str, console: Console) -> None:
             new = [checkpoints[r["new"]] for r in deployment["replaced"]]
             table.add_row(
                 deployment["deployment_id"],
-                ", ".join(str(c["shard"]) for c in new) or "-",
-                f"{sum(c['n_interactions'] for c in new):,}",
-                f"{sum(c['train_seconds'] for c in new):.2f}",
+                ", ".join(str(c.shard) for c in new) or "-",
+                f"{sum(c.n_interactions for c in new):,}",
+                f"{sum(c.train_seconds for c in new):.2f}",
             )
     console.print(table)
     verified = next((e.payload for e in record.history if e.kind == "request.verified"), None)

@@ -7,11 +7,22 @@ from plotly.subplots import make_subplots
 
 from ledger import Ledger
 from verify import VerificationReport
+from verify.names import (
+    LATENT_METRICS,
+    ORIGINAL,
+    RECSYS_ATTACK,
+    REFERENCE,
+    REPREDICT,
+    RETRAIN_STAR,
+    SCORE_ATTACK,
+    UNLEARNED,
+    mia_key,
+    recall_key,
+)
 
-CHART_METRICS = ("re-predict", "mia score auc", "mia recsys auc", "recall@20")
+CHART_METRICS = (REPREDICT, mia_key(SCORE_ATTACK), mia_key(RECSYS_ATTACK), recall_key(20))
 """Metrics plotted side by side for every model the report compares."""
-LATENT_METRICS = ("latent users", "latent items", "cka items")
-MODEL_COLORS = {"original": "#1f77b4", "unlearned": "#d62728", "reference": "#2ca02c", "retrain*": "#9467bd"}
+MODEL_COLORS = {ORIGINAL: "#1f77b4", UNLEARNED: "#d62728", REFERENCE: "#2ca02c", RETRAIN_STAR: "#9467bd"}
 """One colour per model across every plot of a report (plotly's cycle would recolour them per subplot)."""
 
 
@@ -84,7 +95,7 @@ def shard_sizes_figure(ledger: Ledger) -> go.Figure:
     """Interactions assigned to each shard (or group), per deployment: how evenly the method split the data."""
     figure = go.Figure(
         [
-            go.Bar(name=d["deployment_id"], x=[f"shard {i}" for i in range(len(d["shard_sizes"]))], y=d["shard_sizes"])
+            go.Bar(name=d.deployment_id, x=[f"shard {i}" for i in range(len(d.shard_sizes))], y=d.shard_sizes)
             for d in ledger.deployments()
         ]
     )

@@ -5,34 +5,37 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ledger import Ledger, RequestError, RequestRecord
+from ledger import Ledger, RequestError, RequestKind, RequestRecord
 from policies import Policy
 from unlearn.lifecycle import failure_note, resume_point, retry_note
 from unlearn.requests import ANSWERED_STATES
 
 
-SCOPE_LABELS = {"subject": "whole subject", "interactions": "listed interactions", "time_window": "time window",
-                "batch": "batch of subjects"}
+SCOPE_LABELS: dict[RequestKind, str] = {
+    RequestKind.SUBJECT: "whole subject", RequestKind.INTERACTIONS: "listed interactions",
+    RequestKind.TIME_WINDOW: "time window", RequestKind.BATCH: "batch of subjects",
+}
+
+
+def request_row(record: RequestRecord, policy: Policy) -> dict[str, Any]:
+    """A request as a row: id, state, scope, receipt, deadline (the policy's response period plus extensions),
+    basis, whether it is still open for its deadline (a failed request is: it awaits a retry), and a note: why a
+    failed request failed and what to do, or which attempt a retried one is."""
+    return {
+        "request_id": record.request_id,
+        "state": record.state,
+        "scope": SCOPE_LABELS[record.kind] + (f" ({len(record.subject_refs)})" if len(record.subject_refs) > 1 else ""),
+        "received_at": record.received_at,
+        "deadline": policy.deadlines.due_date(record).isoformat(),
+        "basis": record.received["basis"],
+        "open": record.state not in ANSWERED_STATES,
+        "note": failure_note(record) or retry_note(record) or "",
+    }
 
 
 def request_rows(ledger: Ledger, policy: Policy) -> list[dict[str, Any]]:
-    """One row per request: id, state, scope, receipt, deadline (the policy's response period plus extensions),
-    basis, whether it is still open for its deadline (a failed request is: it awaits a retry), and a note: why a
-    failed request failed and what to do, or which attempt a retried one is."""
-    return [
-        {
-            "request_id": r.request_id,
-            "state": r.state,
-            "scope": SCOPE_LABELS[r.received.get("kind", "subject")] + (
-                f" ({len(r.subject_refs)})" if len(r.subject_refs) > 1 else ""),
-            "received_at": r.received["received_at"],
-            "deadline": policy.deadlines.due_date(r).isoformat(),
-            "basis": r.received["basis"],
-            "open": r.state not in ANSWERED_STATES,
-            "note": failure_note(r) or retry_note(r) or "",
-        }
-        for r in ledger.requests()
-    ]
+    """One row per request (:func:`request_row`), in filing order."""
+    return [request_row(r, policy) for r in ledger.requests()]
 
 
 def event_facts(payload: dict[str, Any]) -> str:
@@ -50,12 +53,12 @@ def event_facts(payload: dict[str, Any]) -> str:
 
 def scope_line(record: RequestRecord) -> str:
     """What a request covers, in words, from the ledger alone (no item is ever named)."""
-    received, kind = record.received, record.received.get("kind", "subject")
-    if kind == "batch":
+    received, kind = record.received, record.kind
+    if kind == RequestKind.BATCH:
         return f"batch: {len(record.subject_refs)} whole subjects"
-    if kind == "interactions":
+    if kind == RequestKind.INTERACTIONS:
         return f"listed interactions: {len(received['interaction_ids'])} of the subject's interactions"
-    if kind == "time_window":
+    if kind == RequestKind.TIME_WINDOW:
         window = received["window"]
         return (f"time window {window['start']} until {window['end']} (end excluded): "
                 f"{len(received['interaction_ids'])} of the subject's interactions")
@@ -77,7 +80,7 @@ def request_summary(ledger: Ledger, policy: Policy, request_id: str) -> dict[str
         "state": record.state,
         "open": record.state not in ANSWERED_STATES,
         "scope": scope_line(record),
-        "received_at": record.received["received_at"],
+        "received_at": record.received_at,
         "deadline": policy.deadlines.due_date(record).isoformat(),
         "extensions": record.extensions,
         "failure": failure,

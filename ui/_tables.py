@@ -15,7 +15,8 @@ from typing import Any
 
 from ledger import Event, Ledger, RequestRecord, SignedCheckpoint
 from policies import Policy
-from ui._queries import event_facts, request_rows
+from ui._queries import event_facts, request_row
+from unlearn.methods import MethodSettings
 from unlearn.requests import REQUEST_STATES
 from verify import AuditReport, VerificationReport, load_audit_report, load_report
 from verify import AUDIT_COMPLETED
@@ -35,16 +36,16 @@ def today() -> date:
 # -- requests -----------------------------------------------------------------------------------------
 def open_request_rows(ledger: Ledger, policy: Policy, today: date) -> list[dict[str, Any]]:
     """Requests not yet answered (certified or rejected; a failed one is open: it awaits a retry), most urgent
-    first, with the days left to the deadline (negative: late by that many days), a status as the audit judges it
-    (late / nearly late / on time) and the request's note (a failed one's reason and the retry command)."""
+    first, with the days left to the deadline (negative: late by that many days), its status
+    (:meth:`policies.Deadlines.status`: late / nearly late / on time, as the audit judges it) and the request's note
+    (a failed one's reason and the retry command)."""
     rows = []
-    for row in request_rows(ledger, policy):
-        if not row["open"]:
+    for record in ledger.requests():
+        row = request_row(record, policy)
+        if not row.pop("open"):
             continue
-        days_left = (date.fromisoformat(row["deadline"]) - today).days
-        status = ("late" if days_left < 0 else
-                  "nearly late" if days_left <= policy.deadlines.nearly_late_days else "on time")
-        rows.append({**{k: v for k, v in row.items() if k != "open"}, "days left": days_left, "status": status})
+        standing = policy.deadlines.status(record, today)
+        rows.append({**row, "days left": standing.days_left, "status": standing.state.value})
     return sorted(rows, key=lambda r: r["days left"])
 
 
@@ -130,18 +131,19 @@ def certificate_files(ledger: Ledger, record: RequestRecord) -> dict[str, Path]:
 
 # -- models and lineage ---------------------------------------------------------------------------------
 def deployment_rows(ledger: Ledger) -> list[dict[str, Any]]:
-    return [
-        {
-            "deployment": d["deployment_id"],
-            "method": d["method"],
-            "base model": d["settings"]["base_model"],
-            "exact": d["exact"],
-            "shards": d["settings"]["shards"],
-            "serving": d["serving"],
-            "shard sizes": ", ".join(str(n) for n in d["shard_sizes"]),
-        }
-        for d in ledger.deployments()
-    ]
+    rows = []
+    for d in ledger.deployments():
+        settings = MethodSettings(**d.settings)
+        rows.append({
+            "deployment": d.deployment_id,
+            "method": d.method,
+            "base model": settings.base_model,
+            "exact": d.exact,
+            "shards": settings.shards,
+            "serving": d.serving,
+            "shard sizes": ", ".join(str(n) for n in d.shard_sizes),
+        })
+    return rows
 
 
 def checkpoint_rows(ledger: Ledger, deployment_id: str) -> list[dict[str, Any]]:
@@ -149,11 +151,11 @@ def checkpoint_rows(ledger: Ledger, deployment_id: str) -> list[dict[str, Any]]:
     return [
         {
             "shard": shard,
-            "checkpoint": c["checkpoint_id"],
-            "parent": c["parent"],
-            "artifact sha256": c["artifact_sha256"],
-            "interactions": c["n_interactions"],
-            "train seconds": c["train_seconds"],
+            "checkpoint": c.checkpoint_id,
+            "parent": c.parent,
+            "artifact sha256": c.artifact_sha256,
+            "interactions": c.n_interactions,
+            "train seconds": c.train_seconds,
         }
         for shard, c in sorted(ledger.live_checkpoints(deployment_id).items())
     ]
@@ -163,11 +165,11 @@ def parent_chain_rows(ledger: Ledger, checkpoint_id: str) -> list[dict[str, Any]
     """A checkpoint and its ancestors, newest first: which erasures each generation already excludes."""
     return [
         {
-            "checkpoint": c["checkpoint_id"],
-            "parent": c["parent"] or "-",
-            "interactions": c["n_interactions"],
-            "training-set digest": c["training_set_digest"],
-            "excludes requests": ", ".join(c["excludes_requests"]) or "-",
+            "checkpoint": c.checkpoint_id,
+            "parent": c.parent or "-",
+            "interactions": c.n_interactions,
+            "training-set digest": c.training_set_digest,
+            "excludes requests": ", ".join(c.excludes_requests) or "-",
         }
         for c in ledger.checkpoint_lineage(checkpoint_id)
     ]

@@ -43,11 +43,11 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from ledger import Ledger, RequestError, RequestRecord
+from ledger import Ledger, RequestError, RequestKind, RequestRecord
 from policies import Policy, record_policy
 from unlearn.artifacts import has_artifact, shred
 from unlearn.lifecycle import latest_event, resume_point
-from unlearn.methods import DeploymentPlan, framework_methods, get_method
+from unlearn.methods import DeploymentPlan, MethodSettings, framework_methods, get_method
 from unlearn.progress import ProgressCallback, no_progress
 from unlearn.requests import (
     ANSWERED_STATES,
@@ -120,7 +120,7 @@ class ErasureEngine:
             "request.received",
             {
                 "request_id": request_id,
-                "kind": request.kind,
+                "kind": request.kind.value,
                 **({"subject_refs": refs} if isinstance(request, BatchErasureRequest) else {"subject_ref": refs[0]}),
                 **scope_facts,
                 "regulation": request.regulation,
@@ -145,7 +145,7 @@ class ErasureEngine:
             if other.state not in FINAL_STATES:
                 raise RequestError(f"request {other.request_id} for subject {subject!r} is already open ({other.state})")
             if other.state == "certified":
-                if other.received.get("kind", "subject") in ("subject", "batch"):
+                if other.kind.whole_subjects:
                     raise RequestError(f"subject {subject!r} already erased by request {other.request_id}")
                 earlier.append(other.request_id)
         found = self.ledger.store.subject(subject)
@@ -186,17 +186,17 @@ class ErasureEngine:
             return []
         return self.ledger.store.interactions(user_idx=found[1])["interaction_id"].astype(int).tolist()
 
-    def _routed_method(self, kind: str) -> str | None:
+    def _routed_method(self, kind: RequestKind) -> str | None:
         """The policy's method for this request kind, checked against every deployment it must forget from."""
         routed = self.policy.routing.method_for(kind)
         if routed is None:
             return None
         for deployment in self.ledger.deployments():
-            if deployment["method"] != routed:
+            if deployment.method != routed:
                 raise RequestError(
-                    f"policy {self.policy.name!r} routes {kind} requests to {routed!r}, but deployment "
-                    f"{deployment['deployment_id']} was trained with {deployment['method']!r}, whose checkpoints "
-                    f"only {deployment['method']!r} can replace"
+                    f"policy {self.policy.name!r} routes {kind.value} requests to {routed!r}, but deployment "
+                    f"{deployment.deployment_id} was trained with {deployment.method!r}, whose checkpoints "
+                    f"only {deployment.method!r} can replace"
                 )
         return routed
 
@@ -330,10 +330,10 @@ class ErasureEngine:
     def _plans(self, ids: list[int]) -> list[DeploymentPlan]:
         plans = []
         for deployment in self.ledger.deployments():
-            plan = get_method(deployment["method"]).plan(self.ledger, deployment["deployment_id"], ids)
+            plan = get_method(deployment.method).plan(self.ledger, deployment.deployment_id, ids)
             if plan.shards:
                 plans.append(plan.model_copy(update={"applicable_methods": framework_methods(
-                    deployment["settings"]["base_model"])}))
+                    MethodSettings(**deployment.settings).base_model)}))
         return plans
 
     # -- steps ----------------------------------------------------------------------------------
@@ -379,7 +379,7 @@ class ErasureEngine:
                 "interaction_ids": ids,
                 "deployments": [
                     {**plan.model_dump(mode="json"),
-                     "live_before": {str(s): c["checkpoint_id"]
+                     "live_before": {str(s): c.checkpoint_id
                                      for s, c in self.ledger.live_checkpoints(plan.deployment_id).items()}}
                     for plan in plans
                 ],
@@ -399,7 +399,7 @@ class ErasureEngine:
                     "deployment_id": plan.deployment_id,
                     "seconds": round(time.perf_counter() - started, 3),
                     "replaced": [
-                        {"shard": s.shard, "old": s.checkpoint_id, "new": deployment.checkpoints[s.shard]["checkpoint_id"]}
+                        {"shard": s.shard, "old": s.checkpoint_id, "new": deployment.checkpoints[s.shard].checkpoint_id}
                         for s in plan.shards
                     ],
                 }
@@ -415,11 +415,11 @@ class ErasureEngine:
         if self.verifier is None:
             raise RequestError("no verifier is configured: a request cannot be verified or certified without one")
         outcome = self.verifier.verify(self.ledger, record.request_id, progress)
-        checkpoints = {c["checkpoint_id"]: c for c in self.ledger.checkpoints()}
-        live = {c["checkpoint_id"] for d in self.ledger.deployments()
-                for c in self.ledger.live_checkpoints(d["deployment_id"]).values()}
+        checkpoints = {c.checkpoint_id: c for c in self.ledger.checkpoints()}
+        live = {c.checkpoint_id for d in self.ledger.deployments()
+                for c in self.ledger.live_checkpoints(d.deployment_id).values()}
         to_shred = [
-            checkpoints[replaced["old"]]["artifact_sha256"]
+            checkpoints[replaced["old"]].artifact_sha256
             for deployment in record.require_payload("unlearned")["deployments"]
             for replaced in deployment["replaced"]
             if replaced["old"] not in live  # a method that replaced nothing must not lose its serving model

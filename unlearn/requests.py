@@ -5,6 +5,7 @@ interacted with ("forget these 30 ratings"), or a time window ("forget what happ
 The scope is resolved against the store when the request is filed, into the subject's interaction ids, so the
 ledger records which interactions the request covers without ever recording an item or a rating. A batch
 request erases several whole subjects at once (cheaper than one request each: shared retraining and verification).
+Each scope's ``kind`` (and a batch's) is a :class:`ledger.RequestKind`, the one vocabulary of request kinds.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from datetime import datetime, timezone
 from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ledger import RequestKind
 
 REQUEST_STATES = (
     "received", "validated", "planned", "unlearned", "data_erased", "verified", "certified", "rejected", "failed"
@@ -48,14 +51,14 @@ class WholeSubject(BaseModel):
     """Every interaction of the subject; their salt and dense index leave the store too."""
 
     model_config = _FROZEN
-    kind: Literal["subject"] = "subject"
+    kind: Literal[RequestKind.SUBJECT] = RequestKind.SUBJECT
 
 
 class ListedInteractions(BaseModel):
     """The subject's interactions with the listed items (every rating or click of theirs on each item)."""
 
     model_config = _FROZEN
-    kind: Literal["interactions"] = "interactions"
+    kind: Literal[RequestKind.INTERACTIONS] = RequestKind.INTERACTIONS
     items: list[str] = Field(min_length=1, description="item ids as they appear in the data set")
 
     @field_validator("items")
@@ -68,7 +71,7 @@ class TimeWindow(BaseModel):
     """The subject's interactions with a timestamp in ``[start, end)`` (UTC; naive times are read as UTC)."""
 
     model_config = _FROZEN
-    kind: Literal["time_window"] = "time_window"
+    kind: Literal[RequestKind.TIME_WINDOW] = RequestKind.TIME_WINDOW
     start: datetime
     end: datetime
 
@@ -113,7 +116,7 @@ class ErasureRequest(_Filing):
         return _no_control_characters(value, "subject id")
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> RequestKind:
         return self.scope.kind
 
     @property
@@ -133,5 +136,5 @@ class BatchErasureRequest(_Filing):
         return _distinct_ids(subjects, "a subject id", "subjects")
 
     @property
-    def kind(self) -> str:
-        return "batch"
+    def kind(self) -> RequestKind:
+        return RequestKind.BATCH

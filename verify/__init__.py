@@ -1,4 +1,8 @@
-"""Verification of erasure: metrics against retrained references, signed reports, GDPR certificates."""
+"""Verification of erasure: metrics against retrained references, signed reports, GDPR certificates.
+
+The names of the models compared, the metrics measured and the checks judged are one vocabulary, the public module
+:mod:`verify.names` (light: the console imports it without loading the verifier).
+"""
 
 import importlib
 

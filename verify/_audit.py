@@ -35,8 +35,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ledger import Ledger, LetheError, RequestRecord
-from policies import Policy, record_policy
+from ledger import CheckpointRecord, Ledger, LetheError, RequestRecord
+from policies import DeadlineState, Policy, record_policy
 from unlearn.engine import ErasureEngine
 from unlearn.lifecycle import failure_note
 from unlearn.methods import MethodSettings, get_method
@@ -100,7 +100,7 @@ class DeadlineStatus(BaseModel):
     due: date
     extension_months: int
     days_left: int
-    status: Literal["on time", "nearly late", "late"]
+    status: DeadlineState = Field(description="as policies.Deadlines.status judges it: on time, nearly late, late")
 
 
 class AuditReport(BaseModel):
@@ -184,7 +184,7 @@ def _check_ledger(ledger: Ledger) -> tuple[AuditCheck, int]:
 
 
 # -- 2. re-contamination --------------------------------------------------------------------------------
-def _leaks(ledger: Ledger, record: dict[str, Any], erased: np.ndarray) -> str | None:
+def _leaks(ledger: Ledger, record: CheckpointRecord, erased: np.ndarray) -> str | None:
     """Why a live checkpoint is contaminated, or ``None``.
 
     Its training set is re-derived from the ledger and must match the recorded digest. An exact checkpoint may
@@ -192,14 +192,14 @@ def _leaks(ledger: Ledger, record: dict[str, Any], erased: np.ndarray) -> str | 
     requests it forgot in its ancestry (``excludes_requests``); any *other* erased id means it (or a model it
     descends from) trained on erased data after the erasure.
     """
-    method = get_method(record["method"])
+    method = get_method(record.method)
     ids = method.training_ids(ledger, record)
-    if training_set_digest(ids) != record["training_set_digest"]:
-        return f"{record['checkpoint_id']}: training set does not match its recorded digest"
-    forgotten = ledger.erased_interaction_ids(record["excludes_requests"]) if not method.exact else set()
+    if training_set_digest(ids) != record.training_set_digest:
+        return f"{record.checkpoint_id}: training set does not match its recorded digest"
+    forgotten = ledger.erased_interaction_ids(record.excludes_requests) if not method.exact else set()
     unaccounted = erased[~np.isin(erased, np.fromiter(forgotten, dtype=np.int64))] if forgotten else erased
     leaked = int(np.isin(ids, unaccounted).sum())
-    return f"{record['checkpoint_id']} trained on {leaked} erased interaction(s)" if leaked else None
+    return f"{record.checkpoint_id} trained on {leaked} erased interaction(s)" if leaked else None
 
 
 def _check_recontamination(ledger: Ledger, requests: list[RequestRecord]) -> AuditCheck:
@@ -209,10 +209,10 @@ def _check_recontamination(ledger: Ledger, requests: list[RequestRecord]) -> Aud
     deployments = ledger.deployments()
     checkpoints = 0
     for deployment in deployments:
-        live = ledger.live_checkpoints(deployment["deployment_id"])
+        live = ledger.live_checkpoints(deployment.deployment_id)
         checkpoints += len(live)
-        role = "serving" if deployment["serving"] else "standby"
-        findings += [f"{role} deployment {deployment['deployment_id']}: {leak}" for _, record in sorted(live.items())
+        role = "serving" if deployment.serving else "standby"
+        findings += [f"{role} deployment {deployment.deployment_id}: {leak}" for _, record in sorted(live.items())
                      if (leak := _leaks(ledger, record, erased)) is not None]
     data_erased = [r.request_id for r in requests if r.payload("data_erased") is not None]
     gone = np.fromiter(ledger.erased_interaction_ids(data_erased), dtype=np.int64)
@@ -242,7 +242,7 @@ class _Window:
             return
         remaining = Interactions.from_store(self.ledger, "train")
         for deployment_id in sorted(targets):
-            settings = MethodSettings(**self.ledger.deployment(deployment_id)["settings"])
+            settings = MethodSettings(**self.ledger.deployment(deployment_id).settings)
             references, _ = self.verifier.references_for(deployment_id, settings, remaining, self.progress)
             self.verifier.references[references.key] = references
             self.trained.append(references)
@@ -329,19 +329,17 @@ def _check_deadlines(policy: Policy, requests: list[RequestRecord], today: date)
         if record.state in ANSWERED_STATES:
             continue
         notes[record.request_id] = failure_note(record)
-        due = policy.deadlines.due_date(record)
-        days_left = (due - today).days
-        status = ("late" if days_left < 0 else
-                  "nearly late" if days_left <= policy.deadlines.nearly_late_days else "on time")
+        standing = policy.deadlines.status(record, today)
         rows.append(DeadlineStatus(request_id=record.request_id, state=record.state,
-                                   received_at=datetime.fromisoformat(record.received["received_at"]), due=due,
-                                   extension_months=record.extension_months, days_left=days_left, status=status))
-    flagged = [f"{row.request_id} ({row.state}) is {row.status}: due {row.due.isoformat()}"
+                                   received_at=datetime.fromisoformat(record.received_at), due=standing.due,
+                                   extension_months=record.extension_months, days_left=standing.days_left,
+                                   status=standing.state))
+    flagged = [f"{row.request_id} ({row.state}) is {row.status.value}: due {row.due.isoformat()}"
                f" ({abs(row.days_left)} day(s) {'ago' if row.days_left < 0 else 'left'})"
                + (f"; {note}" if (note := notes[row.request_id]) else "")
-               for row in rows if row.status != "on time" or notes[row.request_id]]
-    late = sum(row.status == "late" for row in rows)
-    nearly = sum(row.status == "nearly late" for row in rows)
+               for row in rows if row.status != DeadlineState.ON_TIME or notes[row.request_id]]
+    late = sum(row.status == DeadlineState.LATE for row in rows)
+    nearly = sum(row.status == DeadlineState.NEARLY_LATE for row in rows)
     failed = sum(row.state == "failed" for row in rows)
     detail = (f"{len(rows)} open request(s): {late} late, {nearly} nearly late "
               f"(within {policy.deadlines.nearly_late_days} days)"
@@ -439,7 +437,7 @@ def _sign_and_save(ledger: Ledger, report: AuditReport, references: list[Referen
     subjects = [_descriptor("ledger-head", report.ledger_head)]
     serving = ledger.serving_deployment_id()
     if serving is not None:
-        subjects += [_descriptor(f"serving/{c['checkpoint_id']}", c["artifact_sha256"])
+        subjects += [_descriptor(f"serving/{c.checkpoint_id}", c.artifact_sha256)
                      for _, c in sorted(ledger.live_checkpoints(serving).items())]
     for shared in references:
         subjects += [_descriptor(f"{shared.deployment_id}/{name}", sha)

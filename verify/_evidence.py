@@ -23,7 +23,8 @@ aggregate: when the original fails a forgetting check as well, or a similarity c
 measures the architecture, not memory, and is inconclusive rather than a false FAIL (issue 16). The "model
 replaced" check fails a model identical to the original whatever the method claims.
 
-Only aggregates leave this module: means, AUCs, histograms and ROCs on fixed grids, never a per-item score.
+Only aggregates leave this module: means, AUCs, histograms and ROCs on fixed grids, never a per-item score. Models,
+metrics and checks are named through :mod:`verify.names`.
 """
 
 from __future__ import annotations
@@ -41,6 +42,31 @@ from verify._metrics import ranking_metrics, repredict_score, topk_rbo
 from verify._mia import FPR_GRID, AttackROC, attack_roc, auc_tolerance, score_attack
 from verify._reference import ReferenceModels, derive_seed
 from verify._report import Histogram, MetricCheck, ReportFigures, RocCurves
+from verify.names import (
+    CKA_ITEMS,
+    FORGETTING_USERS,
+    LATENT_DISTANCE,
+    LATENT_ITEMS,
+    LATENT_USERS,
+    MODEL_REPLACED,
+    ORIGINAL,
+    OTHER_USERS,
+    RECALL_OTHER_USERS,
+    RECSYS_ATTACK,
+    REFERENCE,
+    REPREDICT,
+    RETRAIN_STAR,
+    SCORE_ATTACK,
+    SCORE_CHANGE,
+    UNLEARNED,
+    USER_GROUPS,
+    distinct_key,
+    mia_check,
+    mia_key,
+    of_group,
+    rbo_key,
+    recall_key,
+)
 
 RBO_BINS = np.linspace(0.0, 1.0, 21)
 Pairs = tuple[np.ndarray, np.ndarray]
@@ -98,9 +124,9 @@ def _sigmoid(scores: object) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(scores, dtype=np.float64)))
 
 
-def _roc_metrics(prefix: str, roc: AttackROC) -> dict[str, float]:
-    return {f"{prefix} auc": roc.auc, f"{prefix} tpr@1%fpr": roc.tpr_at_1pct_fpr,
-            f"{prefix} tpr@0.1%fpr": roc.tpr_at_01pct_fpr}
+def _roc_metrics(attack: str, roc: AttackROC) -> dict[str, float]:
+    return {mia_key(attack, "auc"): roc.auc, mia_key(attack, "tpr@1%fpr"): roc.tpr_at_1pct_fpr,
+            mia_key(attack, "tpr@0.1%fpr"): roc.tpr_at_01pct_fpr}
 
 
 def measure(
@@ -117,9 +143,9 @@ def measure(
     ``latent_not_applicable`` is the unlearning method's reason why its models' embeddings cannot be aligned
     with a retrain's (e.g. CFF's fused features); the latent distances are then neither measured nor judged.
     """
-    models = {"original": original, "unlearned": unlearned, "reference": references.reference,
-              "retrain*": references.retrain_star}
-    compared = ("original", "unlearned", "retrain*")  # each against the reference
+    models = {ORIGINAL: original, UNLEARNED: unlearned, REFERENCE: references.reference,
+              RETRAIN_STAR: references.retrain_star}
+    compared = (ORIGINAL, UNLEARNED, RETRAIN_STAR)  # each against the reference
     metrics: dict[str, dict[str, float]] = {name: {} for name in models}
     forgetting = case.forgetting_users
     candidates = np.setdiff1d(np.unique(case.test.user_idx), forgetting)
@@ -131,27 +157,27 @@ def measure(
     # 1. re-predict score of the forgotten pairs, and how far each model's scores moved from the original's
     before = _sigmoid(original.score(*case.forgotten))
     for name, model in models.items():
-        metrics[name]["re-predict"] = repredict_score(model, *case.forgotten)
-        metrics[name]["score change"] = float(np.abs(_sigmoid(model.score(*case.forgotten)) - before).mean())
+        metrics[name][REPREDICT] = repredict_score(model, *case.forgotten)
+        metrics[name][SCORE_CHANGE] = float(np.abs(_sigmoid(model.score(*case.forgotten)) - before).mean())
 
     # 2. RBO@k with the reference's top-k, forgetting users and other users (remaining training items excluded)
     exclude = case.remaining.csr()
     depth = max(rules.rbo_depths)
-    histograms: dict[str, dict[str, list[int]]] = {"forgetting users": {}, "other users": {}}
+    histograms: dict[str, dict[str, list[int]]] = {group: {} for group in USER_GROUPS}
     spread: dict[int, float] = {}
     distinct: dict[int, int] = {}
-    for group, users in (("forgetting users", forgetting), ("other users", others)):
+    for group, users in ((FORGETTING_USERS, forgetting), (OTHER_USERS, others)):
         top = {name: model.recommend(users, depth, exclude=exclude) for name, model in models.items()}
-        if group == "forgetting users":
+        if group == FORGETTING_USERS:
             for name in models:
-                metrics[name].update({f"distinct top-{k} forgetting users": float(len(np.unique(top[name][:, :k], axis=0)))
+                metrics[name].update({distinct_key(k): float(len(np.unique(top[name][:, :k], axis=0)))
                                       for k in rules.rbo_depths})
-            distinct = {k: int(metrics["reference"][f"distinct top-{k} forgetting users"]) for k in rules.rbo_depths}
+            distinct = {k: int(metrics[REFERENCE][distinct_key(k)]) for k in rules.rbo_depths}
         for name in compared:
             for k in rules.rbo_depths:
-                values = topk_rbo(top[name][:, :k], top["reference"][:, :k], p=rules.rbo_persistence)
-                metrics[name][f"rbo@{k} {group}"] = float(values.mean())
-                if group == "other users" and name == "retrain*":
+                values = topk_rbo(top[name][:, :k], top[REFERENCE][:, :k], p=rules.rbo_persistence)
+                metrics[name][rbo_key(k, group)] = float(values.mean())
+                if group == OTHER_USERS and name == RETRAIN_STAR:
                     spread[k] = float(values.std())
                 if k == depth:
                     histograms[group][name] = np.histogram(values, bins=RBO_BINS)[0].tolist()
@@ -159,15 +185,16 @@ def measure(
     # 3. membership inference: (a) score attack on held-out pairs, (b) the recommender attack vs Retrain*'s view
     rocs: dict[str, dict[str, AttackROC]] = {}
     if case.held_out[0].size:
-        rocs["score"] = {name: score_attack(model, case.forgotten, case.held_out) for name, model in models.items()}
+        rocs[SCORE_ATTACK] = {name: score_attack(model, case.forgotten, case.held_out)
+                              for name, model in models.items()}
     history = case.matrix(case.forgotten)
     probability = {name: references.attack.member_probability(model, forgetting, history)
                    for name, model in models.items()}
-    rocs["recsys"] = {name: attack_roc(probability[name], probability["retrain*"])
-                      for name in ("original", "unlearned", "reference")}
+    rocs[RECSYS_ATTACK] = {name: attack_roc(probability[name], probability[RETRAIN_STAR])
+                           for name in (ORIGINAL, UNLEARNED, REFERENCE)}
     for attack, by_model in rocs.items():
         for name, roc in by_model.items():
-            metrics[name].update(_roc_metrics(f"mia {attack}", roc))
+            metrics[name].update(_roc_metrics(attack, roc))
 
     # 4. latent distance after Procrustes alignment to the reference
     shared_users = np.unique(case.remaining.user_idx)
@@ -175,8 +202,7 @@ def measure(
     for name in compared if latent_not_applicable is None else ():
         latent = compare_latent(models[name], references.reference, shared_users, forgetting, affected_items)
         if latent is not None:
-            metrics[name].update({"latent users": latent.users, "latent items": latent.items,
-                                  "cka items": latent.items_cka})
+            metrics[name].update({LATENT_USERS: latent.users, LATENT_ITEMS: latent.items, CKA_ITEMS: latent.items_cka})
 
     # 5. utility: other users on their test items; forgetting users on their held-out items
     forgotten_matrix, held_out_matrix = history, case.matrix(case.held_out)
@@ -185,7 +211,7 @@ def measure(
         metrics[name].update(ranking_metrics(model, train_matrix, test_matrix, (10, 20), users=others))
         if case.held_out[0].size:
             utility = ranking_metrics(model, forgotten_matrix, held_out_matrix, (20,), users=forgetting)
-            metrics[name].update({f"{key} forgetting users": value for key, value in utility.items()})
+            metrics[name].update({of_group(key, FORGETTING_USERS): value for key, value in utility.items()})
 
     figures = ReportFigures(
         rbo_depth=depth,
@@ -241,10 +267,10 @@ def _forgetting_check(name: str, key: str, metrics: dict[str, dict[str, float]],
     model is not the reference's architecture (shards, an aggregator, groups), so when the original fails the
     check as well, the distance measured is between the architectures, not memory: inconclusive, not fail.
     """
-    check = _check(name, metrics["unlearned"][key], threshold, comparison, detail, "forgetting", bounds)
+    check = _check(name, metrics[UNLEARNED][key], threshold, comparison, detail, "forgetting", bounds)
     if check.verdict == "inconclusive":
         return check
-    no_op = metrics["original"][key]
+    no_op = metrics[ORIGINAL][key]
     reason = None
     if _holds(no_op, threshold, comparison):
         reason = (f"the original (a no-op unlearner) passes too ({no_op:.4f}): the check cannot tell a model that "
@@ -270,8 +296,8 @@ def _nothing_personal_left(metrics: dict[str, dict[str, float]], k: int, forgett
     ranking, so RBO against the reference's would measure the architectures, not forgetting. What forgetting a
     whole user means is observable instead: no list of the unlearned model tells two forgotten users apart.
     """
-    key = f"distinct top-{k} forgetting users"
-    return forgetting_users > 1 and metrics["reference"].get(key) == 1 and metrics["retrain*"].get(key) == 1
+    key = distinct_key(k)
+    return forgetting_users > 1 and metrics[REFERENCE].get(key) == 1 and metrics[RETRAIN_STAR].get(key) == 1
 
 
 def _similarity_check(check: MetricCheck, architecture_gap: bool) -> MetricCheck:
@@ -294,20 +320,20 @@ def judge(evidence: Evidence, rules: VerificationThresholds, exact_with_proof: b
     ``exact_with_proof``: the method is exact and its lineage proof holds (see :func:`_forgetting_check`).
     """
     m = evidence.metrics
-    unl, orig, ref, star = (m[name] for name in ("unlearned", "original", "reference", "retrain*"))
+    unl, orig, ref, star = (m[name] for name in (UNLEARNED, ORIGINAL, REFERENCE, RETRAIN_STAR))
     checks = [_check(
-        "model replaced", unl["score change"], 0.0, ">",
+        MODEL_REPLACED, unl[SCORE_CHANGE], 0.0, ">",
         f"mean |Δσ(score)| from the original on the {evidence.forgotten_pairs} forgotten training pairs: "
-        f"{_values(m, 'score change')}; a model that forgot nothing is the original (0)", "proof", NON_NEGATIVE,
+        f"{_values(m, SCORE_CHANGE)}; a model that forgot nothing is the original (0)", "proof", NON_NEGATIVE,
     )]
     architecture_gap = exact_with_proof and checks[0].passed
     checks.append(_forgetting_check(
-        "re-predict", "re-predict", m, max(ref["re-predict"], star["re-predict"]) + rules.max_repredict_excess, "≤",
-        f"mean σ(score) of the {evidence.forgotten_pairs} forgotten training pairs: {_values(m, 're-predict')}",
+        REPREDICT, REPREDICT, m, max(ref[REPREDICT], star[REPREDICT]) + rules.max_repredict_excess, "≤",
+        f"mean σ(score) of the {evidence.forgotten_pairs} forgotten training pairs: {_values(m, REPREDICT)}",
         architecture_gap,
     ))
     for k in rules.rbo_depths:
-        forgetting_key, others_key = f"rbo@{k} forgetting users", f"rbo@{k} other users"
+        forgetting_key, others_key = rbo_key(k, FORGETTING_USERS), rbo_key(k, OTHER_USERS)
         tolerance = max(rules.rbo_margin, rules.small_sample_z * evidence.rbo_noise[k])
 
         def rbo_detail(key: str, users: int) -> str:
@@ -315,12 +341,12 @@ def judge(evidence: Evidence, rules: VerificationThresholds, exact_with_proof: b
                     f"{users} users: {_values(m, key)}" + (f"; tolerance {tolerance:.3f}" if key == forgetting_key else ""))
 
         if _nothing_personal_left(m, k, evidence.forgetting_users):
-            distinct_key = f"distinct top-{k} forgetting users"
+            distinct = distinct_key(k)
             checks.append(_forgetting_check(
-                distinct_key, distinct_key, m, 1, "≤",
+                distinct, distinct, m, 1, "≤",
                 f"the reference knows nothing of the {evidence.forgetting_users} forgetting users (they all get its one "
                 f"cold-start top-{k}); the unlearned model must not tell them apart either. Distinct lists: "
-                f"{_values(m, distinct_key)}. RBO with the reference's list compares two "
+                f"{_values(m, distinct)}. RBO with the reference's list compares two "
                 f"cold-start rankings here, not memory of the users: {_values(m, forgetting_key)}",
                 architecture_gap, (1.0, float("inf")),
             ))
@@ -332,47 +358,48 @@ def judge(evidence: Evidence, rules: VerificationThresholds, exact_with_proof: b
             rbo_detail(others_key, evidence.other_users)), architecture_gap))
 
     attacks = (
-        ("score", evidence.forgotten_pairs, evidence.held_out_pairs, (ref, star),
+        (SCORE_ATTACK, evidence.forgotten_pairs, evidence.held_out_pairs, (ref, star),
          "forgotten training pairs vs the same users' held-out pairs"),
-        ("recsys", evidence.forgetting_users, evidence.forgetting_users, (ref,),
+        (RECSYS_ATTACK, evidence.forgetting_users, evidence.forgetting_users, (ref,),
          "forgetting users as the model shows them vs as Retrain* shows them (Zhang et al. CCS'21)"),
     )
     for attack, positives, negatives, calibration, what in attacks:
-        key = f"mia {attack} auc"
+        key = mia_key(attack)
         if negatives == 0:
-            checks.append(_check(f"mia {attack} attack", None, None, "≤", "the forgotten users have no held-out pairs",
-                                 "forgetting"))
+            checks.append(_check(mia_check(attack, "attack"), None, None, "≤",
+                                 "the forgotten users have no held-out pairs", "forgetting"))
             continue
         tolerance = auc_tolerance(positives, negatives, rules.mia_auc_margin, rules.small_sample_z)
         anchors = [0.5, *(c[key] for c in calibration)]
         detail = (f"ROC AUC, {what} ({positives} vs {negatives}); tolerance {tolerance:.3f} around 0.5 and the "
                   f"retrains' AUC: {_values(m, key)}")
-        checks.append(_forgetting_check(f"mia {attack} attack", key, m, max(anchors) + tolerance, "≤", detail,
+        checks.append(_forgetting_check(mia_check(attack, "attack"), key, m, max(anchors) + tolerance, "≤", detail,
                                         architecture_gap))
-        checks.append(_check(f"mia {attack} over-unlearning", unl[key], min(anchors) - tolerance, "≥", detail))
+        checks.append(_check(mia_check(attack, "over-unlearning"), unl[key], min(anchors) - tolerance, "≥", detail))
 
     if evidence.latent_not_applicable is not None:
-        checks.append(MetricCheck(name="latent distance", value=None, threshold=None, comparison="not applicable",
+        checks.append(MetricCheck(name=LATENT_DISTANCE, value=None, threshold=None, comparison="not applicable",
                                   verdict="inconclusive", role="forgetting",
                                   detail=f"not applicable: {evidence.latent_not_applicable}"))
-    elif all("latent users" in m[name] for name in ("original", "unlearned", "retrain*")):
+    elif all(LATENT_USERS in m[name] for name in (ORIGINAL, UNLEARNED, RETRAIN_STAR)):
         for key, threshold, rows in (
-            ("latent users", star["latent users"] + rules.max_latent_excess, "forgetting users"),
-            ("latent items", max(orig["latent items"], star["latent items"]) + rules.max_latent_excess,
+            (LATENT_USERS, star[LATENT_USERS] + rules.max_latent_excess, "forgetting users"),
+            (LATENT_ITEMS, max(orig[LATENT_ITEMS], star[LATENT_ITEMS]) + rules.max_latent_excess,
              "items of the forgotten pairs"),
         ):
             checks.append(_forgetting_check(
                 key, key, m, threshold, "≤", f"after orthogonal Procrustes alignment to the reference, {rows}: "
                 f"{_values(m, key)}", architecture_gap, NON_NEGATIVE))
         checks.append(_similarity_check(_check(
-            "cka items", unl["cka items"], min(orig["cka items"], star["cka items"]) - rules.max_cka_drop, "≥",
+            CKA_ITEMS, unl[CKA_ITEMS], min(orig[CKA_ITEMS], star[CKA_ITEMS]) - rules.max_cka_drop, "≥",
             f"after orthogonal Procrustes alignment to the reference, items of the forgotten pairs: "
-            f"{_values(m, 'cka items')}"), architecture_gap))
+            f"{_values(m, CKA_ITEMS)}"), architecture_gap))
     else:
-        checks.append(_check("latent distance", None, None, "≤", "a model exposes no embeddings", "forgetting"))
+        checks.append(_check(LATENT_DISTANCE, None, None, "≤", "a model exposes no embeddings", "forgetting"))
 
+    recall = recall_key(20)
     checks.append(_check(
-        "recall@20 other users", unl["recall@20"], min(orig["recall@20"], ref["recall@20"]) - rules.max_recall_drop,
-        "≥", f"Recall@20 of {evidence.other_users} other users on their test items: {_values(m, 'recall@20')}",
+        RECALL_OTHER_USERS, unl[recall], min(orig[recall], ref[recall]) - rules.max_recall_drop,
+        "≥", f"Recall@20 of {evidence.other_users} other users on their test items: {_values(m, recall)}",
     ))
     return checks

@@ -38,19 +38,19 @@ def prove_lineage(ledger: Ledger, deployment_id: str, erased_ids: set[int]) -> L
     erased = np.fromiter(erased_ids, dtype=np.int64)
     approximate: list[str] = []
     for shard, record in sorted(live.items()):
-        method = get_method(record["method"])
+        method = get_method(record.method)
         ids = method.training_ids(ledger, record)
-        if training_set_digest(ids) != record["training_set_digest"]:
+        if training_set_digest(ids) != record.training_set_digest:
             return LineageProof(deployment_id, False, len(live),
-                                f"{record['checkpoint_id']}: training set does not match its recorded digest",
+                                f"{record.checkpoint_id}: training set does not match its recorded digest",
                                 method.exact)
         leaked = int(np.isin(ids, erased).sum())
         if leaked and not method.exact:
-            approximate.append(f"{record['checkpoint_id']} descends from a model trained on {leaked} of them")
+            approximate.append(f"{record.checkpoint_id} descends from a model trained on {leaked} of them")
         elif leaked:
             return LineageProof(deployment_id, False, len(live),
-                                f"{record['checkpoint_id']} trained on {leaked} erased interaction(s)")
-    if approximate or not all(get_method(r["method"]).exact for r in live.values()):
+                                f"{record.checkpoint_id} trained on {leaked} erased interaction(s)")
+    if approximate or not all(get_method(r.method).exact for r in live.values()):
         return LineageProof(
             deployment_id, True, len(live),
             f"{len(live)} serving checkpoint(s) of {deployment_id} (approximate method): training-set digests "

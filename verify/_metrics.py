@@ -17,6 +17,7 @@ from ledger import Ledger, WorkspaceError
 from unlearn.methods import get_method
 from unlearn.models import Recommender
 from unlearn.training_data import Interactions
+from verify.names import ndcg_key, recall_key
 
 
 def topk_rbo(lists_a: np.ndarray, lists_b: np.ndarray, p: float = 0.9) -> np.ndarray:
@@ -89,7 +90,7 @@ def ranking_metrics(
     max_k = max(ks)
     discounts = 1.0 / np.log2(np.arange(2, max_k + 2))
     ideal = np.cumsum(discounts)
-    sums = {f"{name}@{k}": 0.0 for k in ks for name in ("recall", "ndcg")}
+    sums = {key: 0.0 for k in ks for key in (recall_key(k), ndcg_key(k))}
     for start in range(0, evaluated.size, batch_size):
         batch = evaluated[start : start + batch_size]
         recs = model.recommend(batch, max_k, exclude=train, batch_size=batch_size)
@@ -99,9 +100,9 @@ def ranking_metrics(
         n_rel = n_test[batch]
         for k in ks:
             top = hits[:, :k]
-            sums[f"recall@{k}"] += float((top.sum(axis=1) / n_rel).sum())
+            sums[recall_key(k)] += float((top.sum(axis=1) / n_rel).sum())
             dcg = top @ discounts[: top.shape[1]]
-            sums[f"ndcg@{k}"] += float((dcg / ideal[np.minimum(n_rel, k) - 1]).sum())
+            sums[ndcg_key(k)] += float((dcg / ideal[np.minimum(n_rel, k) - 1]).sum())
     return {key: total / evaluated.size for key, total in sums.items()}
 
 
@@ -111,9 +112,8 @@ def evaluate_serving(ledger: Ledger) -> dict[str, Any]:
     if deployment_id is None:
         raise WorkspaceError("no deployment serves yet; run `lethe train` first")
     deployment = ledger.deployment(deployment_id)
-    method = deployment["method"]
-    model = get_method(method).load(ledger, deployment_id).model
+    model = get_method(deployment.method).load(ledger, deployment_id).model
     train, test = Interactions.from_store(ledger, "train"), Interactions.from_store(ledger, "test")
     metrics = ranking_metrics(model, train.csr(), test.csr(), (10, 20))
-    return {"deployment_id": deployment_id, "method": method, "settings": deployment["settings"],
+    return {"deployment_id": deployment_id, "method": deployment.method, "settings": deployment.settings,
             "users": int(len(set(test.user_idx))), "metrics": metrics}

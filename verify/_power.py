@@ -31,22 +31,42 @@ from verify._evidence import ErasureCase, Evidence, judge, measure
 from verify._report import evidence_passes
 from verify._reference import ReferenceModels, derive_seed
 from verify._report import MetricCheck
+from verify.names import (
+    CKA_ITEMS,
+    DISTINCT_PREFIX,
+    FORGETTING_USERS,
+    LATENT_DISTANCE,
+    LATENT_ITEMS,
+    LATENT_USERS,
+    MIA_PREFIX,
+    RBO_PREFIX,
+    RECSYS_ATTACK,
+    REFERENCE,
+    REPREDICT,
+    RETRAIN_STAR,
+    SCORE_ATTACK,
+    UNLEARNED,
+    distinct_key,
+    mia_key,
+    rbo_key,
+    recall_key,
+)
 
 CANDIDATES = ("no-op", "retrain (other seed)", "sisa", "receraser")
-FAMILIES = ("RBO", "re-predict", "MIA", "latent distance")
+FAMILIES = ("RBO", REPREDICT, "MIA", LATENT_DISTANCE)
 """The metric families the issue asks a no-op to fail at least three of."""
 
 
 def family(check: str) -> str | None:
     """Which of :data:`FAMILIES` a check belongs to (``None`` for lineage, collateral and utility checks)."""
-    if check.startswith(("rbo@", "distinct top-")) and check.endswith("forgetting users"):
+    if check.startswith((RBO_PREFIX, DISTINCT_PREFIX)) and check.endswith(FORGETTING_USERS):
         return "RBO"
-    if check == "re-predict":
+    if check == REPREDICT:
         return check
-    if check.startswith("mia "):
+    if check.startswith(MIA_PREFIX):
         return "MIA"
-    if check.startswith(("latent", "cka")):
-        return "latent distance"
+    if check in (LATENT_DISTANCE, LATENT_USERS, LATENT_ITEMS, CKA_ITEMS):
+        return LATENT_DISTANCE
     return None
 
 
@@ -142,9 +162,8 @@ def _receraser_pair(
 
 
 SEPARATION_METRICS = (
-    "re-predict", "rbo@10 forgetting users", "rbo@20 forgetting users", "rbo@50 forgetting users",
-    "distinct top-20 forgetting users",
-    "mia score auc", "mia recsys auc", "latent users", "latent items", "cka items", "recall@20",
+    REPREDICT, *(rbo_key(k, FORGETTING_USERS) for k in (10, 20, 50)), distinct_key(20),
+    mia_key(SCORE_ATTACK), mia_key(RECSYS_ATTACK), LATENT_USERS, LATENT_ITEMS, CKA_ITEMS, recall_key(20),
 )
 
 
@@ -158,8 +177,8 @@ def separation_rows(study: PowerStudy) -> list[dict[str, float | str]]:
     rows = []
     for metric in SEPARATION_METRICS:
         row: dict[str, float | str] = {"metric": metric}
-        row.update({name: study.evidence[name].metrics["unlearned"].get(metric, float("nan")) for name in CANDIDATES})
-        for model in ("retrain*", "reference"):
+        row.update({name: study.evidence[name].metrics[UNLEARNED].get(metric, float("nan")) for name in CANDIDATES})
+        for model in (RETRAIN_STAR, REFERENCE):
             row[model] = noop[model].get(metric, float("nan"))
         rows.append(row)
     return rows

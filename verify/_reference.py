@@ -29,6 +29,7 @@ from unlearn.registry import base_model
 from unlearn.progress import ProgressCallback, no_progress
 from unlearn.training_data import Interactions, training_set_digest
 from verify._mia import RecommenderAttack
+from verify.names import REFERENCE, RETRAIN_STAR
 
 ReferenceKey = tuple[str, str]
 """``(deployment_id, training-set digest of the remaining data)``."""
@@ -76,8 +77,8 @@ class ReferenceModels:
         progress(stage, 0, 3)
         retrain_star_seed = derive_seed(seed, "retrain*")
         jobs: dict[str, Callable[[], object]] = {
-            "reference": lambda: fit(remaining, seed),
-            "retrain*": lambda: fit(remaining, retrain_star_seed),
+            REFERENCE: lambda: fit(remaining, seed),
+            RETRAIN_STAR: lambda: fit(remaining, retrain_star_seed),
             "attack": lambda: RecommenderAttack.train(remaining, fit, derive_seed(seed, "shadow")),
         }
         # The three are independent and each seeded by its own generator: trained side by side on the cores this
@@ -89,7 +90,7 @@ class ReferenceModels:
                 future.result()  # the first error stops the wait
                 progress(stage, done, 3)
         reference, retrain_star, attack = (futures[name].result() for name in jobs)
-        for name, model in (("reference", reference), ("retrain*", retrain_star)):
+        for name, model in ((REFERENCE, reference), (RETRAIN_STAR, retrain_star)):
             if not isinstance(model, (FactorModel, NeuralModel)):  # NeuralModel: LASER's DMF/NeuMF
                 raise TypeError(f"base model {base_model_name!r} gave a {type(model).__name__} {name}: "
                                 "references must be factor or neural models so their checkpoints can be saved and digested")
@@ -102,4 +103,4 @@ class ReferenceModels:
         They hold no erased data, and saving them lets an auditor check the report's subject digests against files.
         """
         return {name: save_arrays(model.to_arrays(), directory)[1]
-                for name, model in (("reference", self.reference), ("retrain*", self.retrain_star))}
+                for name, model in ((REFERENCE, self.reference), (RETRAIN_STAR, self.retrain_star))}

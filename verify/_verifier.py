@@ -45,6 +45,7 @@ from verify._report import (
     save_envelope,
     sign_payload,
 )
+from verify.names import LINEAGE
 
 
 def _descriptor(name: str, sha256: str) -> ResourceDescriptor:
@@ -68,11 +69,11 @@ class StatisticalVerifier:
         assert record is not None
         planned, unlearned = record.require_payload("planned"), record.require_payload("unlearned")
         erased = set(planned["interaction_ids"])
-        proofs = [prove_lineage(ledger, d["deployment_id"], erased) for d in ledger.deployments()]
+        proofs = [prove_lineage(ledger, d.deployment_id, erased) for d in ledger.deployments()]
         approximate = [p.deployment_id for p in proofs if not p.exact_claimed]
         checks = [
             MetricCheck(
-                name="lineage", value=None, threshold=None,
+                name=LINEAGE, value=None, threshold=None,
                 comparison="no erased id in any serving checkpoint" + (
                     f"; approximate deployments ({', '.join(approximate)}): recorded ancestry only, exactness "
                     "not claimed" if approximate else ""),
@@ -95,7 +96,7 @@ class StatisticalVerifier:
             # exact only if every deployment the request hit was forgotten exactly (an approximate one may not
             # hide behind an exact serving one)
             exact = all(e["exact"] for e in planned["deployments"])
-            settings = MethodSettings(**ledger.deployment(deployment_id)["settings"])
+            settings = MethodSettings(**ledger.deployment(deployment_id).settings)
             shards, seed = [s["shard"] for s in entry["shards"]], settings.seed
             loader = get_method(method)
             before = {int(shard): cid for shard, cid in entry["live_before"].items()}
@@ -112,7 +113,7 @@ class StatisticalVerifier:
             reference = ReferenceInfo(base_model=references.base_model, data_digest=references.data_digest,
                                       seed=references.seed, retrain_star_seed=references.retrain_star_seed,
                                       reused=reused)
-            subjects += [_descriptor(f"unlearned/{c['checkpoint_id']}", c["artifact_sha256"])
+            subjects += [_descriptor(f"unlearned/{c.checkpoint_id}", c.artifact_sha256)
                          for _, c in sorted(after.checkpoints.items())]
             subjects += [_descriptor(name, sha) for name, sha in references.save(ledger.workspace.artifacts_dir).items()]
         report = VerificationReport(
@@ -123,7 +124,7 @@ class StatisticalVerifier:
             exact=exact,
             created_at=datetime.now(timezone.utc),
             scope=ErasureScope(
-                kind=record.received.get("kind", "subject"),
+                kind=record.kind.value,
                 window=record.received.get("window"),
                 subjects=len(record.subject_refs),
                 interactions=len(erased),
@@ -204,10 +205,10 @@ class StatisticalVerifier:
         received, verified = record.require_payload("received"), record.require_payload("verified")
         workspace = ledger.workspace
         report = load_report(workspace.root / verified["report_path"], workspace.signer.public_key).predicate
-        received_at = datetime.fromisoformat(received["received_at"])
+        received_at = datetime.fromisoformat(record.received_at)
         completed_at = datetime.now(timezone.utc)
         deadline = self.policy.deadlines.due_date(record)  # with any Art. 12(3) extension
-        lineage = next(c for c in report.checks if c.name == "lineage")
+        lineage = next(c for c in report.checks if c.name == LINEAGE)
         proof = ledger.prove_request(request_id)  # signs a fresh checkpoint covering received … verified
         head = SignedCheckpoint.from_note(proof["checkpoint"])
         certificate = Certificate(

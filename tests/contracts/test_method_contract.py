@@ -64,10 +64,10 @@ def test_a_method_fits_plans_forgets_resumes_and_proves_its_lineage(
     # 1. fit, and the record round-trips
     deployment = method.fit(ledger, settings, no_progress, "contract")
     set_serving(ledger, deployment.deployment_id)
-    recorded = MethodSettings(**ledger.deployment(deployment.deployment_id)["settings"])
+    recorded = MethodSettings(**ledger.deployment(deployment.deployment_id).settings)
     assert (recorded.method, recorded.base_model, recorded.seed) == (name, settings.base_model, settings.seed)
     for checkpoint in deployment.checkpoints.values():
-        assert training_set_digest(method.training_ids(ledger, checkpoint)) == checkpoint["training_set_digest"]
+        assert training_set_digest(method.training_ids(ledger, checkpoint)) == checkpoint.training_set_digest
 
     # 2. load gives a model that ranks
     before = method.load(ledger, deployment.deployment_id).model
@@ -79,7 +79,7 @@ def test_a_method_fits_plans_forgets_resumes_and_proves_its_lineage(
     ids = ledger.subject_interaction_ids(ledger.workspace.subject_ref(subject))
     plan = method.plan(ledger, deployment.deployment_id, ids)
     assert plan.exact == method.exact and plan.shards and plan.interactions_hit > 0
-    assert {s.checkpoint_id for s in plan.shards} <= {c["checkpoint_id"] for c in deployment.checkpoints.values()}
+    assert {s.checkpoint_id for s in plan.shards} <= {c.checkpoint_id for c in deployment.checkpoints.values()}
 
     # 4. forget through the engine, killed right after the method recorded its checkpoints; then resumed
     engine = ErasureEngine(ledger, load_policy(), verifier=None)
@@ -100,7 +100,7 @@ def test_a_method_fits_plans_forgets_resumes_and_proves_its_lineage(
     for checkpoint in after.checkpoints.values():
         trained = set(method.training_ids(ledger, checkpoint).tolist())
         if method.exact:
-            assert not trained & forgotten, f"{checkpoint['checkpoint_id']} still trained on erased ids"
-        elif checkpoint["shard"] >= 0:
-            assert request_id in checkpoint["forgets_requests"]
+            assert not trained & forgotten, f"{checkpoint.checkpoint_id} still trained on erased ids"
+        elif checkpoint.shard >= 0:
+            assert request_id in checkpoint.facts["forgets_requests"]
     assert after.model.recommend(np.arange(5), 5).shape == (5, 5)

@@ -7,11 +7,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from policies import DeadlineState
 from ui._figures import state_counts_figure
 from ui._tables import audit_events, latest_integrity_check, open_request_rows, state_counts, today
 from ui._session import page_user, services
 
-STATUS_COLORS = {"late": "#f8d7da", "nearly late": "#fff3cd", "on time": "transparent"}
+STATUS_COLORS = {DeadlineState.LATE: "#f8d7da", DeadlineState.NEARLY_LATE: "#fff3cd",
+                 DeadlineState.ON_TIME: "transparent"}
 
 page_user()
 ledger, policy = services().ledger, services().policy
@@ -20,7 +22,7 @@ st.title("Dashboard")
 
 counts = state_counts(ledger)
 open_rows = open_request_rows(ledger, policy, today())
-late = [r for r in open_rows if r["status"] == "late"]
+late = [r for r in open_rows if r["status"] == DeadlineState.LATE]
 total, still_open, late_metric, certified = st.columns(4)
 total.metric("Requests", sum(counts.values()))
 still_open.metric("Open", len(open_rows))

@@ -10,13 +10,16 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import streamlit as st
 
+from ledger import RequestKind
 from policies import gdpr_deadline
 from ui._access import require
 from ui._tables import today
 from ui._session import page_user, reported_errors, services
 from unlearn.requests import ErasureRequest, ListedInteractions, TimeWindow, WholeSubject
 
-SCOPES = {"subject": "Whole subject", "interactions": "Chosen interactions", "time_window": "A time window"}
+SCOPES = {RequestKind.SUBJECT: "Whole subject", RequestKind.INTERACTIONS: "Chosen interactions",
+          RequestKind.TIME_WINDOW: "A time window"}
+"""The kinds one subject's request can have (a batch is filed from the command line)."""
 
 user = page_user()
 ledger, engine, policy = services().ledger, services().engine, services().policy
@@ -49,9 +52,9 @@ kind = st.radio("Scope", list(SCOPES), format_func=SCOPES.__getitem__, key="scop
 with st.form("new_request"):
     chosen: list[str] = []
     first_day = last_day = today()
-    if kind == "subject":
+    if kind == RequestKind.SUBJECT:
         st.markdown("Every interaction of the subject, in every deployment; their salt and index leave the store.")
-    elif kind == "interactions":
+    elif kind == RequestKind.INTERACTIONS:
         options = subject_items(subject)
         if not options:
             st.caption("Enter the id of a subject whose data is in the store to choose their interactions.")
@@ -68,10 +71,11 @@ with st.form("new_request"):
 if submitted:
     with reported_errors():
         require(page_user(), "file_request")  # the role is re-read from the users file at the moment of filing
-        if kind == "interactions" and not chosen:
+        if kind == RequestKind.INTERACTIONS and not chosen:
             st.error("Choose at least one interaction to erase, or file for the whole subject.")
             st.stop()
-        scope = (WholeSubject() if kind == "subject" else ListedInteractions(items=chosen) if kind == "interactions"
+        scope = (WholeSubject() if kind == RequestKind.SUBJECT
+                 else ListedInteractions(items=chosen) if kind == RequestKind.INTERACTIONS
                  else TimeWindow(start=utc_midnight(first_day), end=utc_midnight(last_day + timedelta(days=1))))
         request = ErasureRequest(subject=subject, scope=scope, regulation=regulation, basis=basis, notes=notes)
         request_id = engine.file(request, actor=user.name)

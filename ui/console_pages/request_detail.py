@@ -4,8 +4,6 @@ certificate downloads and the full event history."""
 
 from __future__ import annotations
 
-from datetime import date
-
 import streamlit as st
 
 from ui._access import require
@@ -35,11 +33,11 @@ state, received, deadline, left = st.columns(4)
 state.metric("State", summary["state"])
 received.metric("Received", summary["received_at"][:10])
 deadline.metric("GDPR deadline", summary["deadline"])
-days_left = (date.fromisoformat(summary["deadline"]) - today()).days
+standing = policy.deadlines.status(record, today())
 if record.state not in ANSWERED_STATES:  # a failed request's deadline still runs: it awaits a retry
-    left.metric("Days left", days_left)
-    if days_left < 0:
-        st.error(f"This request is {-days_left} day(s) past its deadline.")
+    left.metric("Days left", standing.days_left)
+    if standing.days_left < 0:
+        st.error(f"This request is {-standing.days_left} day(s) past its deadline.")
 st.caption(f"Scope — {summary['scope']}")
 if record.extensions:
     st.caption("Deadline extended: "

@@ -9,8 +9,9 @@ and the seed.
 Lineage stays honest: the new weights descend from a model that trained on the erased data, so the
 checkpoint's training set (``training_ids``) is its ancestry's — the deployment's whole assignment — and its
 ``excludes_requests`` is empty. Which requests it was *approximately* updated to forget is listed separately
-(``forgets_requests``). The lineage proof therefore never calls it exact (:mod:`verify._lineage`), and the
-certificate carries the approximate notice; the statistical evidence carries the claim.
+(``forgets_requests``, one of the method's facts: ``CheckpointRecord.facts``). The lineage proof therefore never
+calls it exact (:mod:`verify._lineage`), and the certificate carries the approximate notice; the statistical
+evidence carries the claim.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import BaseModel
 
-from ledger import Ledger, WorkspaceError
+from ledger import CheckpointRecord, Ledger, WorkspaceError
 from unlearn.executor import ShardExecutor
 from unlearn.methods._protocol import Deployment, DeploymentPlan, MethodSettings
 from unlearn.methods._sharded import ShardedRetraining, checkpoint_training_ids
@@ -52,7 +53,7 @@ class ApproximateMethod(ShardedRetraining):
         self.options(settings)
 
     def _combine(
-        self, ledger: Ledger, settings: MethodSettings, records: dict[int, dict[str, Any]], models: list[Recommender]
+        self, ledger: Ledger, settings: MethodSettings, records: dict[int, CheckpointRecord], models: list[Recommender]
     ) -> Recommender:
         """One shard: the serving model is that shard's model itself (its factors are what ``forget`` updates)."""
         return models[0]
@@ -75,9 +76,10 @@ class ApproximateMethod(ShardedRetraining):
         so far and now; 2. update the model; 3. record the new checkpoint (parent = the old). Resumable: a
         checkpoint already recorded for ``request_id`` is not redone."""
         deployment_id = plan.deployment_id
-        settings = MethodSettings(**ledger.deployment(deployment_id)["settings"])
+        settings = MethodSettings(**ledger.deployment(deployment_id).settings)
         current = ledger.live_checkpoints(deployment_id)[0]
-        if request_id in current.get("forgets_requests", []) or not plan.shards:
+        forgets_requests = current.facts.get("forgets_requests", [])  # none yet: the fitted checkpoint
+        if request_id in forgets_requests or not plan.shards:
             return self.load(ledger, deployment_id)
         forgotten_ids = np.unique(np.asarray([i for s in plan.shards for i in s.interaction_ids], dtype=np.int64))
         ancestry = checkpoint_training_ids(ledger, deployment_id, 0, [])
@@ -92,25 +94,25 @@ class ApproximateMethod(ShardedRetraining):
         if not isinstance(model, FactorModel):
             raise TypeError(f"{self.name}: the serving model of {deployment_id} is not a factor model")
         started = time.perf_counter()
-        updated, facts = self.unlearn(model, remaining, forgotten, settings, current["seed"], progress)
+        updated, facts = self.unlearn(model, remaining, forgotten, settings, current.seed, progress)
         options = self.options(settings).model_dump(mode="json")
         self._record_checkpoint(
-            ledger, deployment_id, 0, "s0", updated.to_arrays(), ancestry, parent=current["checkpoint_id"],
-            excludes=[], seed=current["seed"], config=settings.model_config_object().model_dump(mode="json"),
+            ledger, deployment_id, 0, "s0", updated.to_arrays(), ancestry, parent=current.checkpoint_id,
+            excludes=[], seed=current.seed, config=settings.model_config_object().model_dump(mode="json"),
             seconds=time.perf_counter() - started, actor=actor, request_id=request_id,
             base_model=settings.base_model, approximate=True,
-            forgets_requests=[*current.get("forgets_requests", []), request_id],
+            forgets_requests=[*forgets_requests, request_id],
             forgotten_interaction_ids=forgotten_ids.tolist(),
             inputs={"forgotten_digest": training_set_digest(forgotten_ids), "forgotten": len(forgotten_ids),
                     "remaining_digest": training_set_digest(remaining.interaction_id), "remaining": len(remaining),
-                    "options": options, "seed": current["seed"]},
+                    "options": options, "seed": current.seed},
             unlearning=facts,
         )
         return self.load(ledger, deployment_id)
 
     @staticmethod
-    def forgotten_so_far(ledger: Ledger, checkpoint: dict[str, Any]) -> np.ndarray:
+    def forgotten_so_far(ledger: Ledger, checkpoint: CheckpointRecord) -> np.ndarray:
         """Every interaction id the checkpoint's ancestors were updated to forget (read from the parent chain)."""
-        chain = ledger.checkpoint_lineage(checkpoint["checkpoint_id"])
-        ids = [i for record in chain for i in record.get("forgotten_interaction_ids", [])]
+        chain = ledger.checkpoint_lineage(checkpoint.checkpoint_id)
+        ids = [i for record in chain for i in record.facts.get("forgotten_interaction_ids", [])]
         return np.asarray(ids, dtype=np.int64)

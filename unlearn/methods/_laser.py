@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ledger import Ledger, WorkspaceError
+from ledger import CheckpointRecord, Ledger, WorkspaceError
 from unlearn.artifacts import load_arrays
 from unlearn.executor import ShardExecutor
 from unlearn.methods._protocol import Deployment, DeploymentPlan, MethodSettings, ShardPlan
@@ -197,7 +197,7 @@ class Laser(ShardedRetraining):
 
     def _run_groups(
         self, ledger: Ledger, deployment_id: str, settings: MethodSettings, steps: list[GroupStep],
-        previous: dict[str, Any] | None, stage: str, progress: ProgressCallback, actor: str,
+        previous: CheckpointRecord | None, stage: str, progress: ProgressCallback, actor: str,
         request_id: str | None,
     ) -> None:
         """Train ``steps`` in order, each from the model before it (``previous``'s, or a fresh one), and record
@@ -213,15 +213,15 @@ class Laser(ShardedRetraining):
             trained_ids = np.concatenate([trained_ids, step.training.interaction_id])
             previous = self._record_checkpoint(
                 ledger, deployment_id, step.group, f"g{step.group}", model.to_arrays(), trained_ids,
-                parent=None if previous is None else previous["checkpoint_id"], excludes=step.excludes,
+                parent=None if previous is None else previous.checkpoint_id, excludes=step.excludes,
                 seed=step.seed, config=config_json, seconds=time.perf_counter() - started, actor=actor,
                 request_id=request_id, base_model=settings.base_model, group=step.group,
                 group_interactions=len(step.training), replaces=step.replaces,
             )
             progress(stage, done, len(steps))
 
-    def _model(self, ledger: Ledger, settings: MethodSettings, record: dict[str, Any]) -> Recommender:
-        arrays = load_arrays(ledger.workspace.artifacts_dir, record["artifact_sha256"])
+    def _model(self, ledger: Ledger, settings: MethodSettings, record: CheckpointRecord) -> Recommender:
+        arrays = load_arrays(ledger.workspace.artifacts_dir, record.artifact_sha256)
         return base_model(settings.base_model).from_arrays(arrays)
 
     # -- 3. plan and forget ---------------------------------------------------------------------
@@ -233,19 +233,19 @@ class Laser(ShardedRetraining):
         n_groups = len(live)
         remaining: dict[int, list[int]] = {}
         for group, ids in ledger.shards_holding(deployment_id, interaction_ids).items():
-            already = ledger.erased_interaction_ids(live[group]["excludes_requests"])
+            already = ledger.erased_interaction_ids(live[group].excludes_requests)
             remaining[group] = [i for i in ids if i not in already]
         hit = sorted(group for group, ids in remaining.items() if ids)
-        total = live[n_groups - 1]["n_interactions"] if live else 0
+        total = live[n_groups - 1].n_interactions if live else 0
         shards = [
-            ShardPlan(shard=group, checkpoint_id=live[group]["checkpoint_id"],
+            ShardPlan(shard=group, checkpoint_id=live[group].checkpoint_id,
                       interaction_ids=sorted(i for g in hit if g <= group for i in remaining[g]),
-                      shard_size=live[group]["group_interactions"])
+                      shard_size=live[group].facts["group_interactions"])
             for group in (range(hit[0], n_groups) if hit else [])
         ]
         retrained = sum(s.shard_size for s in shards)
         return DeploymentPlan(
-            deployment_id=deployment_id, method=deployment["method"], exact=self.exact, shards=shards,
+            deployment_id=deployment_id, method=deployment.method, exact=self.exact, shards=shards,
             interactions_hit=sum(len(ids) for ids in remaining.values()), training_interactions=total,
             estimated_cost_fraction=retrained / total if total else 0.0,
         )
@@ -255,32 +255,32 @@ class Laser(ShardedRetraining):
     ) -> Deployment:
         """Restore the checkpoint before the first planned group, retrain it and every later one; groups a
         crashed run already retrained (their checkpoint excludes this request) are not trained again."""
-        settings = MethodSettings(**ledger.deployment(plan.deployment_id)["settings"])
+        settings = MethodSettings(**ledger.deployment(plan.deployment_id).settings)
         live = ledger.live_checkpoints(plan.deployment_id)
         groups = [s.shard for s in plan.shards]
         if groups and groups != list(range(groups[0], settings.shards)):
             raise WorkspaceError(f"a LASER plan retrains a group and every later one, got groups {groups}")
-        pending = [g for g in groups if request_id not in live[g]["excludes_requests"]]
+        pending = [g for g in groups if request_id not in live[g].excludes_requests]
         if pending:
             if pending != groups[len(groups) - len(pending):]:
                 raise WorkspaceError(f"groups {groups} were retrained out of order for {request_id}")
             steps = []
             for group in pending:
                 current = live[group]
-                excludes = [*current["excludes_requests"], request_id]
+                excludes = [*current.excludes_requests, request_id]
                 ids = checkpoint_training_ids(ledger, plan.deployment_id, group, excludes)
                 training = training_set_from_store(ledger, ids, f"group {group} of {plan.deployment_id}")
-                steps.append(GroupStep(group, training, current["seed"], excludes, current["checkpoint_id"]))
+                steps.append(GroupStep(group, training, current.seed, excludes, current.checkpoint_id))
             restored = live.get(pending[0] - 1)  # None: the first group is hit, start from a fresh model
             log.info("%s: restoring %s, retraining groups %s", plan.deployment_id,
-                     restored["checkpoint_id"] if restored else "a fresh model", pending)
+                     restored.checkpoint_id if restored else "a fresh model", pending)
             self._run_groups(ledger, plan.deployment_id, settings, steps, restored,
                              f"retrain {plan.deployment_id}", progress, actor, request_id)
         return self.load(ledger, plan.deployment_id)
 
     # -- load and lineage -----------------------------------------------------------------------
     def _shard_models(
-        self, ledger: Ledger, deployment_id: str, settings: MethodSettings, records: dict[int, dict[str, Any]]
+        self, ledger: Ledger, deployment_id: str, settings: MethodSettings, records: dict[int, CheckpointRecord]
     ) -> list[Recommender]:
         """Only the model after the last group serves; the earlier checkpoints are restore points."""
         groups = _shards_only(records)
@@ -289,14 +289,14 @@ class Laser(ShardedRetraining):
         return [self._model(ledger, settings, groups[settings.shards - 1])]
 
     def _combine(
-        self, ledger: Ledger, settings: MethodSettings, records: dict[int, dict[str, Any]], models: list[Recommender]
+        self, ledger: Ledger, settings: MethodSettings, records: dict[int, CheckpointRecord], models: list[Recommender]
     ) -> Recommender:
         return models[0]
 
-    def training_ids(self, ledger: Ledger, checkpoint: dict[str, Any]) -> np.ndarray:
+    def training_ids(self, ledger: Ledger, checkpoint: CheckpointRecord) -> np.ndarray:
         """Groups 0 … g of the checkpoint after group g, minus every request it excludes."""
-        return cumulative_training_ids(ledger, checkpoint["deployment_id"], int(checkpoint["shard"]),
-                                       checkpoint["excludes_requests"])
+        return cumulative_training_ids(ledger, checkpoint.deployment_id, checkpoint.shard,
+                                       checkpoint.excludes_requests)
 
 
 def cumulative_training_ids(ledger: Ledger, deployment_id: str, last: int, excludes: list[str]) -> np.ndarray:

@@ -15,7 +15,7 @@ import numpy as np
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ledger import Ledger
+from ledger import CheckpointRecord, Ledger
 from unlearn.executor import ShardExecutor
 from unlearn.methods._aggregation import AggregatorConfig, check_aggregation
 from unlearn.models import Recommender
@@ -97,7 +97,7 @@ class Deployment:
 
     deployment_id: str
     settings: MethodSettings
-    checkpoints: dict[int, dict[str, Any]]
+    checkpoints: dict[int, CheckpointRecord]
     model: Recommender
 
 
@@ -140,7 +140,7 @@ class UnlearningMethod(ABC):
         """The deployment's model from its live checkpoints, or from the given ``{shard: checkpoint_id}``."""
 
     @abstractmethod
-    def training_ids(self, ledger: Ledger, checkpoint: dict[str, Any]) -> np.ndarray:
+    def training_ids(self, ledger: Ledger, checkpoint: CheckpointRecord) -> np.ndarray:
         """The interaction ids a checkpoint trained on, derived from the ledger alone (for lineage proofs)."""
 
     def with_executor(self, executor: ShardExecutor) -> "UnlearningMethod":

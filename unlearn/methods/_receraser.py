@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ledger import Ledger, WorkspaceError
+from ledger import CheckpointRecord, Ledger, WorkspaceError
 from unlearn.artifacts import load_arrays
 from unlearn.executor import ShardExecutor
 from unlearn.methods._aggregation import (
@@ -111,13 +111,13 @@ class RecEraser(ShardedRetraining):
         live = ledger.live_checkpoints(deployment_id)
         current = live.get(AGGREGATOR_SHARD)
         if plan is not None and (
-            current is None or request_id in current["excludes_requests"]  # done before a crash
+            current is None or request_id in current.excludes_requests  # done before a crash
             or all(s.shard != AGGREGATOR_SHARD for s in plan.shards)
         ):
             return
         inputs = _shards_only(live)
         config = AggregatorConfig(**settings.aggregator)
-        seed = settings.seed + settings.shards if current is None else current["seed"]
+        seed = settings.seed + settings.shards if current is None else current.seed
         training = training_set_from_store(ledger, self._aggregator_ids(ledger, inputs.values(), config, seed),
                                            f"aggregator of {deployment_id}")
         stage = f"aggregator {deployment_id}"
@@ -127,25 +127,25 @@ class RecEraser(ShardedRetraining):
                                   training.user_idx, training.item_idx, config, seed)
         self._record_checkpoint(
             ledger, deployment_id, AGGREGATOR_SHARD, "agg", arrays, training.interaction_id,
-            parent=None if current is None else current["checkpoint_id"],
-            excludes=list(dict.fromkeys(chain.from_iterable(r["excludes_requests"] for r in inputs.values()))),
+            parent=None if current is None else current.checkpoint_id,
+            excludes=list(dict.fromkeys(chain.from_iterable(r.excludes_requests for r in inputs.values()))),
             seed=seed, config=config.model_dump(mode="json"), seconds=time.perf_counter() - started, actor=actor,
             request_id=request_id, aggregation=settings.aggregation,
-            inputs={str(shard): record["checkpoint_id"] for shard, record in sorted(inputs.items())},
+            inputs={str(shard): record.checkpoint_id for shard, record in sorted(inputs.items())},
         )
         progress(stage, 1, 1)
 
     def _combine(
-        self, ledger: Ledger, settings: MethodSettings, records: dict[int, dict[str, Any]], models: list[Recommender]
+        self, ledger: Ledger, settings: MethodSettings, records: dict[int, CheckpointRecord], models: list[Recommender]
     ) -> Recommender:
         aggregation = settings.aggregation or DEFAULT_AGGREGATION
         aggregator = records.get(AGGREGATOR_SHARD)
         if aggregator is None:
             if aggregation in TRAINED_AGGREGATIONS:
-                raise WorkspaceError(f"deployment {records[0]['deployment_id']} has no trained {aggregation} aggregator")
+                raise WorkspaceError(f"deployment {records[0].deployment_id} has no trained {aggregation} aggregator")
             return build_aggregate(aggregation, models, None, AggregatorConfig())
-        arrays = load_arrays(ledger.workspace.artifacts_dir, aggregator["artifact_sha256"])
-        return build_aggregate(aggregation, models, arrays, AggregatorConfig(**aggregator["config"]))
+        arrays = load_arrays(ledger.workspace.artifacts_dir, aggregator.artifact_sha256)
+        return build_aggregate(aggregation, models, arrays, AggregatorConfig(**aggregator.config))
 
     # -- plan and lineage -----------------------------------------------------------------------
     def plan(self, ledger: Ledger, deployment_id: str, interaction_ids: list[int]) -> DeploymentPlan:
@@ -155,21 +155,21 @@ class RecEraser(ShardedRetraining):
         if not plan.shards or aggregator is None:
             return plan
         forgotten = sorted({i for shard in plan.shards for i in shard.interaction_ids})
-        entry = ShardPlan(shard=AGGREGATOR_SHARD, checkpoint_id=aggregator["checkpoint_id"],
-                          interaction_ids=forgotten, shard_size=aggregator["n_interactions"])
+        entry = ShardPlan(shard=AGGREGATOR_SHARD, checkpoint_id=aggregator.checkpoint_id,
+                          interaction_ids=forgotten, shard_size=aggregator.n_interactions)
         return plan.model_copy(update={"shards": [*plan.shards, entry]})
 
-    def training_ids(self, ledger: Ledger, checkpoint: dict[str, Any]) -> np.ndarray:
+    def training_ids(self, ledger: Ledger, checkpoint: CheckpointRecord) -> np.ndarray:
         """A shard's assigned ids minus erasures; for the aggregator, its hashed choice from the union over the
-        shards it aggregated."""
-        if checkpoint["shard"] != AGGREGATOR_SHARD:
+        shards it aggregated (the shard checkpoints its ``inputs`` fact names)."""
+        if checkpoint.shard != AGGREGATOR_SHARD:
             return super().training_ids(ledger, checkpoint)
-        by_id = {c["checkpoint_id"]: c for c in ledger.checkpoints(checkpoint["deployment_id"])}
-        shards = [by_id[cid] for cid in checkpoint["inputs"].values()]
-        return self._aggregator_ids(ledger, shards, AggregatorConfig(**checkpoint["config"]), checkpoint["seed"])
+        by_id = {c.checkpoint_id: c for c in ledger.checkpoints(checkpoint.deployment_id)}
+        shards = [by_id[cid] for cid in checkpoint.facts["inputs"].values()]
+        return self._aggregator_ids(ledger, shards, AggregatorConfig(**checkpoint.config), checkpoint.seed)
 
     def _aggregator_ids(
-        self, ledger: Ledger, shards: Iterable[dict[str, Any]], config: AggregatorConfig, seed: int
+        self, ledger: Ledger, shards: Iterable[CheckpointRecord], config: AggregatorConfig, seed: int
     ) -> np.ndarray:
         """What an aggregator over these shard checkpoints trains on: at fit, at retrain and in the proof."""
         shard_ids = super().training_ids  # bound here: a comprehension cannot call super() with no arguments

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from ledger import CHECKPOINT_CREATED, DEPLOYMENT_CREATED, DEPLOYMENT_SERVING, Ledger, WorkspaceError
+from ledger import CHECKPOINT_CREATED, DEPLOYMENT_CREATED, DEPLOYMENT_SERVING, CheckpointRecord, Ledger, WorkspaceError
 from unlearn.artifacts import load_arrays, save_arrays
 from unlearn.executor import ShardExecutor, default_executor
 from unlearn.methods._protocol import Deployment, DeploymentPlan, MethodSettings, ShardPlan, UnlearningMethod
@@ -160,16 +160,16 @@ class ShardedRetraining(UnlearningMethod):
         shards = []
         for shard, ids in sorted(hit.items()):
             record = live[shard]
-            already = ledger.erased_interaction_ids(record["excludes_requests"])
+            already = ledger.erased_interaction_ids(record.excludes_requests)
             remaining = [i for i in ids if i not in already]
             if remaining:
-                shards.append(ShardPlan(shard=shard, checkpoint_id=record["checkpoint_id"],
-                                        interaction_ids=remaining, shard_size=record["n_interactions"]))
-        total = sum(r["n_interactions"] for r in live.values())
+                shards.append(ShardPlan(shard=shard, checkpoint_id=record.checkpoint_id,
+                                        interaction_ids=remaining, shard_size=record.n_interactions))
+        total = sum(r.n_interactions for r in live.values())
         retrained = sum(s.shard_size for s in shards)
         return DeploymentPlan(
             deployment_id=deployment_id,
-            method=deployment["method"],
+            method=deployment.method,
             exact=self.exact,
             shards=shards,
             interactions_hit=sum(len(s.interaction_ids) for s in shards),
@@ -186,16 +186,16 @@ class ShardedRetraining(UnlearningMethod):
         ``request_id`` names the request whose ``planned`` event lists the ids to forget; a batch of
         subjects is one request whose plan covers all their ids, so a shard several of them hit retrains once.
         """
-        settings = MethodSettings(**ledger.deployment(plan.deployment_id)["settings"])
+        settings = MethodSettings(**ledger.deployment(plan.deployment_id).settings)
         live = ledger.live_checkpoints(plan.deployment_id)
         jobs = []
         for shard_plan in plan.shards:
             current = live[shard_plan.shard]
-            if shard_plan.shard < 0 or request_id in current["excludes_requests"]:
+            if shard_plan.shard < 0 or request_id in current.excludes_requests:
                 continue  # a combiner (retrained by _after_shards), or done before a crash
-            excludes = [*current["excludes_requests"], request_id]
+            excludes = [*current.excludes_requests, request_id]
             training = self._checkpoint_training_set(ledger, plan.deployment_id, shard_plan.shard, excludes)
-            jobs.append(ShardJob(shard_plan.shard, training, current["checkpoint_id"], excludes, current["seed"]))
+            jobs.append(ShardJob(shard_plan.shard, training, current.checkpoint_id, excludes, current.seed))
         stage = f"retrain {plan.deployment_id}"
         self._train_checkpoints(ledger, plan.deployment_id, settings, jobs, stage, progress, actor, request_id)
         self._after_shards(ledger, plan.deployment_id, settings, plan, request_id, progress, actor)
@@ -211,35 +211,33 @@ class ShardedRetraining(UnlearningMethod):
     def load(self, ledger: Ledger, deployment_id: str, checkpoint_ids: dict[int, str] | None = None) -> Deployment:
         """Rebuild a deployment's model from its live checkpoints, or from the given ``{shard: checkpoint_id}``
         (e.g. the ones a request replaced, while their artifacts still exist). Artifact hashes are checked."""
-        settings = MethodSettings(**ledger.deployment(deployment_id)["settings"])
+        settings = MethodSettings(**ledger.deployment(deployment_id).settings)
         records = ledger.live_checkpoints(deployment_id)
         if checkpoint_ids is not None:
-            by_id = {c["checkpoint_id"]: c for c in ledger.checkpoints(deployment_id)}
+            by_id = {c.checkpoint_id: c for c in ledger.checkpoints(deployment_id)}
             records = {int(shard): by_id[cid] for shard, cid in checkpoint_ids.items()}
         models = self._shard_models(ledger, deployment_id, settings, records)
         return Deployment(deployment_id, settings, records, self._combine(ledger, settings, records, models))
 
     def _shard_models(
-        self, ledger: Ledger, deployment_id: str, settings: MethodSettings, records: dict[int, dict[str, Any]]
+        self, ledger: Ledger, deployment_id: str, settings: MethodSettings, records: dict[int, CheckpointRecord]
     ) -> list[Recommender]:
         """The shard models of these checkpoint records, in shard order."""
         if len(_shards_only(records)) != settings.shards:
             raise WorkspaceError(f"deployment {deployment_id} is incomplete: "
                                  f"{len(_shards_only(records))}/{settings.shards} shards")
         spec = base_model(settings.base_model)
-        return [spec.from_arrays(load_arrays(ledger.workspace.artifacts_dir, records[s]["artifact_sha256"]))
+        return [spec.from_arrays(load_arrays(ledger.workspace.artifacts_dir, records[s].artifact_sha256))
                 for s in range(settings.shards)]
 
     def _combine(
-        self, ledger: Ledger, settings: MethodSettings, records: dict[int, dict[str, Any]], models: list[Recommender]
+        self, ledger: Ledger, settings: MethodSettings, records: dict[int, CheckpointRecord], models: list[Recommender]
     ) -> Recommender:
         """The serving model made of the shard models: SISA averages them."""
         return ShardMeanEnsemble(models)
 
-    def training_ids(self, ledger: Ledger, checkpoint: dict[str, Any]) -> np.ndarray:
-        return checkpoint_training_ids(
-            ledger, checkpoint["deployment_id"], checkpoint["shard"], checkpoint["excludes_requests"]
-        )
+    def training_ids(self, ledger: Ledger, checkpoint: CheckpointRecord) -> np.ndarray:
+        return checkpoint_training_ids(ledger, checkpoint.deployment_id, checkpoint.shard, checkpoint.excludes_requests)
 
     # -- helpers --------------------------------------------------------------------------------
     def _checkpoint_training_set(self, ledger: Ledger, deployment_id: str, shard: int, excludes: list[str]) -> Interactions:
@@ -268,10 +266,11 @@ class ShardedRetraining(UnlearningMethod):
         self, ledger: Ledger, deployment_id: str, shard: int, label: str, arrays: dict[str, np.ndarray],
         training_ids: np.ndarray, parent: str | None, excludes: list[str], seed: int, config: dict[str, Any],
         seconds: float, actor: str, request_id: str | None, **facts: Any,
-    ) -> dict[str, Any]:
-        """Save the artifact and append its ``checkpoint.created`` event (``facts`` add method-specific keys)."""
+    ) -> CheckpointRecord:
+        """Save the artifact and append its ``checkpoint.created`` event (``facts`` add method-specific keys, read
+        back as :attr:`ledger.CheckpointRecord.facts`); returns the record as the ledger now reads it."""
         _, sha = save_arrays(arrays, ledger.workspace.artifacts_dir)
-        version = sum(1 for c in ledger.checkpoints(deployment_id) if c["shard"] == shard) + 1
+        version = sum(1 for c in ledger.checkpoints(deployment_id) if c.shard == shard) + 1
         record = {
             "checkpoint_id": f"{deployment_id}/{label}/v{version}",
             "deployment_id": deployment_id,
@@ -288,12 +287,12 @@ class ShardedRetraining(UnlearningMethod):
             "request_id": request_id,
             "train_seconds": round(seconds, 3),
         }
-        ledger.append(CHECKPOINT_CREATED, record, actor=actor)
-        log.info("%s: %d interactions, trained in %.1f s", record["checkpoint_id"], len(training_ids), seconds)
-        return record
+        recorded = CheckpointRecord.from_event(ledger.append(CHECKPOINT_CREATED, record, actor=actor))
+        log.info("%s: %d interactions, trained in %.1f s", recorded.checkpoint_id, len(training_ids), seconds)
+        return recorded
 
 
-def _shards_only(records: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
+def _shards_only(records: dict[int, CheckpointRecord]) -> dict[int, CheckpointRecord]:
     """The shard checkpoints among a deployment's, without combiners (negative keys)."""
     return {shard: record for shard, record in records.items() if shard >= 0}
 

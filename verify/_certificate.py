@@ -15,10 +15,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fpdf import FPDF
 from pydantic import BaseModel, Field, StringConstraints, ValidationError, model_validator
 
-from ledger import SignedCheckpoint, verify_bundle
+from ledger import NoteVerifier, SignedCheckpoint
+from verify.standalone import NoteKey, VerificationError, verify_certificate_statement
 from policies import gdpr_deadline  # noqa: F401 - re-exported: certificates state dates against it
 from ledger.errors import LedgerIntegrityError
-from ledger import Signer, load_public_key, public_key_fingerprint
+from ledger import Signer, load_public_key
 from ledger.errors import SignatureError
 from verify._report import (
     CERTIFICATE_PAYLOAD_TYPE,
@@ -269,44 +270,31 @@ def verify_certificate_file(
 ) -> Certificate:
     """Check a certificate JSON offline with the public key alone; return it, or raise a LetheError.
 
-    1. the envelope's signature and the certificate's own consistency;
-    2. its inclusion proof: the signed ledger checkpoint, and every proven event up its Merkle path to that
-       checkpoint's root; the events must be this request's, from ``received`` to ``verified``;
-    3. optionally, an auditor's own exported checkpoint of the same tree size must have the same root.
+    The cryptographic and evidence checks are ``verify/standalone.py``'s (the one file an auditor copies; its
+    docstring lists them in order): the DSSE envelope and its in-toto Statement, the inclusion proof of the
+    request's events under the signed checkpoint, and an auditor's own ``checkpoint`` (same root at the same
+    size, or a consistency proof the certificate carries from a smaller one). On top, only what needs Lethe's
+    models: the predicate must validate as a :class:`Certificate` and the statement must be exactly its statement.
     """
     key = public_key if isinstance(public_key, Ed25519PublicKey) else load_public_key(Path(public_key))
-    statement = verify_statement(Path(path), key, CERTIFICATE_PREDICATE_TYPE)
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError as exc:
+        raise SignatureError(f"{path}: file not found") from exc
+    except OSError as exc:
+        raise SignatureError(f"{path}: cannot read the file ({exc})") from exc
+    log = NoteVerifier.for_key(key)
+    log_key = NoteKey(log.name, log.key_hash, key)
+    try:
+        statement = verify_certificate_statement(
+            data, log_key, None if checkpoint is None else checkpoint.to_note())
+    except VerificationError as exc:
+        error = SignatureError if exc.kind == "signature" else LedgerIntegrityError
+        raise error(f"{path}: {exc}") from None
     try:
         certificate = Certificate.model_validate(statement.get("predicate"))
     except ValidationError as exc:
         raise SignatureError(f"{path}: the signed payload is not a valid certificate: {first_error(exc)}") from exc
     if statement != certificate_statement(certificate):
         raise SignatureError(f"{path}: the statement's subject or fields are not the certificate's")
-    if certificate.key_fingerprint != public_key_fingerprint(key):
-        raise SignatureError(f"{path}: the certificate names another signing key than the one that signed it")
-    _check_inclusion(certificate, key, checkpoint)
     return certificate
-
-
-def _check_inclusion(certificate: Certificate, key: Ed25519PublicKey, external: SignedCheckpoint | None) -> None:
-    if certificate.inclusion_proof is None or certificate.ledger_checkpoint is None:
-        raise LedgerIntegrityError("the certificate carries no ledger inclusion proof")
-    head = verify_bundle(certificate.inclusion_proof, key)
-    if (head.tree_size, head.root.hex()) != (certificate.ledger_checkpoint["tree_size"],
-                                              certificate.ledger_checkpoint["root"]):
-        raise LedgerIntegrityError("the inclusion proof leads to another checkpoint than the certificate names")
-    events = [entry["event"] for entry in certificate.inclusion_proof["events"]]
-    if any(e["payload"].get("request_id") != certificate.request_id for e in events):
-        raise LedgerIntegrityError("the inclusion proof proves events of another request")
-    kinds = {e["kind"] for e in events}
-    if not {"request.received", "request.verified"} <= kinds:
-        raise LedgerIntegrityError("the inclusion proof does not cover the request's receipt and verification")
-    if external is not None:
-        external.verify(key)
-        if external.tree_size == head.tree_size and external.root != head.root:
-            raise LedgerIntegrityError("your exported checkpoint has the same size but another root: the log forked")
-        if external.tree_size != head.tree_size:
-            raise LedgerIntegrityError(
-                f"your checkpoint has size {external.tree_size}, the certificate's {head.tree_size}: check their "
-                "consistency with `lethe ledger verify --checkpoint` on the workspace"
-            )

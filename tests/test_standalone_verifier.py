@@ -16,13 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
-from ledger import Signer
+from ledger import Ledger, Signer
 from ledger._checkpoints import SignedCheckpoint
+from ui.cli import app
 from ui.services import open_services
 from unlearn.requests import ErasureRequest
 from verify import verify_certificate_file
-from verify._report import CERTIFICATE_PAYLOAD_TYPE, sign_bytes, save_envelope
+from verify._report import CERTIFICATE_PAYLOAD_TYPE, save_envelope, sign_bytes
+from verify.standalone import consistency_proof
 
 pytestmark = pytest.mark.slow
 
@@ -37,6 +40,7 @@ def certified(trained_workspace_template: Path, tmp_path_factory: pytest.TempPat
     shutil.copytree(trained_workspace_template, root)
     services = open_services(root)
     subject = str(services.ledger.store.subjects_frame().iloc[0]["subject"])
+    older = services.ledger.checkpoint()  # what an auditor fetched before this request (the ledger signs one per request)
     request_id = services.engine.file(ErasureRequest(subject=subject))
     record = services.engine.run(request_id)
     outside = base / "auditor"
@@ -44,7 +48,7 @@ def certified(trained_workspace_template: Path, tmp_path_factory: pytest.TempPat
     shutil.copy(STANDALONE, outside / "standalone.py")
     certificate = root / record.history[-1].payload["json_path"]
     return {"root": root, "certificate": certificate, "vkey": root / "keys" / "signing.vkey", "dir": outside,
-            "signer": Signer.load_or_create(root / "keys")}
+            "signer": Signer.load_or_create(root / "keys"), "older": older}
 
 
 @pytest.fixture(scope="session")
@@ -148,7 +152,7 @@ def test_a_wrong_vkey_is_refused(certified: dict[str, Any], tmp_path: Path) -> N
 
 
 def test_a_vkey_whose_key_id_does_not_match_is_refused(certified: dict[str, Any]) -> None:
-    name, key_id, key = certified["vkey"].read_text().strip().split("+")
+    name, key_id, key = certified["vkey"].read_text().strip().split("+", 2)
     (certified["dir"] / "bad.vkey").write_text(f"{name}+{'0' * 8 if key_id != '0' * 8 else '1' * 8}+{key}\n")
     result = subprocess.run([sys.executable, "standalone.py", str(certified["certificate"]), "--vkey", "bad.vkey"],
                             cwd=certified["dir"], capture_output=True, text=True)
@@ -204,3 +208,48 @@ def test_a_missing_witness_cosignature_is_refused(certified: dict[str, Any], tmp
     code, output = run(sys.executable, certified, certified["certificate"], "--witness-vkey",
                        str(certified["dir"] / "witness.vkey"))
     assert code == 1 and "witness" in output, output
+
+
+# --- point 4: an auditor's OLDER checkpoint, proven consistent with the certificate's (issue 18) ----------------
+
+
+def _older_notes(certified: dict[str, Any]) -> tuple[Path, Path, int]:
+    older: SignedCheckpoint = certified["older"]
+    head = json.loads(base64.b64decode(envelope(certified)["payload"]))["predicate"]["ledger_checkpoint"]
+    assert 0 < older.tree_size < head["tree_size"]
+    good = write(certified, older.to_note().encode(), "older.note")
+    forked = SignedCheckpoint.sign(certified["signer"], older.tree_size, bytes(range(32)))
+    return good, write(certified, forked.to_note().encode(), "forked.note"), head["tree_size"]
+
+
+def _proof_file(certified: dict[str, Any], size1: int, size2: int, name: str) -> Path:
+    leaves = Ledger.open(certified["root"]).log.leaf_hashes(size2)
+    lines = "".join(base64.b64encode(node).decode() + "\n" for node in consistency_proof(size1, leaves))
+    return write(certified, lines.encode(), name)
+
+
+def test_an_older_consistent_checkpoint_is_accepted_and_a_forked_one_refused_standalone(
+        certified: dict[str, Any]) -> None:
+    good, forked, size = _older_notes(certified)
+    proof = _proof_file(certified, certified["older"].tree_size, size, "consistency.txt")
+    code, output = run(sys.executable, certified, certified["certificate"], "--checkpoint", str(good),
+                       "--consistency-proof", str(proof))
+    assert code == 0 and "consistent with your checkpoint" in output, output
+    code, output = run(sys.executable, certified, certified["certificate"], "--checkpoint", str(forked),
+                       "--consistency-proof", str(proof))
+    assert code == 1 and "fork" in output, output
+    code, output = run(sys.executable, certified, certified["certificate"], "--checkpoint", str(good))
+    assert code == 1 and "consistency proof" in output, output  # no proof: refused, never assumed
+
+
+def test_lethe_certificate_verify_proves_an_older_checkpoint_from_the_workspace(certified: dict[str, Any]) -> None:
+    good, forked, _ = _older_notes(certified)
+    runner = CliRunner()
+    base = ["certificate", "verify", str(certified["certificate"]), "--workspace", str(certified["root"])]
+    result = runner.invoke(app, [*base, "--checkpoint", str(good)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, [*base, "--checkpoint", str(forked)])
+    assert result.exit_code == 3 and "fork" in result.output, result.output
+    with pytest.raises(Exception, match="fork"):
+        verify_certificate_file(certified["certificate"], certified["vkey"], SignedCheckpoint.read(forked),
+                                Ledger.open(certified["root"]).log.leaf_hashes)

@@ -692,7 +692,8 @@ def _public_key(public_key: Path | None, workspace: Path | None) -> Any:
 def certificate_verify(
     certificate: Annotated[Path, typer.Argument(help="the certificate's JSON file (cert-….json, not the PDF)")],
     public_key: Annotated[Optional[Path], typer.Option(help="PEM public key (default: the workspace's)")] = None,
-    checkpoint: Annotated[Optional[Path], typer.Option(help="your exported checkpoint note of the same log")] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option(
+        help="your signed checkpoint note of the same log: the same size, or an older one (with --workspace)")] = None,
     workspace: Workspace = None, verbose: Verbose = False,
 ) -> None:
     """Check a certificate offline: signature, content, and its ledger inclusion proof (public key only)."""
@@ -703,7 +704,12 @@ def certificate_verify(
     from verify import verify_certificate_file
 
     external = SignedCheckpoint.read(checkpoint) if checkpoint else None
-    cert = verify_certificate_file(certificate, key, external)
+    # An older checkpoint of the auditor's needs a consistency proof to the certificate's: the workspace's
+    # ledger computes it (see verify/standalone.py, check_older_checkpoint, for why it is not in the certificate).
+    leaves = None
+    if external is not None and workspace is not None:
+        leaves = _ledger(workspace).log.leaf_hashes
+    cert = verify_certificate_file(certificate, key, external, leaves)
     verdict = "PASSED" if cert.passed else "FAILED"
     out.print(f"certificate {cert.certificate_id} is authentic: request {cert.request_id}, method {cert.method}, "
               f"verification {verdict}, signed by key {cert.key_fingerprint[:16]}…; its "

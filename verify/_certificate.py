@@ -7,20 +7,24 @@ workspace's keyed pseudonym (``Workspace.subject_ref``), never as an id or an it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fpdf import FPDF
-from pydantic import BaseModel, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
-from ledger import NoteVerifier, SignedCheckpoint
-from verify.standalone import NoteKey, VerificationError, verify_certificate_statement
+from ledger import NoteVerifier, SignedCheckpoint, Signer, load_public_key
+from ledger.errors import LedgerIntegrityError, SignatureError
 from policies import gdpr_deadline  # noqa: F401 - re-exported: certificates state dates against it
-from ledger.errors import LedgerIntegrityError
-from ledger import Signer, load_public_key
-from ledger.errors import SignatureError
 from verify._report import (
     CERTIFICATE_PAYLOAD_TYPE,
     CERTIFICATE_PREDICATE_TYPE,
@@ -32,12 +36,17 @@ from verify._report import (
     ResourceDescriptor,
     Sha256Hex,
     UtcDatetime,
+    evidence_passes,
     first_error,
     save_envelope,
-    evidence_passes,
     sign_payload,
     statement_payload,
-    verify_statement,
+)
+from verify.standalone import (
+    NoteKey,
+    VerificationError,
+    consistency_proof,
+    verify_certificate_statement,
 )
 
 APPROXIMATE_NOTICE = (
@@ -55,7 +64,7 @@ class Verdict(Judgement):
     """One check as a certificate states it: what was measured, against what, and pass, fail or inconclusive."""
 
     @classmethod
-    def from_check(cls, check: MetricCheck) -> "Verdict":
+    def from_check(cls, check: MetricCheck) -> Verdict:
         return cls(**check.model_dump(include=set(Judgement.model_fields)))
 
 
@@ -113,7 +122,7 @@ class Certificate(BaseModel):
         return data
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Certificate":
+    def _consistent(self) -> Certificate:
         if self.exact and self.approximate_notice is not None:
             raise ValueError("an exact method's certificate carries no approximate notice")
         if self.completed_at < self.received_at:
@@ -266,14 +275,16 @@ def issue_certificate(certificate: Certificate, signer: Signer, out_dir: Path) -
 
 
 def verify_certificate_file(
-    path: Path, public_key: Ed25519PublicKey | str | Path, checkpoint: SignedCheckpoint | None = None
+    path: Path, public_key: Ed25519PublicKey | str | Path, checkpoint: SignedCheckpoint | None = None,
+    leaf_hashes: Callable[[int], list[bytes]] | None = None,
 ) -> Certificate:
     """Check a certificate JSON offline with the public key alone; return it, or raise a LetheError.
 
     The cryptographic and evidence checks are ``verify/standalone.py``'s (the one file an auditor copies; its
     docstring lists them in order): the DSSE envelope and its in-toto Statement, the inclusion proof of the
     request's events under the signed checkpoint, and an auditor's own ``checkpoint`` (same root at the same
-    size, or a consistency proof the certificate carries from a smaller one). On top, only what needs Lethe's
+    size; at a smaller one, an RFC 9162 consistency proof computed here from ``leaf_hashes`` (the ledger's
+    ``log.leaf_hashes``; why the certificate does not carry it: ``standalone.check_older_checkpoint``). On top, only what needs Lethe's
     models: the predicate must validate as a :class:`Certificate` and the statement must be exactly its statement.
     """
     key = public_key if isinstance(public_key, Ed25519PublicKey) else load_public_key(Path(public_key))
@@ -286,8 +297,13 @@ def verify_certificate_file(
     log = NoteVerifier.for_key(key)
     log_key = NoteKey(log.name, log.key_hash, key)
     try:
-        statement = verify_certificate_statement(
-            data, log_key, None if checkpoint is None else checkpoint.to_note())
+        statement = verify_certificate_statement(data, log_key)
+        proof = None
+        if checkpoint is not None:
+            size = statement["predicate"]["ledger_checkpoint"]["tree_size"]
+            if 0 < checkpoint.tree_size < size and leaf_hashes is not None:
+                proof = consistency_proof(checkpoint.tree_size, leaf_hashes(size))
+            statement = verify_certificate_statement(data, log_key, checkpoint.to_note(), proof=proof)
     except VerificationError as exc:
         error = SignatureError if exc.kind == "signature" else LedgerIntegrityError
         raise error(f"{path}: {exc}") from None

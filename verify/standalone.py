@@ -3,7 +3,8 @@
 
 Needs Python 3.9+ and the ``cryptography`` package (for Ed25519), nothing else of Lethe::
 
-    python standalone.py CERT.json --vkey KEY.vkey [--checkpoint NOTE] [--witness-vkey W.vkey]
+    python standalone.py CERT.json --vkey KEY.vkey [--checkpoint NOTE [--consistency-proof FILE]]
+        [--witness-vkey W.vkey]
 
 Exit 0 with a one-line summary when every check holds; 1 with a one-line reason when one fails; 2 on bad usage
 (a file that cannot be read). The checks, in order (VERIFYING.md describes the bytes):
@@ -19,8 +20,9 @@ Exit 0 with a one-line summary when every check holds; 1 with a one-line reason 
    (SHA-256(0x00 || RFC 8785 JSON of the event)) leads up its RFC 9162 audit path to that root; the events are
    this request's and cover its receipt and verification;
 4. ``--checkpoint``: an auditor's own signed checkpoint of the same log. At the certificate's size it must have
-   the same root; at a smaller size, a consistency proof the certificate carries from that size (``consistency``
-   in the proof bundle) must prove the certificate's tree extends it; otherwise the log forked;
+   the same root; at a smaller size, the RFC 9162 consistency proof given with ``--consistency-proof`` (computed
+   from the ledger by ``lethe certificate verify --workspace``; see ``check_older_checkpoint`` for why it is not
+   carried in the certificate) must prove the certificate's tree extends it; otherwise the log forked;
 5. ``--witness-vkey``: the certificate's checkpoint must also carry a valid co-signature by that witness key.
 
 ``verify_certificate_bytes`` is the function Lethe's own ``lethe certificate verify`` calls: this file is the one
@@ -487,9 +489,10 @@ def verify_certificate_bytes(
     vkey: NoteKey,
     checkpoint_note: bytes | str | None = None,
     witness_vkeys: tuple[NoteKey, ...] = (),
+    proof: list[bytes] | None = None,
 ) -> dict[str, Any]:
     """Every check of this file's docstring on a certificate's bytes; return the certificate (the predicate)."""
-    return verify_certificate_statement(data, vkey, checkpoint_note, witness_vkeys)["predicate"]
+    return verify_certificate_statement(data, vkey, checkpoint_note, witness_vkeys, proof)["predicate"]
 
 
 def verify_certificate_statement(
@@ -497,6 +500,7 @@ def verify_certificate_statement(
     vkey: NoteKey,
     checkpoint_note: bytes | str | None = None,
     witness_vkeys: tuple[NoteKey, ...] = (),
+    proof: list[bytes] | None = None,
 ) -> dict[str, Any]:
     """As :func:`verify_certificate_bytes`, returning the whole verified in-toto Statement."""
     statement = verify_statement(data, vkey.key)
@@ -517,12 +521,24 @@ def verify_certificate_statement(
         if not head.signed_by(witness):
             raise _sig_error(f"the certificate's checkpoint carries no co-signature by witness {witness.name}")
     if checkpoint_note is not None:
-        check_older_checkpoint(checkpoint_note, head, bundle, vkey)
+        check_older_checkpoint(checkpoint_note, head, vkey, proof)
     return statement
 
 
-def check_older_checkpoint(note: bytes | str, head: Checkpoint, bundle: dict[str, Any], vkey: NoteKey) -> Checkpoint:
-    """An auditor's own checkpoint: the same root at the same size, or a carried consistency proof from its size."""
+def check_older_checkpoint(note: bytes | str, head: Checkpoint, vkey: NoteKey,
+                           proof: list[bytes] | None = None) -> Checkpoint:
+    """An auditor's own checkpoint of the log: at the certificate's size it must have the same root; at a smaller
+    size, ``proof`` (RFC 9162 consistency from its size to the certificate's) must show the certificate's tree
+    extends it. Otherwise the log forked.
+
+    Why the proof comes from the ledger at verification time and is not carried in the certificate: the ledger
+    signs a checkpoint after every request, so an auditor may hold any of thousands of earlier ones; carrying a
+    proof from each (about log2(n) hashes apiece) would grow every certificate with the ledger's history, and a
+    checkpoint signed after the certificate could not be covered anyway. ``lethe certificate verify --checkpoint
+    OLD.note --workspace WS`` computes the one proof needed from the ledger (``consistency_proof`` below) and
+    ``--consistency-proof FILE`` hands it to this file; the proof is checked against both signed roots, so a ledger
+    that lies cannot make a forked checkpoint pass.
+    """
     mine = open_checkpoint(note, vkey, "your checkpoint")
     if mine.tree_size > head.tree_size:
         raise VerificationError(f"your checkpoint (size {mine.tree_size}) is newer than the certificate's "
@@ -531,16 +547,34 @@ def check_older_checkpoint(note: bytes | str, head: Checkpoint, bundle: dict[str
         if mine.root != head.root:
             raise VerificationError("your checkpoint has the same size but another root: the log forked")
         return mine
-    proofs = bundle.get("consistency") or {}
-    encoded = proofs.get(str(mine.tree_size)) if isinstance(proofs, dict) else None
-    if encoded is None:
-        raise VerificationError(f"the certificate carries no consistency proof from size {mine.tree_size}")
-    try:
-        proof = [b64decode_strict(node, "a consistency proof node") for node in encoded]
-    except (ValueError, TypeError) as exc:
-        raise VerificationError(f"malformed consistency proof: {exc}") from None
+    if proof is None:
+        raise VerificationError(f"your checkpoint has size {mine.tree_size}, the certificate's {head.tree_size}: a "
+                                "consistency proof between them is needed (lethe certificate verify --workspace, "
+                                "or --consistency-proof)")
     verify_consistency(mine.tree_size, head.tree_size, mine.root, head.root, proof)
     return mine
+
+
+def _root_of(leaves: list[bytes]) -> bytes:
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1 << ((len(leaves) - 1).bit_length() - 1)
+    return node_hash(_root_of(leaves[:k]), _root_of(leaves[k:]))
+
+
+def consistency_proof(size1: int, leaves: list[bytes]) -> list[bytes]:
+    """RFC 9162 §2.1.4.1 PROOF(size1, D[n]) over the log's leaf hashes: what a log hands a verifier."""
+    def subproof(m: int, part: list[bytes], complete: bool) -> list[bytes]:
+        if m == len(part):
+            return [] if complete else [_root_of(part)]
+        k = 1 << ((len(part) - 1).bit_length() - 1)
+        if m <= k:
+            return subproof(m, part[:k], complete) + [_root_of(part[k:])]
+        return subproof(m - k, part[k:], False) + [_root_of(part[:k])]
+
+    if not 0 < size1 <= len(leaves):
+        raise VerificationError(f"no consistency proof from size {size1} in a log of {len(leaves)}")
+    return subproof(size1, leaves, True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -548,6 +582,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("certificate", help="the certificate JSON (a DSSE envelope)")
     parser.add_argument("--vkey", required=True, help="the ledger's C2SP verifier key (keys/signing.vkey)")
     parser.add_argument("--checkpoint", help="a signed checkpoint note you hold from the same ledger")
+    parser.add_argument("--consistency-proof", help="RFC 9162 consistency proof from your checkpoint's size to the "
+                        "certificate's: one base64 hash a line (lethe certificate verify --workspace computes it)")
     parser.add_argument("--witness-vkey", action="append", default=[], help="a witness whose co-signature is required")
     args = parser.parse_args(argv)
     try:
@@ -555,14 +591,18 @@ def main(argv: list[str] | None = None) -> int:
         vkey = parse_vkey(open(args.vkey, encoding="utf-8").read())
         witnesses = tuple(parse_vkey(open(p, encoding="utf-8").read()) for p in args.witness_vkey)
         note = open(args.checkpoint, "rb").read() if args.checkpoint else None
+        proof = None
+        if args.consistency_proof:
+            lines = open(args.consistency_proof, encoding="utf-8").read().split()
+            proof = [b64decode_strict(line, "a consistency proof hash") for line in lines]
     except (OSError, UnicodeDecodeError) as exc:
         print(f"error: cannot read {getattr(exc, 'filename', None) or 'an input'}: {exc}", file=sys.stderr)
         return 2
-    except VerificationError as exc:
+    except (VerificationError, ValueError) as exc:
         print(f"FAIL: {exc}", file=sys.stderr)
         return 2
     try:
-        cert = verify_certificate_bytes(data, vkey, note, witnesses)
+        cert = verify_certificate_bytes(data, vkey, note, witnesses, proof)
     except VerificationError as exc:
         print(f"FAIL ({exc.kind}): {exc}", file=sys.stderr)
         return 1

@@ -245,6 +245,9 @@ def render_certificate_pdf(certificate: Certificate, envelope_signature: dict[st
     paragraph(f"Key fingerprint (SHA-256): {c.key_fingerprint}", font="Courier")
     paragraph(f"Ed25519 signature (base64): {envelope_signature['sig']}", font="Courier", wrapmode="CHAR")
     paragraph(f"Verify offline: lethe certificate verify {c.certificate_id}.json --public-key signing.pub", style="B")
+    paragraph(f"or without Lethe: python standalone.py {c.certificate_id}.json --vkey signing.vkey (verify/standalone.py: "
+              "Python and cryptography only). The JSON is a DSSE v1 envelope around an in-toto Statement v1; its "
+              "ledger proof is RFC 9162 over RFC 8785 leaves under a C2SP signed checkpoint (VERIFYING.md).")
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

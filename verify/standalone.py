@@ -226,10 +226,10 @@ def pae(payload_type: str, body: bytes) -> bytes:
 
 def verify_dsse(envelope: Any, key: Ed25519PublicKey, payload_type: str) -> bytes:
     """Return the payload bytes if a signature by ``key`` verifies over PAE; unknown fields are ignored."""
+    if isinstance(envelope, dict) and isinstance(envelope.get("payload"), dict):
+        raise _sig_error("the envelope is in Lethe's format 1 (a JSON payload), not DSSE v1: written by an older Lethe")
     if not isinstance(envelope, dict) or not isinstance(envelope.get("payloadType"), str) \
             or not isinstance(envelope.get("signatures"), list):
-        if isinstance(envelope, dict) and isinstance(envelope.get("payload"), dict):
-            raise _sig_error("the certificate is in Lethe's envelope format 1 (a JSON payload), not DSSE v1")
         raise _sig_error("not a DSSE envelope (payloadType, payload, signatures)")
     try:
         body = b64decode_strict(envelope.get("payload"), "the payload", urlsafe_too=True)

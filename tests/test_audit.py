@@ -128,7 +128,7 @@ def test_tampered_ledger_fails_the_audit_from_the_cli(window: dict, tmp_path: Pa
         con.execute("UPDATE events SET payload = replace(payload, 'escrowed_pairs', 'escrowed_pairz') WHERE seq = ?",
                     [seq])
     result = runner.invoke(app, ["audit", "run", "--workspace", str(root), "--json"])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 3, result.output  # an integrity fault
     report = json.loads(result.stdout)
     failed = {c["name"]: c for c in report["checks"] if not c["passed"]}
     assert set(failed) == {"ledger integrity", "window verification"}

@@ -3,7 +3,8 @@
 A request is verified once, when it is fulfilled; an audit asks again later, for the whole workspace. In order:
 
 1. **ledger integrity**: the hash chain, every bulk digest, every signed checkpoint's signature and root, and the
-   consistency between consecutive checkpoints (:meth:`ledger.Ledger.verify`);
+   consistency between consecutive checkpoints; the exported checkpoint notes against the stored heads; every live
+   checkpoint's model file re-hashed against its recorded sha256 (:meth:`ledger.Ledger.verify`);
 2. **re-contamination**: every live checkpoint of every deployment — including deployments trained after the
    erasures, e.g. a scheduled full retrain that re-ingested an old export — re-derives its training set from the
    ledger (its recorded digest must match) and may hold no interaction id of any erased request (an approximate
@@ -14,7 +15,9 @@ A request is verified once, when it is fulfilled; an audit asks again later, for
    are verified and certified now; requests verified earlier have their signed report re-checked (signature,
    digest recorded in the ledger, verdict). Their forgotten pairs were shredded before their certificate was
    issued, by design, so they cannot be measured again: check 2 is what re-tests them against today's models.
-   Skipped (and failed) when check 1 fails: nothing is verified or certified on a ledger that does not verify;
+   Skipped (and failed) when check 1 fails: nothing is verified or certified on a ledger that does not verify.
+   A request another process is running (it holds the request's lock) is judged by its state at that moment: in
+   progress, neither verified nor failed;
 4. **deadlines**: every open request against its due date (GDPR Art. 12(3), with extensions): late ones fail
    the audit, nearly late ones are flagged. A failed request is open (not answered: it awaits a retry), and is
    listed with why it failed and the retry command even while on time.
@@ -35,7 +38,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ledger import CheckpointRecord, Ledger, LetheError, RequestRecord
+from ledger import CheckpointRecord, Ledger, LetheError, RequestRecord, WorkspaceError
 from policies import DeadlineState, Policy, record_policy
 from unlearn.engine import ErasureEngine
 from unlearn.lifecycle import failure_note
@@ -82,7 +85,8 @@ class WindowRequest(BaseModel):
     model_config = FROZEN
     request_id: str
     erased_at: UtcDatetime
-    action: Literal["verified now", "report re-checked", "not verifiable"]
+    action: Literal["verified now", "report re-checked", "not verifiable", "in progress"] = Field(
+        description="in progress: another process was running the request when the audit looked (judged next time)")
     state: str = Field(description="the request's state after the audit")
     report_id: str | None
     passed: bool
@@ -247,15 +251,32 @@ class _Window:
             self.verifier.references[references.key] = references
             self.trained.append(references)
 
+    def busy(self, request_id: str) -> bool:
+        """Whether another process is running the request now (it holds the request's lock)."""
+        try:
+            with self.ledger.workspace.exclusive(request_id):
+                return False
+        except WorkspaceError:
+            return True
+
     def verify_pending(self, record: RequestRecord, erased_at: datetime) -> WindowRequest:
         engine = ErasureEngine(self.ledger, self.policy, self.verifier, defer_verification=False)
         try:
             record = engine.run(record.request_id, self.progress, self.actor)
         except LetheError as exc:
+            if self.busy(record.request_id):  # another process took it up since the audit looked
+                return self.in_progress(record, erased_at)
             return WindowRequest(request_id=record.request_id, erased_at=erased_at, action="not verifiable",
                                  state=record.state, report_id=None, passed=False, reference_reused=None,
                                  detail=str(exc))
         return self._from_report(record, erased_at, "verified now")
+
+    def in_progress(self, record: RequestRecord, erased_at: datetime) -> WindowRequest:
+        """A request another process is running is judged by its state now: under way, not failed."""
+        return WindowRequest(request_id=record.request_id, erased_at=erased_at, action="in progress",
+                             state=record.state, report_id=None, passed=True, reference_reused=None,
+                             detail=f"being run by another process ({record.state} when the audit looked); "
+                                    "the next audit re-checks it")
 
     def recheck(self, record: RequestRecord, erased_at: datetime) -> WindowRequest:
         return self._from_report(record, erased_at, "report re-checked")
@@ -301,11 +322,14 @@ def _check_window(window: _Window, requests: list[RequestRecord], window_start: 
         return AuditCheck(name="window verification", passed=False,
                           detail=f"skipped: the ledger does not verify, so none of the window's {len(members)} "
                                  "erasure(s) is verified or certified on it"), []
-    pending = [r for r, _ in members if r.state == "data_erased"]
+    busy = {r.request_id for r, _ in members if r.state not in ANSWERED_STATES and window.busy(r.request_id)}
+    pending = [r for r, _ in members if r.state == "data_erased" and r.request_id not in busy]
     window.share_references(pending)
     rows = []
     for record, at in members:  # filing order: each verification still finds the checkpoints it replaced
-        if record.state == "data_erased":
+        if record.request_id in busy:
+            rows.append(window.in_progress(record, at))
+        elif record.state == "data_erased":
             rows.append(window.verify_pending(record, at))
         elif record.payload("verified") is not None:
             rows.append(window.recheck(record, at))

@@ -783,7 +783,8 @@ def audit_run(
     role: Annotated[str, typer.Option(help="role running the audit (see the policy's approvers)")] = "auditor",
     workspace: Workspace = None, policy: PolicyOption = None, verbose: Verbose = False,
 ) -> None:
-    """Audit now (for cron): ledger, re-contamination, the window's erasures, deadlines. Exit 1 if a check fails."""
+    """Audit now (for cron): ledger, re-contamination, the window's erasures, deadlines. Exit 1 if a check fails,
+    3 if the ledger or a live model file fails its integrity check."""
     services = _services(workspace, policy)
     from unlearn.progress import TqdmProgress
     from verify import audit_report_path, run_audit
@@ -806,7 +807,7 @@ def audit_run(
         out.print(f"signed report: {path}", highlight=False)
     if not report.passed:
         err.print(f"[red]audit failed:[/red] {escape(', '.join(report.failed_checks))}", highlight=False)
-        raise typer.Exit(1)
+        raise typer.Exit(3 if "ledger integrity" in report.failed_checks else 1)  # 3: an integrity fault
 
 
 @audit_app.command("schedule")

@@ -234,6 +234,12 @@ class EventLog:
         with transaction(self.path) as con:
             con.execute("INSERT OR REPLACE INTO tree_heads VALUES (?, ?)", [tree_size, note])
 
+    def tree_head(self, tree_size: int) -> str | None:
+        """The stored checkpoint note of size ``tree_size``, if one was signed."""
+        with transaction(self.path) as con:
+            row = con.execute("SELECT note FROM tree_heads WHERE tree_size = ?", [tree_size]).fetchone()
+        return row[0] if row else None
+
     def tree_heads(self) -> list[str]:
         """Every stored checkpoint note, smallest tree first."""
         with transaction(self.path) as con:

@@ -16,7 +16,6 @@ import pandas as pd
 
 from ledger._checkpoints import SignedCheckpoint
 from ledger._events import GENESIS_HASH, Event, EventLog, IntegrityResult
-from ledger._integrity import Fault, exported_heads, first_artifact_fault
 from ledger._merkle import ProofError, consistency_proof, inclusion_proof, root_hash, verify_consistency
 from ledger._proofs import make_bundle
 from ledger._records import (
@@ -34,7 +33,7 @@ from ledger._records import (
 )
 from ledger._store import InteractionStore
 from ledger._workspace import Workspace, default_workspace_path
-from ledger.errors import LetheError, RequestError, WorkspaceError
+from ledger.errors import LedgerIntegrityError, LetheError, RequestError, WorkspaceError
 
 
 def _state(history: list[Event]) -> str:
@@ -264,47 +263,23 @@ class Ledger:
 
     # -- integrity ------------------------------------------------------------------------------
     def verify(self, external: SignedCheckpoint | None = None) -> IntegrityResult:
-        """Chain and bulk digests; the exported notes (``checkpoints/``) against the stored heads; every stored and
-        exported checkpoint (signature, root, consistency with the previous one), then optionally an auditor's own;
-        every live checkpoint's model file against its recorded sha256. The first fault is reported.
-
-        What a holder of the workspace's key can still hide is said in :mod:`ledger._integrity` and the README."""
+        """Chain and bulk digests, then every stored checkpoint (signature, root, consistency with the
+        previous one), then optionally an auditor's exported checkpoint: the first fault is reported."""
         result = self.log.verify()
         if not result.ok:
             return result
-        exported, fault = exported_heads(self.workspace.root, self.log.tree_heads)
-        if fault is None:
-            fault = self._heads_fault(exported, external)
-        if fault is None:
-            fault = first_artifact_fault(self.workspace.artifacts_dir, self._live_records)
-        if fault is not None:
-            return IntegrityResult(False, result.events_checked, result.head_hash, fault.at, fault.reason)
-        return result
-
-    def _heads_fault(self, exported: list[tuple[str, SignedCheckpoint]],
-                     external: SignedCheckpoint | None) -> Fault | None:
-        """The first signed head (stored, exported as ``name``, then the auditor's) that the log contradicts."""
         leaves = self.log.leaf_hashes()
-        heads = [("", SignedCheckpoint.from_note(note, "a stored checkpoint")) for note in self.log.tree_heads()]
-        heads += exported + ([("", external)] if external is not None else [])
+        heads = [SignedCheckpoint.from_note(note, "a stored checkpoint") for note in self.log.tree_heads()]
+        if external is not None:
+            heads.append(external)
         previous: SignedCheckpoint | None = None
-        for where, head in heads:
+        for head in heads:
             fault = self._check_head(head, previous, leaves)
             if fault:
-                return Fault(head.tree_size, f"{where}: {fault}" if where else fault)
+                return IntegrityResult(False, result.events_checked, result.head_hash, head.tree_size, fault)
             if previous is None or head.tree_size >= previous.tree_size:
                 previous = head
-        return None
-
-    def _live_records(self) -> list[CheckpointRecord]:
-        """The checkpoint serving each shard of every deployment in use (the files models are loaded from; a retired
-        deployment's were shredded)."""
-        in_use = {deployment.deployment_id for deployment in self.deployments()}
-        live: dict[tuple[str, int], CheckpointRecord] = {}
-        for record in self.checkpoints():
-            if record.deployment_id in in_use:
-                live[record.deployment_id, record.shard] = record
-        return list(live.values())
+        return result
 
     def _check_head(self, head: SignedCheckpoint, previous: SignedCheckpoint | None, leaves: list[bytes]) -> str | None:
         try:
@@ -324,13 +299,25 @@ class Ledger:
         return None
 
     def checkpoint(self) -> SignedCheckpoint:
-        """Sign the current tree head, store it, and export it as ``checkpoints/<size>.note``."""
+        """The signed head of the current tree, exported as ``checkpoints/<size>.note``: the one already signed at
+        this size if there is one (a tree is signed once, so witnesses' cosignatures gathered in its exported note
+        stay on it), else a new one, stored."""
         leaves = self.log.leaf_hashes()
-        head = SignedCheckpoint.sign(self.workspace.signer, len(leaves), root_hash(leaves))
-        self.log.save_tree_head(head.to_note(), head.tree_size)
+        stored = self.log.tree_head(len(leaves))
+        if stored is not None:
+            head = SignedCheckpoint.from_note(stored, "the stored checkpoint")
+        else:
+            head = SignedCheckpoint.sign(self.workspace.signer, len(leaves), root_hash(leaves))
+            self.log.save_tree_head(head.to_note(), head.tree_size)
         folder = self.workspace.root / "checkpoints"
         folder.mkdir(exist_ok=True)
-        (folder / f"{head.tree_size}.note").write_text(head.to_note(), encoding="utf-8")
+        exported = folder / f"{head.tree_size}.note"
+        try:
+            current = SignedCheckpoint.read(exported).text == head.text
+        except LedgerIntegrityError:  # missing or not a checkpoint: export it again
+            current = False
+        if not current:
+            exported.write_text(head.to_note(), encoding="utf-8")
         return head
 
     def prove_request(self, request_id: str) -> dict[str, Any]:

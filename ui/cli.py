@@ -12,13 +12,14 @@ checked), ``console`` and ``audit schedule`` need an existing workspace and say 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
-from functools import wraps
+from functools import partial, wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -589,6 +590,73 @@ def ledger_checkpoint(workspace: Workspace = None, verbose: Verbose = False) -> 
     err.print(f"saved {ledger.workspace.root / 'checkpoints' / f'{head.tree_size}.note'}", highlight=False)
 
 
+@ledger_app.command("witness")
+@reasons
+def ledger_witness(
+    state: Annotated[Path, typer.Option(help="the witness's own folder: its key and the last checkpoint it cosigned "
+                                             "per log (keep it away from the workspace)")],
+    name: Annotated[Optional[str], typer.Option(help="the witness's name when its key is created "
+                                                     "(default lethe-witness/<host>)")] = None,
+    log_vkey: Annotated[Optional[Path], typer.Option(help="the ledger's verifier key, pinned the first time "
+                                                          "(default: the workspace's keys/signing.vkey)")] = None,
+    workspace: Workspace = None, verbose: Verbose = False,
+) -> None:
+    """Cosign the ledger's latest checkpoint as a witness, only if it extends the last one this witness cosigned."""
+    _existing_file(log_vkey, "--log-vkey")
+    ledger = _ledger(workspace)
+    from verify.standalone import consistency_proof, parse_vkey
+    from verify.witness import Witness, merge_cosignatures
+
+    witness = Witness.open(state, name)
+    head = ledger.checkpoint()
+    pinned = witness.pinned_log_key(head.origin)
+    if pinned is not None and log_vkey is None:
+        log = pinned  # never the workspace's key file once pinned: whoever holds the workspace could swap it
+    else:
+        log = parse_vkey((log_vkey or ledger.workspace.root / "keys" / "signing.vkey").read_text(encoding="utf-8"))
+        if pinned is None and log_vkey is None:
+            err.print(f"pinned the ledger's key {log.name} from the workspace (trust on first use; pass --log-vkey "
+                      "to pin a key you obtained separately)", highlight=False)
+    last = witness.last_cosigned(head.origin)
+    proof = []
+    if last is not None and 0 < last.tree_size < head.tree_size:
+        proof = consistency_proof(last.tree_size, ledger.log.leaf_hashes(head.tree_size))
+    cosigned = witness.cosign(head.to_note(), log, proof)
+    exported = ledger.workspace.root / "checkpoints" / f"{head.tree_size}.note"
+    exported.write_text(merge_cosignatures(exported.read_bytes(), cosigned) if exported.exists() else cosigned,
+                        encoding="utf-8")
+    out.print(cosigned, end="", highlight=False)
+    since = (" (first cosignature of this log)" if last is None else " (the tree it cosigned before)"
+             if last.tree_size == head.tree_size else f" (it extends size {last.tree_size}, cosigned before)")
+    err.print(f"witness {witness.name} cosigned size {head.tree_size} of {head.origin}{since}; wrote {exported}; "
+              f"its verifier key: {state / 'witness.vkey'}", highlight=False)
+
+
+@ledger_app.command("consistency")
+@reasons
+def ledger_consistency(
+    from_size: Annotated[int, typer.Option("--from", help="the older tree size (e.g. a certificate's, or your checkpoint's)")],
+    to_size: Annotated[Optional[int], typer.Option("--to", help="the newer tree size (default: the whole log)")] = None,
+    output: Annotated[Optional[Path], typer.Option("--out", help="write the proof here instead of stdout")] = None,
+    workspace: Workspace = None, verbose: Verbose = False,
+) -> None:
+    """The RFC 9162 consistency proof between two tree sizes, one base64 hash a line: what verify/standalone.py
+    takes as --consistency-proof or --witnessed-proof."""
+    ledger = _ledger(workspace)
+    from verify.standalone import consistency_proof
+
+    leaves = ledger.log.leaf_hashes()
+    size = len(leaves) if to_size is None else to_size
+    if not 0 < from_size <= size <= len(leaves):
+        raise UsageProblem(f"no consistency proof from size {from_size} to {size}: the log holds {len(leaves)} events")
+    text = "".join(base64.b64encode(node).decode() + "\n" for node in consistency_proof(from_size, leaves[:size]))
+    if output:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"wrote {output}", highlight=False)
+    else:
+        typer.echo(text, nl=False)
+
+
 @ledger_app.command("prove")
 @reasons
 def ledger_prove(
@@ -694,27 +762,43 @@ def certificate_verify(
     public_key: Annotated[Optional[Path], typer.Option(help="PEM public key (default: the workspace's)")] = None,
     checkpoint: Annotated[Optional[Path], typer.Option(
         help="your signed checkpoint note of the same log: the same size, or an older one (with --workspace)")] = None,
+    witness_vkey: Annotated[Optional[list[Path]], typer.Option(
+        help="a witness's verifier key: its cosignature is required, on the certificate's checkpoint or on a later "
+             "one in the workspace's checkpoints/ (with --workspace); repeat for several")] = None,
     workspace: Workspace = None, verbose: Verbose = False,
 ) -> None:
     """Check a certificate offline: signature, content, and its ledger inclusion proof (public key only)."""
     _certificate_file(certificate)
     _existing_file(checkpoint, "--checkpoint")
+    for path in witness_vkey or []:
+        _existing_file(path, "--witness-vkey")
     key = _public_key(public_key, workspace)
-    from ledger import SignedCheckpoint
+    from ledger import NoteVerifier, SignedCheckpoint
     from verify import verify_certificate_file
+    from verify.standalone import NoteKey, parse_vkey
+    from verify.witness import find_witnessed
 
     external = SignedCheckpoint.read(checkpoint) if checkpoint else None
-    # An older checkpoint of the auditor's needs a consistency proof to the certificate's: the workspace's
-    # ledger computes it (see verify/standalone.py, check_older_checkpoint, for why it is not in the certificate).
-    leaves = None
-    if external is not None and workspace is not None:
-        leaves = _ledger(workspace).log.leaf_hashes
-    cert = verify_certificate_file(certificate, key, external, leaves)
+    witnesses = tuple(parse_vkey(path.read_text(encoding="utf-8")) for path in witness_vkey or [])
+    # An older checkpoint of the auditor's, or a later witnessed one, needs a consistency proof from or to the
+    # certificate's: the workspace's ledger computes it (verify/standalone.py says why it is not in the certificate).
+    leaves, witnessed = None, None
+    if workspace is not None and (external is not None or witnesses):
+        ledger = _ledger(workspace)
+        leaves = ledger.log.leaf_hashes
+        log = NoteVerifier.for_key(key)
+        log_key = NoteKey(log.name, log.key_hash, key)
+
+        witnessed = partial(find_witnessed, ledger.workspace.root / "checkpoints", log_key, witnesses,
+                            leaf_hashes=leaves)
+    cert = verify_certificate_file(certificate, key, external, leaves, witnesses, witnessed)
     verdict = "PASSED" if cert.passed else "FAILED"
     out.print(f"certificate {cert.certificate_id} is authentic: request {cert.request_id}, method {cert.method}, "
               f"verification {verdict}, signed by key {cert.key_fingerprint[:16]}…; its "
               f"{len(cert.inclusion_proof['events'])} ledger events are included in the signed checkpoint of size "
-              f"{cert.ledger_checkpoint['tree_size']}", highlight=False)
+              f"{cert.ledger_checkpoint['tree_size']}"
+              + (f", and {len(witnesses)} witness(es) cosigned it or a later checkpoint extending it" if witnesses
+                 else ""), highlight=False)
     _print_checks(cert.verdicts)
 
 
@@ -783,8 +867,7 @@ def audit_run(
     role: Annotated[str, typer.Option(help="role running the audit (see the policy's approvers)")] = "auditor",
     workspace: Workspace = None, policy: PolicyOption = None, verbose: Verbose = False,
 ) -> None:
-    """Audit now (for cron): ledger, re-contamination, the window's erasures, deadlines. Exit 1 if a check fails,
-    3 if the ledger or a live model file fails its integrity check."""
+    """Audit now (for cron): ledger, re-contamination, the window's erasures, deadlines. Exit 1 if a check fails."""
     services = _services(workspace, policy)
     from unlearn.progress import TqdmProgress
     from verify import audit_report_path, run_audit
@@ -807,7 +890,7 @@ def audit_run(
         out.print(f"signed report: {path}", highlight=False)
     if not report.passed:
         err.print(f"[red]audit failed:[/red] {escape(', '.join(report.failed_checks))}", highlight=False)
-        raise typer.Exit(3 if "ledger integrity" in report.failed_checks else 1)  # 3: an integrity fault
+        raise typer.Exit(1)
 
 
 @audit_app.command("schedule")

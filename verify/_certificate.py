@@ -43,9 +43,13 @@ from verify._report import (
     statement_payload,
 )
 from verify.standalone import (
+    LaterCheckpoint,
     NoteKey,
     VerificationError,
+    check_older_checkpoint,
+    check_witnessed,
     consistency_proof,
+    parse_checkpoint,
     verify_certificate_statement,
 )
 
@@ -279,16 +283,19 @@ def issue_certificate(certificate: Certificate, signer: Signer, out_dir: Path) -
 
 def verify_certificate_file(
     path: Path, public_key: Ed25519PublicKey | str | Path, checkpoint: SignedCheckpoint | None = None,
-    leaf_hashes: Callable[[int], list[bytes]] | None = None,
+    leaf_hashes: Callable[[int], list[bytes]] | None = None, witnesses: tuple[NoteKey, ...] = (),
+    witnessed: Callable[[int], LaterCheckpoint | None] | None = None,
 ) -> Certificate:
     """Check a certificate JSON offline with the public key alone; return it, or raise a LetheError.
 
     The cryptographic and evidence checks are ``verify/standalone.py``'s (the one file an auditor copies; its
     docstring lists them in order): the DSSE envelope and its in-toto Statement, the inclusion proof of the
-    request's events under the signed checkpoint, and an auditor's own ``checkpoint`` (same root at the same
-    size; at a smaller one, an RFC 9162 consistency proof computed here from ``leaf_hashes`` (the ledger's
-    ``log.leaf_hashes``; why the certificate does not carry it: ``standalone.check_older_checkpoint``). On top, only what needs Lethe's
-    models: the predicate must validate as a :class:`Certificate` and the statement must be exactly its statement.
+    request's events under the signed checkpoint, an auditor's own ``checkpoint`` (same root at the same size; at a
+    smaller one, an RFC 9162 consistency proof computed here from ``leaf_hashes``, the ledger's
+    ``log.leaf_hashes``; why the certificate does not carry it: ``standalone.check_older_checkpoint``), and each of
+    ``witnesses``' cosignature, on the certificate's checkpoint or on the later one ``witnessed(size)`` finds
+    (``standalone.check_witnessed``). On top, only what needs Lethe's models: the predicate must validate as a
+    :class:`Certificate` and the statement must be exactly its statement.
     """
     key = public_key if isinstance(public_key, Ed25519PublicKey) else load_public_key(Path(public_key))
     try:
@@ -301,12 +308,14 @@ def verify_certificate_file(
     log_key = NoteKey(log.name, log.key_hash, key)
     try:
         statement = verify_certificate_statement(data, log_key)
-        proof = None
+        head = parse_checkpoint(statement["predicate"]["inclusion_proof"]["checkpoint"])  # verified just now
         if checkpoint is not None:
-            size = statement["predicate"]["ledger_checkpoint"]["tree_size"]
-            if 0 < checkpoint.tree_size < size and leaf_hashes is not None:
-                proof = consistency_proof(checkpoint.tree_size, leaf_hashes(size))
-            statement = verify_certificate_statement(data, log_key, checkpoint.to_note(), proof=proof)
+            proof = None
+            if 0 < checkpoint.tree_size < head.tree_size and leaf_hashes is not None:
+                proof = consistency_proof(checkpoint.tree_size, leaf_hashes(head.tree_size))
+            check_older_checkpoint(checkpoint.to_note(), head, log_key, proof)
+        if witnesses:
+            check_witnessed(head, log_key, witnesses, witnessed(head.tree_size) if witnessed else None)
     except VerificationError as exc:
         error = SignatureError if exc.kind == "signature" else LedgerIntegrityError
         raise error(f"{path}: {exc}") from None

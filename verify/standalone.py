@@ -4,7 +4,7 @@
 Needs Python 3.9+ and the ``cryptography`` package (for Ed25519), nothing else of Lethe::
 
     python standalone.py CERT.json --vkey KEY.vkey [--checkpoint NOTE [--consistency-proof FILE]]
-        [--witness-vkey W.vkey]
+        [--witness-vkey W.vkey ... [--witnessed-checkpoint NOTE --witnessed-proof FILE]]
 
 Exit 0 with a one-line summary when every check holds; 1 with a one-line reason when one fails; 2 on bad usage
 (a file that cannot be read). The checks, in order (VERIFYING.md describes the bytes):
@@ -23,7 +23,11 @@ Exit 0 with a one-line summary when every check holds; 1 with a one-line reason 
    the same root; at a smaller size, the RFC 9162 consistency proof given with ``--consistency-proof`` (computed
    from the ledger by ``lethe certificate verify --workspace``; see ``check_older_checkpoint`` for why it is not
    carried in the certificate) must prove the certificate's tree extends it; otherwise the log forked;
-5. ``--witness-vkey``: the certificate's checkpoint must also carry a valid co-signature by that witness key.
+5. ``--witness-vkey`` (a witness's C2SP cosigner key, type 0x04; a note key, type 0x01, is accepted too): each
+   witness must have cosigned (c2sp.org/tlog-cosignature v1: Ed25519 over ``cosignature/v1``, ``time <t>`` and
+   the checkpoint text) the certificate's checkpoint or the ``--witnessed-checkpoint``, a later checkpoint of the
+   same log whose tree extends the certificate's by the RFC 9162 proof in ``--witnessed-proof``; otherwise the
+   log showed the witness another history than the certificate proves (a split view). See ``check_witnessed``.
 
 ``verify_certificate_bytes`` is the function Lethe's own ``lethe certificate verify`` calls: this file is the one
 implementation of these checks.
@@ -51,7 +55,9 @@ CERTIFICATE_PREDICATE_TYPE = "https://lethe.dev/attestations/erasure-certificate
 BUNDLE_TYPE = "lethe.inclusion-proof/v1"
 GENESIS_HASH = "0" * 64
 SIGNATURE_DASH = "\u2014 "  # EM DASH, space
-ED25519_NOTE_TYPE = b"\x01"
+ED25519_NOTE_TYPE = b"\x01"  # c2sp.org/signed-note: an Ed25519 signature over the note text
+COSIGNATURE_TYPE = b"\x04"  # c2sp.org/tlog-cosignature: a timestamped Ed25519 cosignature/v1
+KEY_TYPES = (ED25519_NOTE_TYPE, COSIGNATURE_TYPE)
 MAX_NOTE_BYTES = 1 << 20
 
 
@@ -182,9 +188,14 @@ def ed25519_verifies(key: Ed25519PublicKey, signature: bytes, message: bytes) ->
     return True
 
 
-def note_key_hash(name: str, key: Ed25519PublicKey) -> bytes:
-    """C2SP key ID: SHA-256(name || 0x0A || 0x01 || raw key)[:4]."""
-    return hashlib.sha256(name.encode("utf-8") + b"\n" + ED25519_NOTE_TYPE + raw_key(key)).digest()[:4]
+def note_key_hash(name: str, key: Ed25519PublicKey, key_type: bytes = ED25519_NOTE_TYPE) -> bytes:
+    """C2SP key ID: SHA-256(name || 0x0A || type || raw key)[:4] (type 0x01 a note key, 0x04 a cosigner's)."""
+    return hashlib.sha256(name.encode("utf-8") + b"\n" + key_type + raw_key(key)).digest()[:4]
+
+
+def cosignature_message(text: str, timestamp: int) -> bytes:
+    """What a cosignature/v1 signs (c2sp.org/tlog-cosignature): two header lines, then the checkpoint's text."""
+    return f"cosignature/v1\ntime {timestamp}\n".encode() + text.encode("utf-8")
 
 
 def valid_note_name(name: str) -> bool:
@@ -193,15 +204,30 @@ def valid_note_name(name: str) -> bool:
 
 @dataclass(frozen=True)
 class NoteKey:
-    """A C2SP verifier key: name, 4-byte key ID, Ed25519 public key."""
+    """A C2SP verifier key: name, 4-byte key ID, Ed25519 public key, and its type (0x01 signs notes, 0x04 is a
+    witness's cosignature/v1 key)."""
 
     name: str
     key_hash: bytes
     key: Ed25519PublicKey
+    key_type: bytes = ED25519_NOTE_TYPE
+
+    def verifies(self, text: str, signature: bytes) -> int | None:
+        """Whether ``signature`` (a signature line's bytes after the key ID) is this key's over the note ``text``:
+        for a note key ``0`` if it is, for a cosigner the cosignature's timestamp; None if it does not verify."""
+        if self.key_type == ED25519_NOTE_TYPE:
+            return 0 if ed25519_verifies(self.key, signature, text.encode("utf-8")) else None
+        if len(signature) != 72:
+            return None
+        timestamp = int.from_bytes(signature[:8], "big")
+        if timestamp >= 1 << 63:
+            return None
+        return timestamp if ed25519_verifies(self.key, signature[8:], cosignature_message(text, timestamp)) else None
 
 
 def parse_vkey(text: str) -> NoteKey:
-    """``<name>+<hex key ID>+<base64(0x01 || key)>``; the key ID must match the name and key."""
+    """``<name>+<hex key ID>+<base64(type || key)>``, type 0x01 (note key) or 0x04 (cosigner); the key ID must
+    match the name, type and key."""
     name, _, rest = text.strip().partition("+")
     key_id_hex, _, key_b64 = rest.partition("+")
     try:
@@ -210,12 +236,12 @@ def parse_vkey(text: str) -> NoteKey:
         material = b64decode_strict(key_b64, "the key")
     except ValueError as exc:
         raise _sig_error(f"not a signed-note verifier key (name+keyid+base64 key): {exc}") from None
-    if len(material) != 33 or material[:1] != ED25519_NOTE_TYPE:
-        raise _sig_error("the verifier key is not an Ed25519 signed-note key")
+    if len(material) != 33 or material[:1] not in KEY_TYPES:
+        raise _sig_error("the verifier key is not an Ed25519 signed-note key (type 0x01) or cosigner key (0x04)")
     key = Ed25519PublicKey.from_public_bytes(material[1:])
-    if note_key_hash(name, key) != bytes.fromhex(key_id_hex):
+    if note_key_hash(name, key, material[:1]) != bytes.fromhex(key_id_hex):
         raise _sig_error("the verifier key's key ID does not match its name and key")
-    return NoteKey(name, bytes.fromhex(key_id_hex), key)
+    return NoteKey(name, bytes.fromhex(key_id_hex), key, material[:1])
 
 
 def pae(payload_type: str, body: bytes) -> bytes:
@@ -273,12 +299,13 @@ class Checkpoint:
     signatures: tuple[tuple[str, bytes, bytes], ...]  # (name, key ID, signature)
 
     def signed_by(self, key: NoteKey) -> bool:
-        """True if ``key`` signed this note; VerificationError if its signature line is present but fails."""
+        """True if ``key`` signed (or, a cosigner, cosigned) this note; VerificationError if its signature line is
+        present but fails."""
         found = False
         for name, key_hash, signature in self.signatures:
             if (name, key_hash) != (key.name, key.key_hash):
                 continue  # unknown signers are ignored
-            if not ed25519_verifies(key.key, signature, self.text.encode("utf-8")):
+            if key.verifies(self.text, signature) is None:
                 raise _sig_error(f"checkpoint of size {self.tree_size}: the signature by {name} does not match "
                                  "the note: it was altered")
             found = True
@@ -484,15 +511,25 @@ def verify_statement(data: bytes, key: Ed25519PublicKey) -> dict[str, Any]:
     return statement
 
 
+@dataclass(frozen=True)
+class LaterCheckpoint:
+    """A checkpoint of the same log signed after the certificate's (e.g. one a witness cosigned), with the RFC 9162
+    consistency proof from the certificate's tree size to its size."""
+
+    note: bytes | str
+    proof: list[bytes]
+
+
 def verify_certificate_bytes(
     data: bytes,
     vkey: NoteKey,
     checkpoint_note: bytes | str | None = None,
     witness_vkeys: tuple[NoteKey, ...] = (),
     proof: list[bytes] | None = None,
+    witnessed: LaterCheckpoint | None = None,
 ) -> dict[str, Any]:
     """Every check of this file's docstring on a certificate's bytes; return the certificate (the predicate)."""
-    return verify_certificate_statement(data, vkey, checkpoint_note, witness_vkeys, proof)["predicate"]
+    return verify_certificate_statement(data, vkey, checkpoint_note, witness_vkeys, proof, witnessed)["predicate"]
 
 
 def verify_certificate_statement(
@@ -501,8 +538,12 @@ def verify_certificate_statement(
     checkpoint_note: bytes | str | None = None,
     witness_vkeys: tuple[NoteKey, ...] = (),
     proof: list[bytes] | None = None,
+    witnessed: LaterCheckpoint | None = None,
 ) -> dict[str, Any]:
     """As :func:`verify_certificate_bytes`, returning the whole verified in-toto Statement."""
+    if vkey.key_type != ED25519_NOTE_TYPE:
+        raise _sig_error(f"{vkey.name} is a witness's cosigner key (type 0x04), not the ledger's note key: pass it "
+                         "as a witness key")
     statement = verify_statement(data, vkey.key)
     certificate = statement["predicate"]
     bundle, stated = certificate.get("inclusion_proof"), certificate.get("ledger_checkpoint")
@@ -517,9 +558,8 @@ def verify_certificate_statement(
         raise VerificationError("the inclusion proof proves events of another request")
     if not {"request.received", "request.verified"} <= {e.get("kind") for e in events}:
         raise VerificationError("the inclusion proof does not cover the request's receipt and verification")
-    for witness in witness_vkeys:
-        if not head.signed_by(witness):
-            raise _sig_error(f"the certificate's checkpoint carries no co-signature by witness {witness.name}")
+    if witness_vkeys:
+        check_witnessed(head, vkey, witness_vkeys, witnessed)
     if checkpoint_note is not None:
         check_older_checkpoint(checkpoint_note, head, vkey, proof)
     return statement
@@ -555,6 +595,46 @@ def check_older_checkpoint(note: bytes | str, head: Checkpoint, vkey: NoteKey,
     return mine
 
 
+def check_witnessed(head: Checkpoint, vkey: NoteKey, witnesses: tuple[NoteKey, ...],
+                    later: LaterCheckpoint | None) -> None:
+    """Each witness must have cosigned the certificate's checkpoint, or a later checkpoint of the same log whose
+    tree extends the certificate's (RFC 9162 consistency from the certificate's size).
+
+    Why a later one counts: a witness cosigns a tree head only after checking it extends every head it cosigned
+    before (c2sp.org/tlog-cosignature), and certificates are written before any witness has run. If the
+    certificate's tree is a prefix of a witnessed tree, the log showed the witness the same history the certificate
+    proves; a certificate from a forked or rewritten log (a split view) fails here.
+    """
+    missing = [witness for witness in witnesses if not head.signed_by(witness)]
+    if not missing:
+        return
+    if later is None:
+        raise _sig_error(f"the certificate's checkpoint carries no cosignature by witness {missing[0].name}, and no "
+                         "later witnessed checkpoint was given (--witnessed-checkpoint with --witnessed-proof)")
+    witnessed = open_checkpoint(later.note, vkey, "the witnessed checkpoint")
+    for witness in missing:
+        if not witnessed.signed_by(witness):
+            raise _sig_error(f"neither the certificate's checkpoint nor the witnessed one (size "
+                             f"{witnessed.tree_size}) carries a cosignature by witness {witness.name}")
+    if witnessed.tree_size < head.tree_size:
+        raise VerificationError(f"the witnessed checkpoint (size {witnessed.tree_size}) is older than the "
+                                f"certificate's (size {head.tree_size}): it cannot vouch for it")
+    if witnessed.tree_size == head.tree_size:
+        if witnessed.root != head.root:
+            raise VerificationError(f"split view: the witness cosigned another root at the certificate's size "
+                                    f"{head.tree_size}")
+        return
+    if not later.proof:
+        raise VerificationError(f"a consistency proof from the certificate's size {head.tree_size} to the witnessed "
+                                f"{witnessed.tree_size} is needed (--witnessed-proof; `lethe ledger consistency --from "
+                                f"{head.tree_size} --to {witnessed.tree_size}` prints it)")
+    try:
+        verify_consistency(head.tree_size, witnessed.tree_size, head.root, witnessed.root, later.proof)
+    except VerificationError as exc:
+        raise VerificationError(f"split view: the witnessed log (size {witnessed.tree_size}) does not extend the "
+                                f"certificate's tree (size {head.tree_size}): {exc}") from None
+
+
 def _root_of(leaves: list[bytes]) -> bytes:
     if len(leaves) == 1:
         return leaves[0]
@@ -584,17 +664,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", help="a signed checkpoint note you hold from the same ledger")
     parser.add_argument("--consistency-proof", help="RFC 9162 consistency proof from your checkpoint's size to the "
                         "certificate's: one base64 hash a line (lethe certificate verify --workspace computes it)")
-    parser.add_argument("--witness-vkey", action="append", default=[], help="a witness whose co-signature is required")
+    parser.add_argument("--witness-vkey", action="append", default=[],
+                        help="a witness (cosigner vkey) whose cosignature is required, on the certificate's checkpoint "
+                        "or on the --witnessed-checkpoint")
+    parser.add_argument("--witnessed-checkpoint", help="a later checkpoint note of the same ledger, cosigned by the "
+                        "witnesses (WORKSPACE/checkpoints/<size>.note after `lethe ledger witness`)")
+    parser.add_argument("--witnessed-proof", help="RFC 9162 consistency proof from the certificate's size to the "
+                        "witnessed checkpoint's: one base64 hash a line (lethe certificate verify --workspace "
+                        "computes it)")
     args = parser.parse_args(argv)
     try:
         data = open(args.certificate, "rb").read()
         vkey = parse_vkey(open(args.vkey, encoding="utf-8").read())
         witnesses = tuple(parse_vkey(open(p, encoding="utf-8").read()) for p in args.witness_vkey)
         note = open(args.checkpoint, "rb").read() if args.checkpoint else None
-        proof = None
-        if args.consistency_proof:
-            lines = open(args.consistency_proof, encoding="utf-8").read().split()
-            proof = [b64decode_strict(line, "a consistency proof hash") for line in lines]
+        proof = _read_proof(args.consistency_proof) if args.consistency_proof else None
+        witnessed = None
+        if args.witnessed_checkpoint:
+            witnessed = LaterCheckpoint(open(args.witnessed_checkpoint, "rb").read(),
+                                        _read_proof(args.witnessed_proof) if args.witnessed_proof else [])
     except (OSError, UnicodeDecodeError) as exc:
         print(f"error: cannot read {getattr(exc, 'filename', None) or 'an input'}: {exc}", file=sys.stderr)
         return 2
@@ -602,7 +690,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"FAIL: {exc}", file=sys.stderr)
         return 2
     try:
-        cert = verify_certificate_bytes(data, vkey, note, witnesses, proof)
+        cert = verify_certificate_bytes(data, vkey, note, witnesses, proof, witnessed)
     except VerificationError as exc:
         print(f"FAIL ({exc.kind}): {exc}", file=sys.stderr)
         return 1
@@ -611,8 +699,13 @@ def main(argv: list[str] | None = None) -> int:
           f"({'PASS' if cert.get('passed') else 'FAIL'}, {cert.get('method')}) signed by {vkey.name}; "
           f"{len(cert['inclusion_proof']['events'])} events proven in ledger tree size {stated['tree_size']}"
           + (" consistent with your checkpoint" if note is not None else "")
-          + (f"; co-signed by {len(witnesses)} witness(es)" if witnesses else ""))
+          + (f"; cosigned by {len(witnesses)} witness(es)" if witnesses else ""))
     return 0
+
+
+def _read_proof(path: str) -> list[bytes]:
+    """A consistency proof file: one base64 hash a line."""
+    return [b64decode_strict(line, "a consistency proof hash") for line in open(path, encoding="utf-8").read().split()]
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import pandas as pd
 
 from ledger._checkpoints import SignedCheckpoint
 from ledger._events import GENESIS_HASH, Event, EventLog, IntegrityResult
+from ledger._integrity import Fault, exported_heads, first_artifact_fault
 from ledger._merkle import ProofError, consistency_proof, inclusion_proof, root_hash, verify_consistency
 from ledger._proofs import make_bundle
 from ledger._records import (
@@ -263,23 +264,47 @@ class Ledger:
 
     # -- integrity ------------------------------------------------------------------------------
     def verify(self, external: SignedCheckpoint | None = None) -> IntegrityResult:
-        """Chain and bulk digests, then every stored checkpoint (signature, root, consistency with the
-        previous one), then optionally an auditor's exported checkpoint: the first fault is reported."""
+        """Chain and bulk digests; the exported notes (``checkpoints/``) against the stored heads; every stored and
+        exported checkpoint (signature, root, consistency with the previous one), then optionally an auditor's own;
+        every live checkpoint's model file against its recorded sha256. The first fault is reported.
+
+        What a holder of the workspace's key can still hide is said in :mod:`ledger._integrity` and the README."""
         result = self.log.verify()
         if not result.ok:
             return result
+        exported, fault = exported_heads(self.workspace.root, self.log.tree_heads)
+        if fault is None:
+            fault = self._heads_fault(exported, external)
+        if fault is None:
+            fault = first_artifact_fault(self.workspace.artifacts_dir, self._live_records)
+        if fault is not None:
+            return IntegrityResult(False, result.events_checked, result.head_hash, fault.at, fault.reason)
+        return result
+
+    def _heads_fault(self, exported: list[tuple[str, SignedCheckpoint]],
+                     external: SignedCheckpoint | None) -> Fault | None:
+        """The first signed head (stored, exported as ``name``, then the auditor's) that the log contradicts."""
         leaves = self.log.leaf_hashes()
-        heads = [SignedCheckpoint.from_note(note, "a stored checkpoint") for note in self.log.tree_heads()]
-        if external is not None:
-            heads.append(external)
+        heads = [("", SignedCheckpoint.from_note(note, "a stored checkpoint")) for note in self.log.tree_heads()]
+        heads += exported + ([("", external)] if external is not None else [])
         previous: SignedCheckpoint | None = None
-        for head in heads:
+        for where, head in heads:
             fault = self._check_head(head, previous, leaves)
             if fault:
-                return IntegrityResult(False, result.events_checked, result.head_hash, head.tree_size, fault)
+                return Fault(head.tree_size, f"{where}: {fault}" if where else fault)
             if previous is None or head.tree_size >= previous.tree_size:
                 previous = head
-        return result
+        return None
+
+    def _live_records(self) -> list[CheckpointRecord]:
+        """The checkpoint serving each shard of every deployment in use (the files models are loaded from; a retired
+        deployment's were shredded)."""
+        in_use = {deployment.deployment_id for deployment in self.deployments()}
+        live: dict[tuple[str, int], CheckpointRecord] = {}
+        for record in self.checkpoints():
+            if record.deployment_id in in_use:
+                live[record.deployment_id, record.shard] = record
+        return list(live.values())
 
     def _check_head(self, head: SignedCheckpoint, previous: SignedCheckpoint | None, leaves: list[bytes]) -> str | None:
         try:

@@ -809,3 +809,66 @@ def test_a_format_1_event_in_a_proof_is_refused_by_name(lethe_signer: Signer) ->
     bundle = make_bundle(SignedCheckpoint.sign(lethe_signer, 1, leaf), [(event, 0, [])])
     with pytest.raises(LedgerIntegrityError, match="ledger format 1"):
         verify_bundle(bundle, lethe_signer.public_key)
+
+
+# --- Lethe's checkpoint notes and sigstore's signed-note reader ----------------------------------------------------
+# sigstore-python reads Rekor's checkpoints (C2SP signed notes) with its own parser and keyring; it is not Lethe's
+# code and not the spec text transcribed by us. Its reader is internal (sigstore._internal.rekor.checkpoint): pinned
+# in constraints.txt, so an upstream move shows here as an import error, not as a silently skipped check.
+
+def _sigstore_keyring(public_key: Ed25519PublicKey) -> Any:
+    from cryptography.hazmat.primitives import serialization
+    from sigstore._internal.trust import Keyring
+    from sigstore_models.common import v1 as common_v1
+
+    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return Keyring([common_v1.PublicKey(raw_bytes=base64.b64encode(der).decode(),
+                                        key_details=common_v1.PublicKeyDetails.PKIX_ED25519)])
+
+
+def _sigstore_verify(note: str, signer: Signer) -> Any:
+    from sigstore._internal.rekor.checkpoint import SignedCheckpoint as SigstoreCheckpoint
+    from sigstore._utils import KeyID
+
+    parsed = SigstoreCheckpoint.from_text(note)
+    key_id = bytes.fromhex(signer.vkey.split("+")[1])  # sigstore matches a signature line by these 4 bytes
+    parsed.signed_note.verify(_sigstore_keyring(signer.public_key), KeyID(key_id + bytes(28)))
+    return parsed.checkpoint
+
+
+def test_sigstores_signed_note_reader_verifies_a_lethe_checkpoint(lethe_signer: Signer, lethe_note: str) -> None:
+    checkpoint = _sigstore_verify(lethe_note, lethe_signer)
+    ours = SignedCheckpoint.from_note(lethe_note)
+    assert (checkpoint.origin, checkpoint.log_size, checkpoint.log_hash) == (ours.origin, ours.tree_size,
+                                                                               ours.root.hex())
+    assert checkpoint.other_content == list(ours.extensions)
+
+
+def test_sigstores_reader_verifies_a_lethe_checkpoint_that_a_witness_cosigned(lethe_signer: Signer,
+                                                                               lethe_note: str, tmp_path: Path) -> None:
+    from verify.standalone import parse_vkey as standalone_vkey
+    from verify.witness import Witness
+
+    witness = Witness.open(tmp_path / "witness", "witness.example/w1")
+    cosigned = witness.cosign(lethe_note, standalone_vkey(lethe_signer.vkey), [])
+    assert _sigstore_verify(cosigned, lethe_signer).log_size == SignedCheckpoint.from_note(lethe_note).tree_size
+
+
+@pytest.mark.parametrize("where", ["origin", "size", "root", "extension", "signature"])
+def test_sigstores_reader_refuses_a_changed_lethe_checkpoint(lethe_signer: Signer, lethe_note: str, where: str) -> None:
+    from sigstore.errors import VerificationError as SigstoreVerificationError
+
+    text, signatures = lethe_note.split("\n\n")
+    lines = text.split("\n")
+    if where == "signature":
+        name, encoded = signatures.rstrip("\n")[2:].split(" ")
+        raw = bytearray(base64.b64decode(encoded))
+        raw[-1] ^= 1
+        changed = text + "\n\n" + f"\u2014 {name} {base64.b64encode(bytes(raw)).decode()}\n"
+    else:
+        index = {"origin": 0, "size": 1, "root": 2, "extension": 3}[where]
+        lines[index] = {"origin": lines[0] + "x", "size": str(int(lines[1]) + 1),
+                        "root": base64.b64encode(bytes(32)).decode(), "extension": lines[3] + "0"}[where]
+        changed = "\n".join(lines) + "\n\n" + signatures
+    with pytest.raises(SigstoreVerificationError):
+        _sigstore_verify(changed, lethe_signer)

@@ -221,6 +221,45 @@ def test_csv_missing_item_id_is_refused(tmp_path: Path) -> None:
         load_source("csv", file)
 
 
+@pytest.mark.parametrize(("row", "message"), [
+    ("1,3,4,9,9", r"line 3: 5 fields where the header has 3: '1,3,4,9,9'"),
+    ("1,3", r"line 3: 2 fields where the header has 3: '1,3'"),
+])
+def test_csv_ragged_row_is_refused_not_cut_to_fit(tmp_path: Path, row: str, message: str) -> None:
+    """Dropping the extra fields (or padding missing ones) would ingest a quietly different data set."""
+    with pytest.raises(DataError, match=message):
+        load_source("csv", write(tmp_path / "ragged.csv", f"user_id,item_id,rating\n1,2,5\n{row}\n"))
+
+
+@pytest.mark.parametrize("stamp", ["99999999999999999999", "-99999999999999999999", "1e300"])
+def test_csv_timestamp_outside_any_calendar_is_a_clear_error(tmp_path: Path, stamp: str) -> None:
+    """An int64-overflowing time crashed with a traceback; it is no unix time, and says so."""
+    with pytest.raises(DataError, match=r"data row 1: column 'timestamp' must hold unix seconds of the years 1 to"):
+        load_source("csv", write(tmp_path / "t.csv", f"user_id,item_id,timestamp\n1,2,{stamp}\n"))
+
+
+def test_csv_infinite_rating_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"data row 1: column 'rating' must be a finite number"):
+        load_source("csv", write(tmp_path / "r.csv", "user_id,item_id,rating\n1,2,-inf\n"))
+
+
+def test_csv_blank_id_is_missing(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="'user_id' is empty in 1 rows"):
+        load_source("csv", write(tmp_path / "gap.csv", 'user_id,item_id\n1,2\n"  ",3\n'))
+
+
+@pytest.mark.parametrize("ids", [[[1, 2], [3]], [{"a": 1}, {"a": 2}], [1.5, 2.0], [b"\x00\xff", b"x"], [True, False]])
+def test_parquet_ids_that_are_not_integers_or_strings_are_refused(tmp_path: Path, ids: list) -> None:
+    """A list id stored as its text ('[1 2]') would become a subject nobody can name in a request."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    file = tmp_path / "events.parquet"
+    pq.write_table(pa.table({"user_id": ids, "item_id": [1, 2]}), file)
+    with pytest.raises(DataError, match="column 'user_id' must hold integer or string ids, found"):
+        load_source("csv", file)
+
+
 def test_parquet_via_csv_source_with_mapping(tmp_path: Path) -> None:
     file = tmp_path / "events.parquet"
     pd.DataFrame({"u": [1, 2], "i": [10, 20], "score": [1.5, 2.0], "t": [5, 6]}).to_parquet(file)

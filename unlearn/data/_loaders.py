@@ -16,12 +16,15 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from unlearn.data._frame import SOURCES, DataError, RawInteractions, finalise_interactions
 from unlearn.data._synthetic import synthetic_interactions
 
 _RATING_FIELDS = ("user", "item", "rating", "timestamp")
+_UNIX_SECONDS = (-62135596800, 253402300799)
+"""The unix seconds of 0001-01-01 and 9999-12-31T23:59:59 UTC: any later or earlier "time" is not one."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ def _load_ml1m(path: Path) -> RawInteractions:
     file = _pick_file(path, ("ratings.dat", "ratings.parquet"), "ml-1m")
     if file.suffix == ".parquet":
         table = _read_parquet(file, ["userID", "movieID"])
-        frame = pd.DataFrame({"subject": table["userID"].to_pandas(), "item": table["movieID"].to_pandas()})
+        frame = pd.DataFrame({"subject": _ids(table, "userID", file), "item": _ids(table, "movieID", file)})
         return finalise_interactions(frame, name="ml-1m", source="ml-1m", path=str(path), params={"file": file.name})
     return _explicit_ratings(_read_delimited(file, "::", _RATING_FIELDS), "ml-1m", path, file)
 
@@ -112,15 +115,11 @@ def _load_table(path: Path, mapping: ColumnMapping) -> RawInteractions:
                if col is not None and col in found}
     if suffix == ".parquet":
         table = _read_parquet(path, list(dict.fromkeys(wanted.values())))
-        raw = {role: table[column].to_pandas() for role, column in wanted.items()}
+        raw = {role: _ids(table, column, path) if role in ("subject", "item") else table[column].to_pandas()
+               for role, column in wanted.items()}
     else:
-        text_columns = {column: str for column in wanted.values()}
-        try:
-            read = pd.read_csv(path, usecols=list(text_columns), dtype=text_columns, keep_default_na=False,
-                               na_values=[""])
-        except (ValueError, pd.errors.ParserError) as error:
-            raise DataError(f"{path}: cannot parse as CSV: {_first_line(error)}") from error
-        raw = {role: read[column] for role, column in wanted.items()}
+        raw = _read_csv_text(path, list(dict.fromkeys(wanted.values())))
+        raw = {role: raw[column] for role, column in wanted.items()}
     frame = pd.DataFrame({"subject": raw["subject"], "item": raw["item"]})
     if "rating" in raw:
         frame["rating"] = _numeric(raw["rating"], path, wanted["rating"])
@@ -130,6 +129,47 @@ def _load_table(path: Path, mapping: ColumnMapping) -> RawInteractions:
     _reject_missing_ids(frame, path, wanted)
     params = {**asdict(mapping), "format": suffix.lstrip(".")}
     return finalise_interactions(frame, name=path.stem, source="csv", path=str(path), params=params)
+
+
+def _read_csv_text(path: Path, columns: list[str]) -> dict[str, pd.Series]:
+    """The named columns of a CSV, as text; an empty field is missing.
+
+    Every row must have as many fields as the header: a row with more is refused, never cut to fit (the
+    extra fields would be someone's data silently dropped), and one with fewer never padded with blanks.
+    """
+    ragged: list[Any] = []
+
+    def refuse(row: Any) -> str:
+        ragged.append(row)
+        return "error"
+
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(use_threads=False),  # one thread: a refused row knows its line number
+            parse_options=pacsv.ParseOptions(invalid_row_handler=refuse),
+            convert_options=pacsv.ConvertOptions(include_columns=columns, column_types=dict.fromkeys(columns, pa.string()),
+                                                 strings_can_be_null=True, null_values=[""]),
+        )
+    except (pa.ArrowException, OSError) as error:
+        if ragged:
+            row = ragged[0]
+            where = f"line {row.number}" if row.number is not None and row.number > 0 else "a row"
+            raise DataError(f"{path}, {where}: {row.actual_columns} fields where the header has "
+                            f"{row.expected_columns}: {row.text[:80]!r}") from None
+        raise DataError(f"{path}: cannot parse as CSV: {_first_line(error)}") from None
+    return {column: table[column].to_pandas() for column in columns}
+
+
+def _ids(table: pa.Table, column: str, file: Path) -> pd.Series:
+    """A parquet id column: integers or strings only (a list, struct, float or bytes is no id, and its text form
+    would become a different one)."""
+    kind = table.schema.field(column).type
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    if not (pa.types.is_integer(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        raise DataError(f"{file}: column {column!r} must hold integer or string ids, found {kind}")
+    return table[column].to_pandas()
 
 
 def _pick_file(path: Path, candidates: tuple[str, ...], source: str) -> Path:
@@ -277,21 +317,27 @@ def _csv_header(file: Path) -> list[str]:
 
 
 def _numeric(values: pd.Series, file: Path, column: str) -> pd.Series:
-    """Numbers from a column read as text or from parquet; any non-numeric cell is a DataError."""
+    """Finite numbers from a column read as text or from parquet; any other cell is a DataError."""
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
-        return values
-    if not pd.api.types.is_string_dtype(values.dtype):
+        parsed = values
+    elif not pd.api.types.is_string_dtype(values.dtype):
         raise DataError(f"{file}: column {column!r} must be numeric, found {values.dtype}")
-    parsed = pd.to_numeric(values, errors="coerce")
-    bad = np.flatnonzero(parsed.isna().to_numpy() & values.notna().to_numpy())
-    if bad.size:
-        row = int(bad[0])
-        raise DataError(f"{file}, data row {row + 1}: column {column!r} must be numeric, found {values.iloc[row]!r}")
+    else:
+        parsed = pd.to_numeric(values, errors="coerce")
+        bad = np.flatnonzero(parsed.isna().to_numpy() & values.notna().to_numpy())
+        if bad.size:
+            row = int(bad[0])
+            raise DataError(f"{file}, data row {row + 1}: column {column!r} must be numeric, found {values.iloc[row]!r}")
+    infinite = np.flatnonzero(np.isinf(parsed.to_numpy(dtype=np.float64, na_value=np.nan)))
+    if infinite.size:
+        row = int(infinite[0])
+        raise DataError(f"{file}, data row {row + 1}: column {column!r} must be a finite number, found {values.iloc[row]!r}")
     return parsed
 
 
 def _unix_seconds(values: pd.Series, file: Path, column: str) -> pd.Series:
-    """Whole unix seconds as Int64; fractional values mean a different unit, so they are refused."""
+    """Whole unix seconds as Int64, between the years 1 and 9999; fractional values mean a different unit, and
+    anything outside those years (an int64 overflow, milliseconds read as seconds) is no time: both are refused."""
     as_float = values.astype(np.float64)
     fractional = np.flatnonzero(np.isfinite(as_float) & (np.mod(as_float, 1) != 0))
     if fractional.size:
@@ -299,13 +345,20 @@ def _unix_seconds(values: pd.Series, file: Path, column: str) -> pd.Series:
         raise DataError(
             f"{file}, data row {row + 1}: column {column!r} must hold whole unix seconds, found {as_float.iloc[row]!r}"
         )
+    low, high = _UNIX_SECONDS
+    outside = np.flatnonzero((as_float < low) | (as_float > high))
+    if outside.size:
+        row = int(outside[0])
+        raise DataError(f"{file}, data row {row + 1}: column {column!r} must hold unix seconds of the years 1 to 9999, "
+                        f"found {values.iloc[row]!r}")
     return values.astype("Int64")
 
 
 def _reject_missing_ids(frame: pd.DataFrame, file: Path, wanted: dict[str, str]) -> None:
-    """Every interaction needs both ids; report the first row without one."""
+    """Every interaction needs both ids (an empty or blank one is none); report the first row without one."""
     for role in ("subject", "item"):
-        missing = np.flatnonzero(frame[role].isna().to_numpy())
+        blank = frame[role].isna() | (frame[role].astype(str).str.strip() == "")
+        missing = np.flatnonzero(blank.to_numpy())
         if missing.size:
             raise DataError(f"{file}: column {wanted[role]!r} is empty in {missing.size} rows "
                             f"(first at data row {int(missing[0]) + 1})")

@@ -17,7 +17,7 @@ import pandas as pd
 from ledger._checkpoints import SignedCheckpoint
 from ledger._events import GENESIS_HASH, Event, EventLog, IntegrityResult
 from ledger._integrity import Fault, exported_heads, first_artifact_fault
-from ledger._merkle import ProofError, consistency_proof, inclusion_proof, root_hash, verify_consistency
+from ledger._merkle import ProofError, consistency_proof, inclusion_proofs, root_hash, verify_consistency
 from ledger._proofs import make_bundle
 from ledger._records import (
     CHECKPOINT_CREATED,
@@ -352,11 +352,9 @@ class Ledger:
             raise RequestError(f"unknown request id {request_id!r}")
         head = self.checkpoint()
         leaves = self.log.leaf_hashes(head.tree_size)
-        proofs = [
-            (dataclasses.asdict(e), e.seq - 1, inclusion_proof(e.seq - 1, leaves))
-            for e in record.history if e.seq <= head.tree_size
-        ]
-        return make_bundle(head, proofs)
+        events = [e for e in record.history if e.seq <= head.tree_size]
+        paths = inclusion_proofs([e.seq - 1 for e in events], leaves)
+        return make_bundle(head, [(dataclasses.asdict(e), e.seq - 1, path) for e, path in zip(events, paths)])
 
     def head_hash(self) -> str:
         """Hash of the latest event: what reports and certificates pin the ledger state to."""

@@ -70,23 +70,43 @@ def root_hash(leaves: list[bytes]) -> bytes:
         return EMPTY_ROOT
     level = [_check_hash(leaf, f"leaf hash {i}") for i, leaf in enumerate(leaves)]
     while len(level) > 1:
-        paired = [_node(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
-        if len(level) % 2:
-            paired.append(level[-1])
-        level = paired
+        level = _parents(level)
     return level[0]
+
+
+def _parents(level: list[bytes]) -> list[bytes]:
+    """The next level up: each pair hashed, an odd last node moved up as it is (RFC 9162's tree, level by level)."""
+    paired = [_node(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+    if len(level) % 2:
+        paired.append(level[-1])
+    return paired
 
 
 def inclusion_proof(index: int, leaves: list[bytes]) -> list[bytes]:
     """PATH(m, D[n]): the audit path of leaf ``index`` in the tree of ``leaves``."""
-    if not 0 <= index < len(leaves):
-        raise ProofError(f"leaf {index} is outside a tree of size {len(leaves)}")
-    if len(leaves) == 1:
-        return []
-    k = _split(len(leaves))
-    if index < k:
-        return inclusion_proof(index, leaves[:k]) + [root_hash(leaves[k:])]
-    return inclusion_proof(index - k, leaves[k:]) + [root_hash(leaves[:k])]
+    return inclusion_proofs([index], leaves)[0]
+
+
+def inclusion_proofs(indices: list[int], leaves: list[bytes]) -> list[list[bytes]]:
+    """The audit paths of several leaves, from one pass up the tree: O(n) hashes for all of them, where proving
+    each on its own costs O(n) apiece (a request proves several events; at 10M events that is seconds each).
+
+    Level by level, a node's sibling joins its path; the last node of an odd level has none and moves up as it is:
+    the tree of RFC 9162 §2.1.1 (split at the largest power of two), so the paths are its PATH(m, D[n]).
+    """
+    for index in indices:
+        if not 0 <= index < len(leaves):
+            raise ProofError(f"leaf {index} is outside a tree of size {len(leaves)}")
+    paths: list[list[bytes]] = [[] for _ in indices]
+    positions = list(indices)
+    level = [_check_hash(leaf, f"leaf hash {i}") for i, leaf in enumerate(leaves)]
+    while len(level) > 1:
+        for path, position in zip(paths, positions):
+            if position ^ 1 < len(level):
+                path.append(level[position ^ 1])
+        positions = [position >> 1 for position in positions]
+        level = _parents(level)
+    return paths
 
 
 def verify_inclusion(index: int, tree_size: int, leaf: bytes, proof: list[bytes], root: bytes) -> None:

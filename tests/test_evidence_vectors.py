@@ -34,6 +34,7 @@ from ledger._merkle import (
     ProofError,
     consistency_proof,
     inclusion_proof,
+    inclusion_proofs,
     leaf_hash,
     root_hash,
     verify_consistency,
@@ -872,3 +873,19 @@ def test_sigstores_reader_refuses_a_changed_lethe_checkpoint(lethe_signer: Signe
         changed = "\n".join(lines) + "\n\n" + signatures
     with pytest.raises(SigstoreVerificationError):
         _sigstore_verify(changed, lethe_signer)
+
+
+def _rfc_path(index: int, leaves: list[bytes]) -> list[bytes]:
+    """PATH(m, D[n]) as RFC 9162 §2.1.3.1 defines it, recursively (the spec's text, not Lethe's code)."""
+    if len(leaves) == 1:
+        return []
+    k = 1 << ((len(leaves) - 1).bit_length() - 1)
+    if index < k:
+        return _rfc_path(index, leaves[:k]) + [root_hash(leaves[k:])]
+    return _rfc_path(index - k, leaves[k:]) + [root_hash(leaves[:k])]
+
+
+@pytest.mark.parametrize("size", [*range(1, 40), 64, 65, 100, 257])
+def test_the_one_pass_audit_paths_are_rfc_9162s_paths_for_every_leaf(size: int) -> None:
+    leaves = [hashlib.sha256(str(i).encode()).digest() for i in range(size)]
+    assert inclusion_proofs(list(range(size)), leaves) == [_rfc_path(i, leaves) for i in range(size)]

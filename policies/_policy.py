@@ -9,20 +9,23 @@ full document goes to the ledger as a ``policy.activated`` event whenever the po
 from __future__ import annotations
 
 import calendar
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ledger import LetheError, RequestKind, RequestRecord, canonical_json, sha256_hex
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("default.yaml")
 
 Role = Literal["officer", "auditor"]
+MAX_DAYS = 36_500
+"""A century: the longest audit window or retention a policy may set (a date that far back still exists)."""
 Action = Literal["extend_deadline", "activate_policy", "run_audit"]
 
 
@@ -48,7 +51,9 @@ class PolicyError(LetheError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Unknown keys are errors, and so are .inf and .nan: no threshold means "anything passes"."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Routing(_Strict):
@@ -64,6 +69,18 @@ class Routing(_Strict):
     def method_for(self, kind: RequestKind) -> str | None:
         return getattr(self, RequestKind(kind).value)
 
+    def require_registered(self, methods: Collection[str]) -> None:
+        """Raise :class:`PolicyError` if a kind is routed to a method not in ``methods`` (the registry's names).
+
+        Policies sit below the methods (``policies`` cannot import ``unlearn``), so whoever joins a policy to the
+        registry calls this: a misspelt method is refused when the policy is loaded, not when a request meets it.
+        """
+        for kind in RequestKind:
+            method = self.method_for(kind)
+            if method is not None and method not in methods:
+                raise PolicyError(f"routing.{kind.value}: {method!r} is not a registered unlearning method "
+                                  f"(known: {', '.join(sorted(methods))})")
+
 
 if set(Routing.model_fields) != {kind.value for kind in RequestKind}:  # one field per kind, no more, no fewer
     raise TypeError(f"policies.Routing must have one field per ledger.RequestKind: {sorted(Routing.model_fields)}")
@@ -76,37 +93,45 @@ class VerificationThresholds(_Strict):
     with another seed whose disagreement with the reference is the seed-noise floor (AltEraser §5.2.1).
     """
 
-    rbo_depths: list[PositiveInt] = Field([10, 20, 50], min_length=1, description="k of the RBO@k checks")
+    rbo_depths: list[Annotated[int, Field(ge=1, le=1000)]] = Field([10, 20, 50], min_length=1, max_length=10,
+                                                                   description="k of the RBO@k checks")
     rbo_persistence: float = Field(0.9, gt=0, lt=1, description="p of extrapolated RBO (Webber Eq. 32)")
     rbo_margin: float = Field(
-        0.05, ge=0,
+        0.05, ge=0, le=1,
         description="RBO@k(unlearned, reference) may trail Retrain*'s by at most this (forgetting users; widened "
                     "for few users), and the lower of the original's and Retrain*'s by at most this (other users)",
     )
     max_repredict_excess: float = Field(
-        0.02, ge=0, description="re-predict(unlearned) may exceed the higher of the two retrains' by at most this"
+        0.02, ge=0, le=1, description="re-predict(unlearned) may exceed the higher of the two retrains' by at most this"
     )
     mia_auc_margin: float = Field(
-        0.05, ge=0, description="an attack's AUC may leave the band [0.5, reference's AUC] by at most this"
+        0.05, ge=0, le=0.5, description="an attack's AUC may leave the band [0.5, reference's AUC] by at most this"
     )
     small_sample_z: float = Field(
-        2.0, ge=0,
+        2.0, ge=0, le=10,
         description="standard errors a margin widens to on few forgetting users (RBO: spread of per-user RBO between "
                     "the retrains; AUC: the distribution-free bound 0.5/sqrt(min(n+, n-)))",
     )
     max_latent_excess: float = Field(
-        0.25, ge=0,
+        0.25, ge=0, le=2,
         description="Procrustes distance to the reference may exceed Retrain*'s (forgetting users) or the farther "
                     "of the original's and Retrain*'s (affected items) by at most this (unit: RMS embedding norm)",
     )
     max_cka_drop: float = Field(
-        0.1, ge=0, description="linear CKA of affected items may trail the lower of the original's and Retrain*'s by this"
+        0.1, ge=0, le=1, description="linear CKA of affected items may trail the lower of the original's and Retrain*'s by this"
     )
     max_recall_drop: float = Field(
-        0.05, ge=0,
-        description="Recall@20 of other users may trail the lower of the original's and the reference's by at most this",
+        0.2, ge=0, le=1,
+        description="Recall@20 of other users may trail the lower of the original's and the reference's by at most "
+                    "this fraction of it (relative: recall's scale varies with the data, an absolute 0.05 let an 80 % "
+                    "drop pass at recall 0.06)",
     )
-    sample_other_users: int = Field(500, ge=1, description="non-forgetting users sampled for RBO and utility checks")
+    damaged_fraction: float = Field(
+        0.05, gt=0, lt=1,
+        description="the collateral checks' negative control is a retrain on this seeded fraction of the remaining "
+                    "data: a check it passes cannot detect damage and is inconclusive",
+    )
+    sample_other_users: int = Field(500, ge=1, le=1_000_000, description="non-forgetting users sampled for RBO and utility checks")
 
 
 class DeadlineState(StrEnum):
@@ -132,8 +157,9 @@ class Deadlines(_Strict):
     """GDPR Art. 12(3): one month from receipt (counted from the day after), extendable by up to two further
     months in total, with a recorded reason; ``nearly_late_days`` is when an audit starts warning."""
 
-    response_months: int = Field(1, ge=1)
-    max_extension_months: int = Field(2, ge=0, description="total over every extension of one request")
+    response_months: int = Field(1, ge=1, le=1, description="the law's one month (a policy cannot give itself more)")
+    max_extension_months: int = Field(2, ge=0, le=2, description="total over every extension of one request "
+                                                                 "(at most the law's two further months)")
     nearly_late_days: int = Field(7, ge=0, description="an open request due within this many days is flagged")
 
     @model_validator(mode="after")
@@ -162,7 +188,7 @@ class AuditSchedule(_Strict):
     """When the scheduled audit runs and what it covers."""
 
     cron: str = Field("0 3 * * mon", description="crontab line (minute hour day month weekday), evaluated in UTC")
-    window_days: int = Field(7, ge=1, description="erasures completed within this many days are the audit's window")
+    window_days: int = Field(7, ge=1, le=MAX_DAYS, description="erasures completed within this many days are the audit's window")
     defer_verification: bool = Field(
         False,
         description="stop requests at data_erased and verify the window's erasures in the audit with one shared "
@@ -181,9 +207,9 @@ class AuditSchedule(_Strict):
 class Retention(_Strict):
     """How long signed documents are kept before an audit lists them as due for deletion (days)."""
 
-    reports_days: int = Field(2190, ge=1, description="verification reports (reports/)")
-    certificates_days: int = Field(2190, ge=1, description="certificates, JSON and PDF (certificates/)")
-    audit_reports_days: int = Field(2190, ge=1, description="signed audit reports (audits/)")
+    reports_days: int = Field(2190, ge=1, le=MAX_DAYS, description="verification reports (reports/)")
+    certificates_days: int = Field(2190, ge=1, le=MAX_DAYS, description="certificates, JSON and PDF (certificates/)")
+    audit_reports_days: int = Field(2190, ge=1, le=MAX_DAYS, description="signed audit reports (audits/)")
 
 
 class Approvers(_Strict):
@@ -197,8 +223,8 @@ class Approvers(_Strict):
 class Policy(_Strict):
     """One policy file."""
 
-    name: str
-    version: int = Field(1, ge=1)
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
+    version: int = Field(1, ge=1, le=1_000_000)
     routing: Routing = Field(default_factory=Routing)
     verification: VerificationThresholds = Field(default_factory=VerificationThresholds)
     deadlines: Deadlines = Field(default_factory=Deadlines)
@@ -226,16 +252,29 @@ def load_policy(path: str | Path | None = None) -> Policy:
     """Load and validate a policy file (the shipped default when ``path`` is None)."""
     path = Path(path) if path else DEFAULT_POLICY_PATH
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise PolicyError(f"policy file not found: {path}") from None
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"{path} is not valid YAML: {exc}") from None
+    except OSError as exc:
+        raise PolicyError(f"cannot read policy file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise PolicyError(f"{path} is not UTF-8 text (byte {exc.start})") from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise PolicyError(f"{path} is not valid YAML: {_one_line(str(exc) or type(exc).__name__)}") from None
     if not isinstance(data, dict):
         raise PolicyError(f"{path} must hold a mapping of policy fields")
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "(policy)"
-        raise PolicyError(f"{path}: field '{field}': {first['msg']}") from None
+        raise PolicyError(f"{path}: {validation_reason(exc)}") from None
+
+
+def validation_reason(exc: ValidationError) -> str:
+    """Pydantic's multi-line report cut to one line: the first offending field and why."""
+    first = exc.errors()[0]
+    field = ".".join(str(p) for p in first["loc"]) or "(policy)"
+    return _one_line(f"field '{field}': {first['msg']}")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

@@ -1,9 +1,10 @@
 """The statistical evidence of one erasure, measured and judged without the ledger.
 
-:func:`measure` compares four models on one :class:`ErasureCase`: the *original* (before erasure), the
-*unlearned* (after), the *reference* retrain and *Retrain** (its seed-noise twin). :func:`judge` turns the
-numbers into checks with the policy's thresholds. Every threshold is a margin over what honest retrains
-already do (the reference and Retrain*), so the checks mean the same on a small synthetic set and on ML-1M:
+:func:`measure` compares five models on one :class:`ErasureCase`: the *original* (before erasure), the
+*unlearned* (after), the *reference* retrain, *Retrain** (its seed-noise twin) and the *damaged* control (a retrain
+on a small fraction of the data). :func:`judge` turns the numbers into checks with the policy's thresholds. Every
+threshold is a margin over what honest retrains already do (the reference and Retrain*), so the checks mean the
+same on a small synthetic set and on ML-1M:
 
 - re-predict score on the forgotten pairs: at most the retrains' plus a margin;
 - RBO@k with the reference, forgetting users: at least Retrain*'s minus a margin (the seed-noise floor),
@@ -13,15 +14,20 @@ already do (the reference and Retrain*), so the checks mean the same on a small 
   samples (:func:`verify._mia.auc_tolerance`); above it the model remembers, below it over-unlearned;
 - latent distance after Procrustes alignment: forgetting users no further than Retrain*'s plus a margin;
   affected items no further than the farther of the original and Retrain*; items' CKA not below the lower;
-- utility: Recall@20 of other users not below the lower of the original's and the reference's minus a margin.
+- utility: Recall@20 of other users not below the lower of the original's and the reference's, less a fraction
+  of it (relative: recall's scale varies with the data).
 
-Every check has a verdict of pass, fail or *inconclusive* and a role (``verify._report.Judgement``). A forgetting
-check that the original model (a no-op unlearner, the negative control) would pass too, or whose threshold no value
-of the metric can fail (too small a sample), is inconclusive, never pass. An exact method whose lineage proof holds
-and whose model changed is compared with a single-model reference although its model is shards, groups or an
-aggregate: when the original fails a forgetting check as well, or a similarity check of other users drops, that
-measures the architecture, not memory, and is inconclusive rather than a false FAIL (issue 16). The "model
-replaced" check fails a model identical to the original whatever the method claims.
+Every check carries its **controls** (``verify._report.Controls``), models judged by the check's own threshold
+whose verdict is known: the *negative* must fail (forgetting checks: the original, a no-op unlearner; collateral
+checks: the damaged model; over-unlearning: the metric's failing extreme) and the *positive* must pass (Retrain*,
+or the reference where values are measured against Retrain*). A check is pass or fail only when they separate;
+otherwise, or when its sample is too small for any value to fail, it is *inconclusive* with the reason in words,
+never pass. An exact method whose lineage proof holds and whose model changed is compared with a single-model
+reference although its model is shards, groups or an aggregate: a failed similarity or forgetting check measures
+the architecture, not memory, and is inconclusive rather than a false FAIL (issue 16); Recall is never excused.
+For whole users that the model and both retrains each show one cold-start list, the recommender attack would
+compare two architectures' lists, not users: inconclusive, and the distinct-lists check judges forgetting. The
+"model replaced" check fails a model identical to the original whatever the method claims.
 
 Only aggregates leave this module: means, AUCs, histograms and ROCs on fixed grids, never a per-item score. Models,
 metrics and checks are named through :mod:`verify.names`.
@@ -41,9 +47,17 @@ from verify._latent import compare_latent
 from verify._metrics import ranking_metrics, repredict_score, topk_rbo
 from verify._mia import FPR_GRID, AttackROC, attack_roc, auc_tolerance, score_attack
 from verify._reference import ReferenceModels, derive_seed
-from verify._report import Histogram, MetricCheck, ReportFigures, RocCurves
+from verify._report import (
+    Control,
+    Controls,
+    Histogram,
+    MetricCheck,
+    ReportFigures,
+    RocCurves,
+)
 from verify.names import (
     CKA_ITEMS,
+    DAMAGED,
     FORGETTING_USERS,
     LATENT_DISTANCE,
     LATENT_ITEMS,
@@ -60,6 +74,7 @@ from verify.names import (
     SCORE_CHANGE,
     UNLEARNED,
     USER_GROUPS,
+    WORST_CASE,
     distinct_key,
     mia_check,
     mia_key,
@@ -144,8 +159,8 @@ def measure(
     with a retrain's (e.g. CFF's fused features); the latent distances are then neither measured nor judged.
     """
     models = {ORIGINAL: original, UNLEARNED: unlearned, REFERENCE: references.reference,
-              RETRAIN_STAR: references.retrain_star}
-    compared = (ORIGINAL, UNLEARNED, RETRAIN_STAR)  # each against the reference
+              RETRAIN_STAR: references.retrain_star, DAMAGED: references.damaged}
+    compared = (ORIGINAL, UNLEARNED, RETRAIN_STAR, DAMAGED)  # each against the reference
     metrics: dict[str, dict[str, float]] = {name: {} for name in models}
     forgetting = case.forgetting_users
     candidates = np.setdiff1d(np.unique(case.test.user_idx), forgetting)
@@ -227,6 +242,13 @@ def measure(
 UNIT = (0.0, 1.0)
 """What AUCs, RBO, σ(score), CKA and recall can take."""
 NON_NEGATIVE = (0.0, float("inf"))
+CONTROL_MEANING = {
+    ORIGINAL: "the original (a no-op unlearner)",
+    DAMAGED: "the damaged model (a retrain on a small fraction of the data)",
+    RETRAIN_STAR: "Retrain* (an honest retrain with another seed)",
+    REFERENCE: "the reference retrain",
+    WORST_CASE: "the metric's failing extreme",
+}
 
 
 def _holds(value: float, threshold: float, comparison: str) -> bool:
@@ -240,48 +262,67 @@ def _can_fail(threshold: float, comparison: str, bounds: tuple[float, float]) ->
     return {"≤": threshold < high, "≥": threshold > low, ">": threshold < high}[comparison]
 
 
-def _check(name: str, value: float | None, threshold: float | None, comparison: str, detail: str,
-           role: str = "collateral", bounds: tuple[float, float] = UNIT) -> MetricCheck:
-    """A check that fails closed (a value that could not be measured never passes) and that is inconclusive when no
-    value could have failed it."""
+def _control(model: str, metrics: dict[str, dict[str, float]], key: str, threshold: float, comparison: str,
+             bounds: tuple[float, float]) -> Control:
+    """``model`` judged by the check's threshold; :data:`WORST_CASE` is the metric's failing extreme."""
+    value = (bounds[0] if comparison == "≥" else bounds[1]) if model == WORST_CASE else metrics.get(model, {}).get(key)
+    if value is None or not np.isfinite(value):
+        return Control(model=model, value=None, passed=False)
+    return Control(model=model, value=float(value), passed=_holds(float(value), threshold, comparison))
+
+
+def _why_inconclusive(controls: Controls, threshold: float, comparison: str, bounds: tuple[float, float]) -> str | None:
+    """Why the controls do not separate, in words; None when they do."""
+    negative, positive = controls.negative, controls.positive
+    if not _can_fail(threshold, comparison, bounds):
+        return (f"the sample is too small to decide: no value in [{bounds[0]:g}, {bounds[1]:g}] fails this "
+                "threshold")
+    if negative.value is None:
+        return f"its negative control, {CONTROL_MEANING[negative.model]}, could not be measured"
+    if negative.passed:
+        return (f"its negative control, {CONTROL_MEANING[negative.model]}, passes too ({negative.value:.4f}): the "
+                "check cannot tell it from the model judged")
+    if not positive.passed:
+        shown = "not measured" if positive.value is None else f"{positive.value:.4f}"
+        return (f"its positive control, {CONTROL_MEANING[positive.model]}, fails too ({shown}): the threshold fails "
+                "an honest retrain")
+    return None
+
+
+def _judged(name: str, key: str, metrics: dict[str, dict[str, float]], threshold: float | None, comparison: str,
+            detail: str, role: str, negative: str, positive: str, bounds: tuple[float, float] = UNIT,
+            excuse: str | None = None, undecidable: str | None = None) -> MetricCheck:
+    """The unlearned model's value of ``key`` against ``threshold``, judged with its two controls.
+
+    Fails closed: a value that could not be measured fails. Inconclusive, with the reason in the detail, when
+    ``undecidable`` says the sample cannot decide, or the controls do not separate (:func:`_why_inconclusive`), or
+    the check fails for the reason ``excuse`` gives (an exact method's architecture, see :func:`judge`).
+    """
+    value = metrics[UNLEARNED].get(key)
     if value is None or threshold is None:
         return MetricCheck(name=name, value=None, threshold=threshold, comparison=comparison, verdict="fail",
                            role=role, detail=f"not measured: {detail}")
     value, threshold = float(value), float(threshold)
-    if not _can_fail(threshold, comparison, bounds):
-        return MetricCheck(name=name, value=value, threshold=threshold, comparison=comparison, verdict="inconclusive",
-                           role=role, detail=f"{detail}; inconclusive: no value in [{bounds[0]:g}, {bounds[1]:g}] "
-                                             "fails this threshold (the sample is too small to decide)")
+    controls = Controls(negative=_control(negative, metrics, key, threshold, comparison, bounds),
+                        positive=_control(positive, metrics, key, threshold, comparison, bounds))
     verdict = "pass" if _holds(value, threshold, comparison) else "fail"
+    reason = undecidable or _why_inconclusive(controls, threshold, comparison, bounds)
+    if reason is None and verdict == "fail":
+        reason = excuse
+    if reason is not None:
+        verdict, detail = "inconclusive", f"{detail}; inconclusive: {reason}"
     return MetricCheck(name=name, value=value, threshold=threshold, comparison=comparison, verdict=verdict, role=role,
-                       detail=detail)
+                       detail=detail, controls=controls)
 
 
-def _forgetting_check(name: str, key: str, metrics: dict[str, dict[str, float]], threshold: float, comparison: str,
-                      detail: str, architecture_gap: bool, bounds: tuple[float, float] = UNIT) -> MetricCheck:
-    """A check that a model which forgot nothing must fail, judged with its controls.
-
-    The negative control is the original model (a no-op unlearner). When it passes too, the check cannot tell
-    forgetting from doing nothing here (a few interactions of one user move no aggregate): inconclusive, never
-    pass. ``architecture_gap`` is set for an exact method whose lineage proof holds and whose model changed: its
-    model is not the reference's architecture (shards, an aggregator, groups), so when the original fails the
-    check as well, the distance measured is between the architectures, not memory: inconclusive, not fail.
-    """
-    check = _check(name, metrics[UNLEARNED][key], threshold, comparison, detail, "forgetting", bounds)
-    if check.verdict == "inconclusive":
-        return check
-    no_op = metrics[ORIGINAL][key]
-    reason = None
-    if _holds(no_op, threshold, comparison):
-        reason = (f"the original (a no-op unlearner) passes too ({no_op:.4f}): the check cannot tell a model that "
-                  "forgot nothing from one that did")
-    elif check.verdict == "fail" and architecture_gap:
-        reason = (f"the original fails it as well ({no_op:.4f}) and the exact method's lineage proof holds: this "
-                  "measures the gap between the deployment's architecture and the single-model reference, not memory")
-    if reason is None:
-        return check
-    return check.model_copy(update={"verdict": "inconclusive", "passed": False,
-                                    "detail": f"{check.detail}; inconclusive: {reason}"})
+ARCHITECTURE_GAP = {
+    "forgetting": "the original fails it as well and the exact method's lineage proof holds: this measures the gap "
+                  "between the deployment's architecture and the single-model reference, not memory",
+    "collateral": "an exact retrain of the deployment's own architecture moves by its own retraining noise, which the "
+                  "single-model Retrain* does not measure (Recall@20 judges collateral damage)",
+}
+"""Why a failed check of an exact method whose lineage proof holds and whose model changed is inconclusive: its
+model (shards, groups, an aggregator) is not the reference's architecture (issue 16). Recall is never excused."""
 
 
 def _values(metrics: dict[str, dict[str, float]], key: str) -> str:
@@ -300,38 +341,42 @@ def _nothing_personal_left(metrics: dict[str, dict[str, float]], k: int, forgett
     return forgetting_users > 1 and metrics[REFERENCE].get(key) == 1 and metrics[RETRAIN_STAR].get(key) == 1
 
 
-def _similarity_check(check: MetricCheck, architecture_gap: bool) -> MetricCheck:
-    """A collateral check on similarity to the reference (RBO of other users, CKA), for an exact method.
-
-    An exact method retrains part of its own architecture (shards, groups in sequence, an aggregator), so its
-    lists and embeddings move by that architecture's retraining noise, which the single-model Retrain* does not
-    measure. A drop there is inconclusive, not a fail; Recall@20 of other users still judges collateral damage.
-    """
-    if check.verdict != "fail" or not architecture_gap:
-        return check
-    return check.model_copy(update={"verdict": "inconclusive", "detail": (
-        f"{check.detail}; inconclusive: an exact retrain of the deployment's own architecture moves by its own "
-        "retraining noise, which the single-model Retrain* does not measure (Recall@20 judges collateral damage)")})
-
-
 def judge(evidence: Evidence, rules: VerificationThresholds, exact_with_proof: bool = False) -> list[MetricCheck]:
-    """The policy's verdict on each metric, with the numbers it rests on in each check's detail.
+    """The policy's verdict on each metric, each with its controls and the numbers it rests on in its detail.
 
-    ``exact_with_proof``: the method is exact and its lineage proof holds (see :func:`_forgetting_check`).
+    Forgetting checks: negative control the original, positive Retrain* (the reference for the recommender attack,
+    whose values are measured against Retrain*'s view). Collateral checks: negative the damaged model, positive
+    Retrain*. Over-unlearning: negative the metric's failing extreme (an AUC of 0), since no model is known to
+    over-unlearn. ``exact_with_proof``: the method is exact and its lineage proof holds (see :data:`ARCHITECTURE_GAP`).
     """
     m = evidence.metrics
-    unl, orig, ref, star = (m[name] for name in (UNLEARNED, ORIGINAL, REFERENCE, RETRAIN_STAR))
-    checks = [_check(
-        MODEL_REPLACED, unl[SCORE_CHANGE], 0.0, ">",
+    orig, ref, star = (m[name] for name in (ORIGINAL, REFERENCE, RETRAIN_STAR))
+    checks = [_judged(
+        MODEL_REPLACED, SCORE_CHANGE, m, 0.0, ">",
         f"mean |Δσ(score)| from the original on the {evidence.forgotten_pairs} forgotten training pairs: "
-        f"{_values(m, SCORE_CHANGE)}; a model that forgot nothing is the original (0)", "proof", NON_NEGATIVE,
+        f"{_values(m, SCORE_CHANGE)}; a model that forgot nothing is the original (0)", "proof", ORIGINAL,
+        RETRAIN_STAR, NON_NEGATIVE,
     )]
-    architecture_gap = exact_with_proof and checks[0].passed
-    checks.append(_forgetting_check(
-        REPREDICT, REPREDICT, m, max(ref[REPREDICT], star[REPREDICT]) + rules.max_repredict_excess, "≤",
+    gap = exact_with_proof and checks[0].passed
+
+    def forgetting(name: str, key: str, threshold: float | None, comparison: str, detail: str, positive: str = RETRAIN_STAR,
+                   bounds: tuple[float, float] = UNIT, undecidable: str | None = None) -> MetricCheck:
+        return _judged(name, key, m, threshold, comparison, detail, "forgetting", ORIGINAL, positive, bounds,
+                       ARCHITECTURE_GAP["forgetting"] if gap else None, undecidable)
+
+    def collateral(name: str, key: str, threshold: float, comparison: str, detail: str, similarity: bool = True,
+                   positive: str = RETRAIN_STAR, negative: str = DAMAGED, bounds: tuple[float, float] = UNIT,
+                   undecidable: str | None = None) -> MetricCheck:
+        return _judged(name, key, m, threshold, comparison, detail, "collateral", negative, positive, bounds,
+                       ARCHITECTURE_GAP["collateral"] if gap and similarity else None, undecidable)
+
+    checks.append(forgetting(
+        REPREDICT, REPREDICT, max(ref[REPREDICT], star[REPREDICT]) + rules.max_repredict_excess, "≤",
         f"mean σ(score) of the {evidence.forgotten_pairs} forgotten training pairs: {_values(m, REPREDICT)}",
-        architecture_gap,
     ))
+    depth = max(rules.rbo_depths)
+    one_list_each = _nothing_personal_left(m, depth, evidence.forgetting_users) and m[UNLEARNED].get(
+        distinct_key(depth)) == 1
     for k in rules.rbo_depths:
         forgetting_key, others_key = rbo_key(k, FORGETTING_USERS), rbo_key(k, OTHER_USERS)
         tolerance = max(rules.rbo_margin, rules.small_sample_z * evidence.rbo_noise[k])
@@ -342,64 +387,69 @@ def judge(evidence: Evidence, rules: VerificationThresholds, exact_with_proof: b
 
         if _nothing_personal_left(m, k, evidence.forgetting_users):
             distinct = distinct_key(k)
-            checks.append(_forgetting_check(
-                distinct, distinct, m, 1, "≤",
+            checks.append(forgetting(
+                distinct, distinct, 1, "≤",
                 f"the reference knows nothing of the {evidence.forgetting_users} forgetting users (they all get its one "
                 f"cold-start top-{k}); the unlearned model must not tell them apart either. Distinct lists: "
                 f"{_values(m, distinct)}. RBO with the reference's list compares two "
                 f"cold-start rankings here, not memory of the users: {_values(m, forgetting_key)}",
-                architecture_gap, (1.0, float("inf")),
+                bounds=(1.0, float("inf")),
             ))
         else:
-            checks.append(_forgetting_check(forgetting_key, forgetting_key, m, star[forgetting_key] - tolerance, "≥",
-                                            rbo_detail(forgetting_key, evidence.forgetting_users), architecture_gap))
-        checks.append(_similarity_check(_check(
-            others_key, unl[others_key], min(orig[others_key], star[others_key]) - rules.rbo_margin, "≥",
-            rbo_detail(others_key, evidence.other_users)), architecture_gap))
+            checks.append(forgetting(forgetting_key, forgetting_key, star[forgetting_key] - tolerance, "≥",
+                                     rbo_detail(forgetting_key, evidence.forgetting_users)))
+        checks.append(collateral(others_key, others_key, min(orig[others_key], star[others_key]) - rules.rbo_margin,
+                                 "≥", rbo_detail(others_key, evidence.other_users)))
 
     attacks = (
-        (SCORE_ATTACK, evidence.forgotten_pairs, evidence.held_out_pairs, (ref, star),
+        (SCORE_ATTACK, evidence.forgotten_pairs, evidence.held_out_pairs, (ref, star), RETRAIN_STAR, None,
          "forgotten training pairs vs the same users' held-out pairs"),
-        (RECSYS_ATTACK, evidence.forgetting_users, evidence.forgetting_users, (ref,),
+        (RECSYS_ATTACK, evidence.forgetting_users, evidence.forgetting_users, (ref,), REFERENCE,
+         "whole users erased, and the model and both retrains each show every forgotten user one list: the attack "
+         "would compare two cold-start lists (one per architecture), not users; the distinct-lists check judges "
+         "forgetting here" if one_list_each else None,
          "forgetting users as the model shows them vs as Retrain* shows them (Zhang et al. CCS'21)"),
     )
-    for attack, positives, negatives, calibration, what in attacks:
+    for attack, positives, negatives, calibration, positive, undecidable, what in attacks:
         key = mia_key(attack)
         if negatives == 0:
-            checks.append(_check(mia_check(attack, "attack"), None, None, "≤",
-                                 "the forgotten users have no held-out pairs", "forgetting"))
+            checks.append(MetricCheck(name=mia_check(attack, "attack"), value=None, threshold=None, comparison="≤",
+                                      verdict="inconclusive", role="forgetting", detail=(
+                                          "inconclusive: the sample is too small to decide: the forgotten users have "
+                                          "no held-out pairs to compare with")))
             continue
         tolerance = auc_tolerance(positives, negatives, rules.mia_auc_margin, rules.small_sample_z)
         anchors = [0.5, *(c[key] for c in calibration)]
         detail = (f"ROC AUC, {what} ({positives} vs {negatives}); tolerance {tolerance:.3f} around 0.5 and the "
                   f"retrains' AUC: {_values(m, key)}")
-        checks.append(_forgetting_check(mia_check(attack, "attack"), key, m, max(anchors) + tolerance, "≤", detail,
-                                        architecture_gap))
-        checks.append(_check(mia_check(attack, "over-unlearning"), unl[key], min(anchors) - tolerance, "≥", detail))
+        checks.append(forgetting(mia_check(attack, "attack"), key, max(anchors) + tolerance, "≤", detail, positive,
+                                 undecidable=undecidable))
+        checks.append(collateral(mia_check(attack, "over-unlearning"), key, min(anchors) - tolerance, "≥", detail,
+                                 similarity=False, positive=positive, negative=WORST_CASE, undecidable=undecidable))
 
     if evidence.latent_not_applicable is not None:
         checks.append(MetricCheck(name=LATENT_DISTANCE, value=None, threshold=None, comparison="not applicable",
                                   verdict="inconclusive", role="forgetting",
                                   detail=f"not applicable: {evidence.latent_not_applicable}"))
     elif all(LATENT_USERS in m[name] for name in (ORIGINAL, UNLEARNED, RETRAIN_STAR)):
-        for key, threshold, rows in (
-            (LATENT_USERS, star[LATENT_USERS] + rules.max_latent_excess, "forgetting users"),
-            (LATENT_ITEMS, max(orig[LATENT_ITEMS], star[LATENT_ITEMS]) + rules.max_latent_excess,
-             "items of the forgotten pairs"),
-        ):
-            checks.append(_forgetting_check(
-                key, key, m, threshold, "≤", f"after orthogonal Procrustes alignment to the reference, {rows}: "
-                f"{_values(m, key)}", architecture_gap, NON_NEGATIVE))
-        checks.append(_similarity_check(_check(
-            CKA_ITEMS, unl[CKA_ITEMS], min(orig[CKA_ITEMS], star[CKA_ITEMS]) - rules.max_cka_drop, "≥",
-            f"after orthogonal Procrustes alignment to the reference, items of the forgotten pairs: "
-            f"{_values(m, CKA_ITEMS)}"), architecture_gap))
+        aligned = "after orthogonal Procrustes alignment to the reference"
+        checks.append(forgetting(LATENT_USERS, LATENT_USERS, star[LATENT_USERS] + rules.max_latent_excess, "≤",
+                                 f"{aligned}, forgetting users: {_values(m, LATENT_USERS)}", bounds=NON_NEGATIVE))
+        # The original passes the items' bound by construction: it says nothing of forgetting, only that the items
+        # were not damaged, so it is a collateral check whose negative control is the damaged model.
+        checks.append(collateral(
+            LATENT_ITEMS, LATENT_ITEMS, max(orig[LATENT_ITEMS], star[LATENT_ITEMS]) + rules.max_latent_excess, "≤",
+            f"{aligned}, items of the forgotten pairs: {_values(m, LATENT_ITEMS)}", bounds=NON_NEGATIVE))
+        checks.append(collateral(CKA_ITEMS, CKA_ITEMS, min(orig[CKA_ITEMS], star[CKA_ITEMS]) - rules.max_cka_drop, "≥",
+                                 f"{aligned}, items of the forgotten pairs: {_values(m, CKA_ITEMS)}"))
     else:
-        checks.append(_check(LATENT_DISTANCE, None, None, "≤", "a model exposes no embeddings", "forgetting"))
+        checks.append(_judged(LATENT_DISTANCE, LATENT_USERS, m, None, "≤", "a model exposes no embeddings",
+                              "forgetting", ORIGINAL, RETRAIN_STAR))
 
     recall = recall_key(20)
-    checks.append(_check(
-        RECALL_OTHER_USERS, unl[recall], min(orig[recall], ref[recall]) - rules.max_recall_drop,
-        "≥", f"Recall@20 of {evidence.other_users} other users on their test items: {_values(m, recall)}",
+    checks.append(collateral(
+        RECALL_OTHER_USERS, recall, (1 - rules.max_recall_drop) * min(orig[recall], ref[recall]), "≥",
+        f"Recall@20 of {evidence.other_users} other users on their test items: {_values(m, recall)}; may trail the "
+        f"lower of the original's and the reference's by {rules.max_recall_drop:.0%} of it", similarity=False,
     ))
     return checks

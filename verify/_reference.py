@@ -3,8 +3,10 @@
 A reference is the deployment's base model retrained from scratch on the remaining training data, with the
 deployment's config and seed: AltEraser's "Retrain", the gold standard of forgetting. A second retrain with
 another seed, "Retrain*", measures how far two equally honest retrains already disagree (the seed-noise floor)
-so that thresholds are margins over that floor, not absolute numbers. The recommender membership attack is
-trained here too, since it depends on the same remaining data only.
+so that thresholds are margins over that floor, not absolute numbers. A third retrain on a small seeded fraction of
+the remaining data is the *damaged* model, the negative control of the collateral checks (a check it passes could
+not see damage). The recommender membership attack is trained here too, since it depends on the same remaining
+data only.
 
 Retraining is the expensive part of verification, so a :class:`ReferenceModels` is keyed by
 ``(deployment, remaining-data digest)``: requests erased in one batch share the same remaining data and can
@@ -20,16 +22,18 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from pydantic import BaseModel
 
+from policies import VerificationThresholds
 from unlearn.artifacts import save_arrays
 from unlearn.executor import available_cores
 from unlearn.models import FactorModel, NeuralModel, Recommender, one_intra_op_thread
-from unlearn.registry import base_model
 from unlearn.progress import ProgressCallback, no_progress
+from unlearn.registry import base_model
 from unlearn.training_data import Interactions, training_set_digest
 from verify._mia import RecommenderAttack
-from verify.names import REFERENCE, RETRAIN_STAR
+from verify.names import DAMAGED, REFERENCE, RETRAIN_STAR
 
 ReferenceKey = tuple[str, str]
 """``(deployment_id, training-set digest of the remaining data)``."""
@@ -42,7 +46,8 @@ def derive_seed(seed: int, purpose: str) -> int:
 
 @dataclass(frozen=True)
 class ReferenceModels:
-    """Reference retrain, Retrain* and the trained recommender attack for one deployment and remaining data."""
+    """Reference retrain, Retrain*, the damaged control and the trained recommender attack for one deployment and
+    remaining data."""
 
     deployment_id: str
     data_digest: str
@@ -51,6 +56,7 @@ class ReferenceModels:
     retrain_star_seed: int
     reference: FactorModel | NeuralModel
     retrain_star: FactorModel | NeuralModel
+    damaged: Recommender
     attack: RecommenderAttack
 
     @property
@@ -66,21 +72,25 @@ class ReferenceModels:
         seed: int,
         remaining: Interactions,
         progress: ProgressCallback = no_progress,
+        damaged_fraction: float = VerificationThresholds.model_fields["damaged_fraction"].default,
     ) -> "ReferenceModels":
-        """Train the reference (``seed``), Retrain* (a derived seed) and the attack's shadow recommender."""
+        """Train the reference (``seed``), Retrain* (a derived seed), the damaged control (``damaged_fraction`` of
+        the rows, a derived seed) and the attack's shadow recommender."""
         spec = base_model(base_model_name)
 
         def fit(data: Interactions, fit_seed: int) -> Recommender:
             return spec.train(data.user_idx, data.item_idx, data.n_users, data.n_items, config, fit_seed)
 
         stage = "train references"
-        progress(stage, 0, 3)
         retrain_star_seed = derive_seed(seed, "retrain*")
+        kept = np.random.default_rng(derive_seed(seed, DAMAGED)).random(len(remaining.user_idx)) < damaged_fraction
         jobs: dict[str, Callable[[], object]] = {
             REFERENCE: lambda: fit(remaining, seed),
             RETRAIN_STAR: lambda: fit(remaining, retrain_star_seed),
             "attack": lambda: RecommenderAttack.train(remaining, fit, derive_seed(seed, "shadow")),
+            DAMAGED: lambda: fit(remaining.subset(kept), derive_seed(seed, DAMAGED)),
         }
+        progress(stage, 0, len(jobs))
         # The three are independent and each seeded by its own generator: trained side by side on the cores this
         # process may use, one torch thread each (measured on ML-100K BPR, 2 cores: 11.2 s → 7.7 s, same models).
         workers = min(len(jobs), available_cores())
@@ -88,14 +98,14 @@ class ReferenceModels:
             futures = {name: pool.submit(job) for name, job in jobs.items()}
             for done, future in enumerate(as_completed(futures.values()), 1):
                 future.result()  # the first error stops the wait
-                progress(stage, done, 3)
-        reference, retrain_star, attack = (futures[name].result() for name in jobs)
+                progress(stage, done, len(jobs))
+        reference, retrain_star, attack, damaged = (futures[name].result() for name in jobs)
         for name, model in ((REFERENCE, reference), (RETRAIN_STAR, retrain_star)):
             if not isinstance(model, (FactorModel, NeuralModel)):  # NeuralModel: LASER's DMF/NeuMF
                 raise TypeError(f"base model {base_model_name!r} gave a {type(model).__name__} {name}: "
                                 "references must be factor or neural models so their checkpoints can be saved and digested")
         return cls(deployment_id, training_set_digest(remaining.interaction_id), base_model_name, seed,
-                   retrain_star_seed, reference, retrain_star, attack)
+                   retrain_star_seed, reference, retrain_star, damaged, attack)
 
     def save(self, directory: Path) -> dict[str, str]:
         """Write both retrains as content-addressed checkpoints; returns ``{"reference": sha256, "retrain*": ...}``.

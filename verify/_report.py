@@ -123,11 +123,49 @@ class Judgement(BaseModel):
         return self
 
 
-class MetricCheck(Judgement):
-    """A report's judgement, with the numbers it rests on in ``detail``."""
+class Control(BaseModel):
+    """A model whose verdict on a check is known in advance, judged by the check's own threshold.
 
-    schema_version: Literal[1, 2] = 2
+    ``passed`` is whether ``model`` meets the threshold; a control that could not be measured (``value`` None) shows
+    nothing and counts as not passed.
+    """
+
+    model_config = FROZEN
+    model: str
+    value: FiniteFloat | None
+    passed: bool
+
+
+class Controls(BaseModel):
+    """What makes a check informative: the ``negative`` control must fail it (a no-op for forgetting checks, a
+    damaged model for collateral ones) and the ``positive`` must pass it (an honest retrain)."""
+
+    model_config = FROZEN
+    negative: Control
+    positive: Control
+
+    @property
+    def separate(self) -> bool:
+        return self.negative.value is not None and not self.negative.passed and self.positive.passed
+
+
+class MetricCheck(Judgement):
+    """A report's judgement, with the numbers it rests on in ``detail`` and, from schema 3, its controls.
+
+    A statistical check passes only when its controls separate: a pass whose negative control passes too, or whose
+    positive control fails, could not have failed and is refused (``controls`` is None for the lineage proof and in
+    reports written before controls existed).
+    """
+
+    schema_version: Literal[1, 2, 3] = 3  # 3: controls
     detail: str
+    controls: Controls | None = None
+
+    @model_validator(mode="after")
+    def _a_pass_needs_separating_controls(self) -> "MetricCheck":
+        if self.verdict == "pass" and self.controls is not None and not self.controls.separate:
+            raise ValueError(f"check {self.name!r} passes although its controls do not separate")
+        return self
 
 
 def evidence_passes(checks: list[Judgement], exact: bool) -> bool:
@@ -228,7 +266,7 @@ class VerificationReport(BaseModel):
     """Evidence that one request's erasure took effect: metrics of the models compared and the checks."""
 
     model_config = FROZEN
-    schema_version: Literal[2, 3] = 3  # 3: checks carry a verdict and a role
+    schema_version: Literal[2, 3, 4] = 4  # 3: checks carry a verdict and a role; 4: and their controls
     report_id: str
     request_id: str
     deployment_id: str

@@ -4,7 +4,8 @@ Verification of one request, in order:
 1. lineage proof of every deployment (exact methods; ledger only, immediate);
 2. load the measured deployment as it was before the request (replaced checkpoints still exist) and after;
 3. the case: the request's escrowed pairs (forgotten training pairs, held-out test pairs) and the data left;
-4. references: the reference retrain and Retrain* on the remaining data, plus the trained membership attack —
+4. references: the reference retrain, Retrain* and the damaged control on the remaining data, plus the trained
+   membership attack —
    reused when the caller passed ones for this deployment and remaining data (an audit window), else trained;
 5. measure and judge (``verify._evidence``): re-predict, RBO@k, both membership attacks, latent distance, utility;
 6. sign the report as an in-toto-like statement in a DSSE-style envelope (fails closed: no check, no pass).
@@ -166,7 +167,7 @@ class StatisticalVerifier:
         if key in self.references:
             return self.references[key], True
         trained = ReferenceModels.train(deployment_id, settings.base_model, settings.model_config_object(),
-                                        settings.seed, remaining, progress)
+                                        settings.seed, remaining, progress, self.policy.verification.damaged_fraction)
         return trained, False
 
     @staticmethod

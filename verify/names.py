@@ -25,7 +25,13 @@ REFERENCE = "reference"
 """A retrain on the remaining data."""
 RETRAIN_STAR = "retrain*"
 """A second retrain with another seed: the seed-noise floor (AltEraser's Retrain*)."""
-MODELS = (ORIGINAL, UNLEARNED, REFERENCE, RETRAIN_STAR)
+DAMAGED = "damaged"
+"""A retrain on a small seeded fraction of the remaining data: a model whose collateral damage is certain, the
+negative control of every check that nothing else was harmed (other users' RBO and Recall, items' latent checks)."""
+WORST_CASE = "worst case"
+"""Not a model: the metric's failing extreme (e.g. an attack AUC of 0, every forgotten pair below every held-out
+one), the negative control of a check no trained model is known to fail (over-unlearning)."""
+MODELS = (ORIGINAL, UNLEARNED, REFERENCE, RETRAIN_STAR, DAMAGED)
 
 # -- user groups ------------------------------------------------------------------------------------------
 FORGETTING_USERS = "forgetting users"

@@ -93,10 +93,21 @@ def reasons(command: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:
             if kwargs.get("verbose") or not _expected(exc):
                 raise
-            err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+            err.print(f"[red]error:[/red] {escape(_one_line(exc))}", highlight=False)
             raise typer.Exit(getattr(exc, "exit_code", 2)) from None
 
     return wrapper
+
+
+def _one_line(exc: BaseException) -> str:
+    """The reason on one line: pydantic's multi-line report cut to its first error, any other text's lines joined."""
+    if type(exc).__name__ == "ValidationError" and callable(getattr(exc, "errors", None)):
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        text = f"{field}: {first['msg']}" if field else first["msg"]
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
 
 
 # -- workspaces ----------------------------------------------------------------------------------------------------
@@ -125,7 +136,18 @@ def _ledger(workspace: Path | None, create: bool = False) -> Ledger:
 def _policy(ledger: Ledger, policy: Path | None) -> Policy:
     from policies import active_policy_path, load_policy
 
-    return load_policy(policy or active_policy_path(ledger.workspace.root))
+    return _routed_to_registered(load_policy(policy or active_policy_path(ledger.workspace.root)))
+
+
+def _routed_to_registered(policy: Policy) -> Policy:
+    """The policy, if every method its routing names is registered (the registry, and torch, load only then)."""
+    from policies import RequestKind
+
+    if any(policy.routing.method_for(kind) for kind in RequestKind):
+        from unlearn.registry import methods
+
+        policy.routing.require_registered(methods())
+    return policy
 
 
 def _services(workspace: Path | None, policy: Path | None = None, *, create: bool = False) -> Services:
@@ -867,7 +889,8 @@ def audit_run(
     role: Annotated[str, typer.Option(help="role running the audit (see the policy's approvers)")] = "auditor",
     workspace: Workspace = None, policy: PolicyOption = None, verbose: Verbose = False,
 ) -> None:
-    """Audit now (for cron): ledger, re-contamination, the window's erasures, deadlines. Exit 1 if a check fails."""
+    """Audit now (for cron): ledger, re-contamination, the window's erasures, deadlines. Exit 1 if a check fails,
+    3 if the ledger or a live model file fails its integrity check."""
     services = _services(workspace, policy)
     from unlearn.progress import TqdmProgress
     from verify import audit_report_path, run_audit
@@ -890,7 +913,7 @@ def audit_run(
         out.print(f"signed report: {path}", highlight=False)
     if not report.passed:
         err.print(f"[red]audit failed:[/red] {escape(', '.join(report.failed_checks))}", highlight=False)
-        raise typer.Exit(1)
+        raise typer.Exit(3 if "ledger integrity" in report.failed_checks else 1)  # 3: an integrity fault
 
 
 @audit_app.command("schedule")
@@ -948,8 +971,9 @@ def policy_activate(
     """Validate a policy file, make it the workspace's policy in force, and record it in the ledger."""
     _existing_file(path, "PATH")
     ledger = _ledger(workspace)
-    from policies import activate_policy
+    from policies import activate_policy, load_policy
 
+    _routed_to_registered(load_policy(path))
     activated = activate_policy(ledger, path, role, actor="cli")
     out.print(f"policy {activated.name!r} v{activated.version} in force: {activated.digest}", highlight=False)
 

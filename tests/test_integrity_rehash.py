@@ -138,11 +138,10 @@ def test_an_audit_during_a_running_request_judges_it_in_progress(workspace: Serv
     subject = str(services.ledger.store.subjects_frame().iloc[0]["subject"])
     request_id = services.engine.file(ErasureRequest(subject=subject))
     assert services.engine.run(request_id).state == "data_erased"
+    script = (f"import time\nfrom ledger import Ledger\nwith Ledger.open({str(root)!r}).workspace.exclusive("
+              f"{request_id!r}):\n    print('held', flush=True); time.sleep(120)")
     holder = subprocess.Popen(  # another process running the request: it holds the request's lock
-        [sys.executable, "-c", "import sys, time\nfrom ledger import Ledger\n"
-         f"with Ledger.open({str(root)!r}).workspace.exclusive({request_id!r}):\n"
-         "    print('held', flush=True); time.sleep(120)"],
-        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])
     try:
         assert holder.stdout.readline().strip() == "held"
         result = runner.invoke(app, ["audit", "run", "-w", str(root), "--policy", str(policy), "--json"])

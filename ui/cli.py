@@ -104,7 +104,8 @@ def _one_line(exc: BaseException) -> str:
     if type(exc).__name__ == "ValidationError" and callable(getattr(exc, "errors", None)):
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"])
-        text = f"{field}: {first['msg']}" if field else first["msg"]
+        reason = first["msg"].removeprefix("Value error, ")  # pydantic's prefix for a validator's own ValueError
+        text = f"{field}: {reason}" if field else reason
     else:
         text = str(exc) or type(exc).__name__
     return " ".join(text.split())

@@ -26,9 +26,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO, append_section, command_line, cpu_stall_microseconds, machine, utc_stamp  # noqa: E402
 
-from ledger import Ledger, bundle_json, verify_bundle  # noqa: E402
+from ledger import Ledger, NoteVerifier, bundle_json  # noqa: E402
 from unlearn.data import ColumnMapping, load_source, synthetic_interactions  # noqa: E402
 from unlearn.ingest import ingest  # noqa: E402
+from verify.standalone import verify_bundle  # noqa: E402
 
 
 def timed_ingest(workspace: Path, source: str, path: Path) -> dict[str, float]:
@@ -72,7 +73,7 @@ def proof_figures(ledger: Ledger, subject: str) -> dict[str, float]:
     started = time.perf_counter()
     bundle = ledger.prove_request(request_id)
     proved = time.perf_counter()
-    verify_bundle(bundle, ledger.workspace.signer.public_key)
+    verify_bundle(bundle, NoteVerifier.for_key(ledger.workspace.signer.public_key))
     checked = time.perf_counter()
     return {"events": len(ledger.log.events()), "bytes": len(bundle_json(bundle).encode()),
             "prove_ms": (proved - started) * 1000, "check_ms": (checked - proved) * 1000}

@@ -7,7 +7,7 @@ recorded event payloads; :class:`RequestKind` is the one vocabulary of request k
 
 from ledger._canonical import canonical_json, sha256_hex
 from ledger._checkpoints import SignedCheckpoint
-from ledger._checkpoints import NoteVerifier, open_note
+from ledger._checkpoints import Note, NoteSignature, NoteVerifier, open_note, parse_skey, skey
 from ledger._events import Event, EventLog, IntegrityResult
 from ledger._ledger import Ledger
 from ledger._records import (
@@ -22,9 +22,11 @@ from ledger._records import (
     RequestKind,
     RequestRecord,
 )
-from ledger._proofs import bundle_json, verify_bundle
+from ledger._merkle import consistency_proof
+from ledger._proofs import bundle_json
 from ledger._signing import Signer, load_public_key, public_key_fingerprint
-from ledger._signing import raw_public_key, strict_b64decode
+from ledger._signing import raw_public_key, vkey
+from verify.standalone import b64decode_strict as strict_b64decode  # the one strict base64 reader
 from ledger._store import InteractionStore
 from ledger._workspace import Workspace, default_workspace_path
 from ledger.errors import LedgerIntegrityError, LetheError, RequestError, SignatureError, WorkspaceError
@@ -59,9 +61,14 @@ __all__ = [
     "public_key_fingerprint",
     "sha256_hex",
     "bundle_json",
-    "verify_bundle",
+    "consistency_proof",
+    "Note",
+    "NoteSignature",
     "NoteVerifier",
     "open_note",
+    "parse_skey",
     "raw_public_key",
+    "skey",
     "strict_b64decode",
+    "vkey",
 ]

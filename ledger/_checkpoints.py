@@ -12,9 +12,12 @@ followed, as a signed note (c2sp.org/signed-note), by a blank line and one line 
     — <key name> <base64(4-byte key ID || 64-byte Ed25519 signature over the text above)>
 
 The key ID is ``SHA-256(key name || 0x0A || 0x01 || public key)[:4]``; the workspace exports the matching verifier
-key as ``keys/signing.vkey`` (``ledger._signing``). Witnesses add their own signature lines (co-signatures).
+key as ``keys/signing.vkey`` (``ledger._signing``). Witnesses add their own signature lines (C2SP
+tlog-cosignature/v1, ``verify.witness``).
 
-Reading follows the specifications: any note may carry signatures by keys this reader does not know (they are
+Reading is ``verify.standalone``'s (``parse_note``, ``parse_checkpoint``, ``NoteKey``), the one reader an auditor's
+copy and Lethe's own commands share; this module makes notes and gives them the ledger's types and errors. Reading
+follows the specifications: any note may carry signatures by keys this reader does not know (they are
 ignored, in any order), every signature by a known key must verify, and a note with no valid signature by the
 required key is refused. Any malformed note — bad UTF-8, a control character, a signature line that does not parse,
 non-canonical base64 — is refused whole. An auditor keeps the notes and later checks the log only grew.
@@ -28,59 +31,49 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from ledger._signing import (
-    Signer,
-    note_key_hash,
-    note_key_name,
-    parse_vkey,
-    strict_b64decode,
-    valid_note_name,
-    vkey,
-)
+from ledger._signing import Signer, note_key_name, parse_vkey, vkey
 from ledger.errors import LedgerIntegrityError, SignatureError
+from verify.standalone import (
+    ED25519_NOTE_TYPE,
+    NoteKey,
+    VerificationError,
+    b64decode_strict,
+    note_key_hash,
+    parse_checkpoint,
+    valid_note_name,
+)
+from verify.standalone import parse_note as standalone_parse_note
 
 SIGNATURE_DASH = "— "  # U+2014 EM DASH, space
-MAX_SIGNATURES = 100  # the spec asks readers to accept at least 16; Go's reference stops at 100
-MAX_NOTE_BYTES = 1 << 20
 TIME_EXTENSION = "time "
-LEGACY_FORMAT = (
-    "a checkpoint note in Lethe's checkpoint format 1 (origin 'lethe-ledger', no key ID in its signature line), "
-    "written before Lethe adopted C2SP signed notes; this version reads C2SP tlog-checkpoint notes only, so the "
-    "note cannot be checked here"
-)
 
 
 @dataclass(frozen=True)
-class NoteVerifier:
-    """A known Ed25519 note key: its name, 4-byte key ID and public key (a C2SP ``vkey`` holds all three)."""
-
-    name: str
-    key_hash: bytes
-    public_key: Ed25519PublicKey
+class NoteVerifier(NoteKey):
+    """A known Ed25519 note key: its name, 4-byte key ID and public key (a C2SP ``vkey`` holds all three), and its
+    type (0x01 a note key, 0x04 a witness's cosigner key); what it verifies is ``verify.standalone.NoteKey``'s."""
 
     @classmethod
     def from_vkey(cls, text: str) -> "NoteVerifier":
-        return cls(*parse_vkey(text))
+        key = parse_vkey(text)
+        return cls(key.name, key.key_hash, key.key, key.key_type)
 
     @classmethod
-    def for_key(cls, public_key: Ed25519PublicKey, name: str | None = None) -> "NoteVerifier":
+    def for_key(cls, public_key: Ed25519PublicKey, name: str | None = None,
+                key_type: bytes = ED25519_NOTE_TYPE) -> "NoteVerifier":
         """The verifier of ``public_key`` under ``name`` (default: the workspace's ledger name for this key)."""
         name = note_key_name(public_key) if name is None else name
-        return cls(name, note_key_hash(name, public_key), public_key)
+        return cls(name, note_key_hash(name, public_key, key_type), public_key, key_type)
+
+    @property
+    def public_key(self) -> Ed25519PublicKey:
+        return self.key
 
     @property
     def vkey(self) -> str:
-        return vkey(self.name, self.public_key)
-
-    def verifies(self, text: bytes, signature: bytes) -> bool:
-        try:
-            self.public_key.verify(signature, text)
-        except InvalidSignature:
-            return False
-        return True
+        return vkey(self.name, self.key, self.key_type)
 
 
 @dataclass(frozen=True)
@@ -113,12 +106,11 @@ class Note:
         """
         known = {(v.name, v.key_hash): v for v in verifiers}
         accepted: list[NoteVerifier] = []
-        body = self.text.encode("utf-8")
         for signature in self.signatures:
             verifier = known.get((signature.name, signature.key_hash))
             if verifier is None:
                 continue  # a signer we do not know: a witness, a rotated key, anything — ignored
-            if not verifier.verifies(body, signature.signature):
+            if verifier.verifies(self.text, signature.signature) is None:
                 raise SignatureError(f"the signature by {signature.name} does not match the note: it was altered")
             if verifier not in accepted:
                 accepted.append(verifier)
@@ -133,19 +125,26 @@ class Note:
         return Note(self.text, (*self.signatures, sign_text(self.text, private_key, name)))
 
 
-def parse_skey(text: str) -> tuple[str, Ed25519PrivateKey]:
-    """``(name, private key)`` of a signer key in the Go/C2SP ``PRIVATE+KEY+<name>+<hex key ID>+<base64(0x01 ||
-    32-byte seed)>`` form; ValueError if it is not an Ed25519 one or its key ID does not match."""
+def parse_skey(text: str, key_type: bytes = ED25519_NOTE_TYPE) -> tuple[str, Ed25519PrivateKey]:
+    """``(name, private key)`` of a signer key in the Go/C2SP ``PRIVATE+KEY+<name>+<hex key ID>+<base64(type ||
+    32-byte seed)>`` form (type 0x01 a note signer, 0x04 a cosigner); ValueError if it is not one of ``key_type``
+    or its key ID does not match."""
     prefix, private, name, key_id_hex, encoded = (text.strip().split("+", 4) + [""] * 5)[:5]
     if (prefix, private) != ("PRIVATE", "KEY") or not valid_note_name(name) or len(key_id_hex) != 8:
         raise ValueError("not a signed-note signer key (PRIVATE+KEY+name+keyid+base64 key)")
-    material = strict_b64decode(encoded, "the signer key")
-    if len(material) != 33 or material[0] != 1:
-        raise ValueError("not an Ed25519 signer key (type 0x01, 32-byte seed)")
+    material = b64decode_strict(encoded, "the signer key")
+    if len(material) != 33 or material[:1] != key_type:
+        raise ValueError(f"not an Ed25519 signer key of type 0x{key_type.hex()} with a 32-byte seed")
     private_key = Ed25519PrivateKey.from_private_bytes(material[1:])
-    if note_key_hash(name, private_key.public_key()).hex() != key_id_hex.lower():
+    if note_key_hash(name, private_key.public_key(), key_type).hex() != key_id_hex.lower():
         raise ValueError(f"the signer key's ID {key_id_hex} does not match its name and key")
     return name, private_key
+
+
+def skey(name: str, private_key: Ed25519PrivateKey, key_type: bytes = ED25519_NOTE_TYPE) -> str:
+    """The ``PRIVATE+KEY+…`` text of a signer key (what :func:`parse_skey` reads)."""
+    key_id = note_key_hash(name, private_key.public_key(), key_type).hex()
+    return f"PRIVATE+KEY+{name}+{key_id}+{base64.b64encode(key_type + private_key.private_bytes_raw()).decode()}"
 
 
 def sign_text(text: str, private_key: Ed25519PrivateKey, name: str | None = None) -> NoteSignature:
@@ -160,54 +159,14 @@ def sign_text(text: str, private_key: Ed25519PrivateKey, name: str | None = None
 def parse_note(note: str | bytes, where: str = "note") -> Note:
     """Split a signed note into text and signature lines (c2sp.org/signed-note, "Format"); verify nothing.
 
-    :class:`LedgerIntegrityError` naming ``where`` if it is not a well-formed note.
+    :class:`LedgerIntegrityError` naming ``where`` if it is not a well-formed note (``verify.standalone.parse_note``
+    says what well-formed is).
     """
-    def malformed(reason: str) -> LedgerIntegrityError:
-        return LedgerIntegrityError(f"{where} is not a signed note: {reason}")
-
-    if isinstance(note, bytes):
-        if len(note) > MAX_NOTE_BYTES:
-            raise malformed(f"larger than {MAX_NOTE_BYTES} bytes")
-        try:
-            note = note.decode("utf-8")
-        except UnicodeDecodeError:
-            raise malformed("not valid UTF-8") from None
-    if not isinstance(note, str):
-        raise malformed("not text")
-    if len(note) > MAX_NOTE_BYTES:
-        raise malformed(f"larger than {MAX_NOTE_BYTES} bytes")
-    if note.startswith("lethe-ledger ") and "\n— lethe " in note:
-        raise LedgerIntegrityError(f"{where} is {LEGACY_FORMAT}")
-    if any(ch < " " and ch != "\n" for ch in note):
-        raise malformed("it holds a control character other than newline")
     try:
-        note.encode("utf-8")
-    except UnicodeEncodeError:
-        raise malformed("not valid UTF-8 (a lone surrogate)") from None
-    split = note.rfind("\n\n")
-    if split < 0:
-        raise malformed("no blank line before the signatures")
-    text, block = note[: split + 1], note[split + 2 :]
-    if not block or not block.endswith("\n"):
-        raise malformed("the signature lines must end with a newline")
-    lines = block[:-1].split("\n")
-    if len(lines) > MAX_SIGNATURES:
-        raise malformed(f"more than {MAX_SIGNATURES} signatures")
-    signatures = []
-    for line in lines:
-        if not line.startswith(SIGNATURE_DASH):
-            raise malformed(f"{line[:40]!r} is not a signature line ('— <name> <base64>')")
-        name, space, encoded = line[len(SIGNATURE_DASH) :].partition(" ")
-        if not space or not valid_note_name(name):
-            raise malformed(f"{line[:40]!r} does not name a valid key")
-        try:
-            raw = strict_b64decode(encoded, f"the signature by {name}")
-        except ValueError as exc:
-            raise malformed(str(exc)) from None
-        if len(raw) < 5:
-            raise malformed(f"the signature by {name} is shorter than a key ID and a signature")
-        signatures.append(NoteSignature(name, raw[:4], raw[4:]))
-    return Note(text, tuple(signatures))
+        text, signatures = standalone_parse_note(note, where)
+    except VerificationError as exc:
+        raise LedgerIntegrityError(str(exc)) from None
+    return Note(text, tuple(NoteSignature(*signature) for signature in signatures))
 
 
 def open_note(note: str | bytes, verifiers: Iterable[NoteVerifier], where: str = "note") -> tuple[Note, list[NoteVerifier]]:
@@ -277,30 +236,15 @@ class SignedCheckpoint:
 
     @classmethod
     def from_note(cls, text: str | bytes, where: str = "checkpoint") -> "SignedCheckpoint":
-        """Parse a checkpoint note (c2sp.org/tlog-checkpoint); any deviation is a LedgerIntegrityError naming
-        ``where``. Signatures are not checked here: see :meth:`verify`."""
-        note = parse_note(text, where)
-
-        def malformed(reason: str) -> LedgerIntegrityError:
-            return LedgerIntegrityError(f"{where} is not a tlog checkpoint: {reason}")
-
-        lines = note.text[:-1].split("\n")
-        if len(lines) < 3:
-            raise malformed("it needs an origin, a tree size and a root hash line")
-        origin, size, root, *extensions = lines
-        if not origin:
-            raise malformed("the origin line is empty")
-        if not size.isascii() or not size.isdigit() or (size != "0" and size.startswith("0")):
-            raise malformed(f"tree size {size[:30]!r} is not a decimal number without leading zeros")
+        """Parse a checkpoint note (c2sp.org/tlog-checkpoint, read by ``verify.standalone.parse_checkpoint``); any
+        deviation is a LedgerIntegrityError naming ``where``. Signatures are not checked here: see :meth:`verify`."""
         try:
-            root_hash = strict_b64decode(root, "the root hash")
-        except ValueError as exc:
-            raise malformed(str(exc)) from None
-        if len(root_hash) != 32:
-            raise malformed(f"the root hash is {len(root_hash)} bytes, not 32")
-        if any(not line for line in extensions):
-            raise malformed("an extension line is empty")
-        return cls(origin, int(size), root_hash, tuple(extensions), note.signatures)
+            checkpoint = parse_checkpoint(text, where)
+        except VerificationError as exc:
+            raise LedgerIntegrityError(str(exc)) from None
+        return cls(checkpoint.origin, checkpoint.tree_size, checkpoint.root,
+                   tuple(checkpoint.text[:-1].split("\n")[3:]),
+                   tuple(NoteSignature(*signature) for signature in checkpoint.signatures))
 
     @classmethod
     def read(cls, path: Path) -> "SignedCheckpoint":

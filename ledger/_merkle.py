@@ -10,11 +10,12 @@ What an outsider recomputes, in any language:
 - **Hashes** (RFC 9162 §2.1.1): ``leaf = SHA-256(0x00 || leaf bytes)``, ``node = SHA-256(0x01 || left || right)``,
   the empty tree's root is ``SHA-256("")``. Every leaf hash, proof node and root is exactly 32 bytes; anything
   else (a 0-byte root or leaf hash, a truncated node) is refused before any hashing.
-- **Proofs.** Generation follows RFC 6962 §2.1 (PATH, SUBPROOF); verification RFC 9162 §2.1.3.2 (inclusion) and
-  §2.1.4.2 (consistency). A consistency proof from size 0 is refused: every tree extends the empty one, so such
-  a "proof" shows nothing (transparency-dev/merkle refuses it too).
+- **Proofs.** Generation follows RFC 6962 §2.1 (PATH, SUBPROOF). A consistency proof from size 0 is not made:
+  every tree extends the empty one, so such a "proof" shows nothing (transparency-dev/merkle refuses it too).
 
-The functions are pure, over lists of 32-byte leaf hashes; the suite checks them against transparency-dev's
+This module is the log's side: it makes roots and proofs. Checking them (RFC 9162 §2.1.3.2 and §2.1.4.2) is
+``verify/standalone.py``'s, the one verifier Lethe's own commands and an auditor's copy both run. The functions are
+pure, over lists of 32-byte leaf hashes; the suite checks what they make against that verifier, transparency-dev's
 probes and a real Certificate Transparency log (``tests/test_evidence_vectors.py``).
 """
 
@@ -38,20 +39,9 @@ def _check_hash(value: object, what: str) -> bytes:
     return bytes(value)
 
 
-def _check_size(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ProofError(f"{what} must be a non-negative integer, not {value!r}")
-    return value
-
-
 def leaf_hash(data: bytes) -> bytes:
     """``SHA-256(0x00 || data)``: the hash of one leaf's bytes."""
     return hashlib.sha256(b"\x00" + data).digest()
-
-
-def node_hash(left: bytes, right: bytes) -> bytes:
-    """``SHA-256(0x01 || left || right)``; both children must be 32-byte hashes."""
-    return _node(_check_hash(left, "a left child"), _check_hash(right, "a right child"))
 
 
 def _node(left: bytes, right: bytes) -> bytes:
@@ -109,31 +99,6 @@ def inclusion_proofs(indices: list[int], leaves: list[bytes]) -> list[list[bytes
     return paths
 
 
-def verify_inclusion(index: int, tree_size: int, leaf: bytes, proof: list[bytes], root: bytes) -> None:
-    """RFC 9162 §2.1.3.2; raises :class:`ProofError` unless ``leaf`` is at ``index`` of the tree with ``root``."""
-    leaf, root = _check_hash(leaf, "the leaf hash"), _check_hash(root, "the root hash")
-    proof = [_check_hash(node, f"proof node {i}") for i, node in enumerate(proof)]
-    index, tree_size = _check_size(index, "the leaf index"), _check_size(tree_size, "the tree size")
-    if not 0 <= index < tree_size:
-        raise ProofError(f"leaf index {index} is outside a tree of size {tree_size}")
-    fn, sn, r = index, tree_size - 1, leaf
-    for p in proof:
-        if sn == 0:
-            raise ProofError("inclusion proof is longer than the tree is deep")
-        if fn & 1 or fn == sn:
-            r = _node(p, r)
-            if not fn & 1:
-                while fn and not fn & 1:
-                    fn >>= 1
-                    sn >>= 1
-        else:
-            r = _node(r, p)
-        fn >>= 1
-        sn >>= 1
-    if sn != 0 or r != root:
-        raise ProofError("inclusion proof does not lead to the checkpoint's root hash")
-
-
 def consistency_proof(old_size: int, leaves: list[bytes]) -> list[bytes]:
     """PROOF(m, D[n]): shows the tree of the first ``old_size`` leaves is a prefix of this one."""
     if not 0 < old_size <= len(leaves):
@@ -149,48 +114,3 @@ def _subproof(m: int, leaves: list[bytes], complete: bool) -> list[bytes]:
     if m <= k:
         return _subproof(m, leaves[:k], complete) + [root_hash(leaves[k:])]
     return _subproof(m - k, leaves[k:], False) + [root_hash(leaves[:k])]
-
-
-def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: list[bytes]) -> None:
-    """RFC 9162 §2.1.4.2; raises :class:`ProofError` unless the old tree is a prefix of the new one.
-
-    Refused before any hashing: a hash that is not 32 bytes, ``old_size > new_size``, and ``old_size == 0``
-    (nothing to prove). Equal sizes need an empty proof and equal roots.
-    """
-    old_root, new_root = _check_hash(old_root, "the old root hash"), _check_hash(new_root, "the new root hash")
-    proof = [_check_hash(node, f"proof node {i}") for i, node in enumerate(proof)]
-    old_size, new_size = _check_size(old_size, "the old tree size"), _check_size(new_size, "the new tree size")
-    if old_size > new_size:
-        raise ProofError(f"the old tree (size {old_size}) is larger than the new one (size {new_size})")
-    if old_size == 0:
-        raise ProofError("a consistency proof from the empty tree proves nothing (every log extends it)")
-    if old_size == new_size:
-        if proof:
-            raise ProofError(f"both trees have size {old_size}: the consistency proof must be empty")
-        if old_root != new_root:
-            raise ProofError("same tree size but different roots: the log was rewritten")
-        return
-    if old_size & (old_size - 1) == 0:  # a power of two: the old root is the first node
-        proof = [old_root, *proof]
-    if not proof:
-        raise ProofError("empty consistency proof")
-    fn, sn = old_size - 1, new_size - 1
-    while fn & 1:
-        fn >>= 1
-        sn >>= 1
-    fr = sr = proof[0]
-    for c in proof[1:]:
-        if sn == 0:
-            raise ProofError("consistency proof is too long")
-        if fn & 1 or fn == sn:
-            fr, sr = _node(c, fr), _node(c, sr)
-            if not fn & 1:
-                while fn and not fn & 1:
-                    fn >>= 1
-                    sn >>= 1
-        else:
-            sr = _node(sr, c)
-        fn >>= 1
-        sn >>= 1
-    if sn != 0 or fr != old_root or sr != new_root:
-        raise ProofError("consistency proof fails: the new log does not extend the old checkpoint")

@@ -9,16 +9,15 @@ auditor or a regulator can verify reports, certificates and ledger checkpoints w
   log identity, ``lethe.dev/ledger/<first 16 hex of the key fingerprint>``; the key ID is the first 4 bytes of
   ``SHA-256(name || 0x0A || 0x01 || public key)``.
 
-Signatures cover exact bytes (DSSE's PAE of the payload bytes, a note's text), never a re-serialised dict.
+Signatures cover exact bytes (DSSE's PAE of the payload bytes, a note's text), never a re-serialised dict. Key
+IDs, names and vkeys are read with ``verify.standalone``'s functions: the verifier an auditor runs is the one
+definition of these formats.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
-import hashlib
 import os
-import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,41 +25,16 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from ledger._canonical import sha256_hex
 from ledger.errors import SignatureError, WorkspaceError
+from verify.standalone import ED25519_NOTE_TYPE, NoteKey, VerificationError, note_key_hash, valid_note_name
+from verify.standalone import key_fingerprint as public_key_fingerprint  # SHA-256 of the raw key, hex: every keyid
+from verify.standalone import parse_vkey as standalone_parse_vkey
+from verify.standalone import raw_key as raw_public_key  # the 32-byte RFC 8032 encoding
 
 PRIVATE_KEY_FILE = "signing.key"
 PUBLIC_KEY_FILE = "signing.pub"
 VKEY_FILE = "signing.vkey"
 LOG_NAME_PREFIX = "lethe.dev/ledger/"
-ED25519_NOTE_TYPE = b"\x01"  # the signed-note signature type of Ed25519 (c2sp.org/signed-note, "Signature types")
-
-
-def raw_public_key(public_key: Ed25519PublicKey) -> bytes:
-    """The 32-byte RFC 8032 encoding of ``public_key``."""
-    return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-
-
-def strict_b64decode(text: str, what: str, urlsafe_too: bool = False) -> bytes:
-    """Decode canonical, padded base64 (RFC 4648 §4; with ``urlsafe_too`` also §5, one alphabet per string).
-
-    Refused: other characters, missing padding, and non-canonical encodings whose unused bits are set (two
-    spellings of the same bytes would let a flipped character go unnoticed). Raises ``ValueError`` naming ``what``.
-    """
-    if not isinstance(text, str):
-        raise ValueError(f"{what} is not a base64 string")
-    standard = re.fullmatch(r"[A-Za-z0-9+/]*={0,2}", text) is not None
-    urlsafe = urlsafe_too and not standard and re.fullmatch(r"[A-Za-z0-9_-]*={0,2}", text) is not None
-    if not (standard or urlsafe):
-        raise ValueError(f"{what} is not base64")
-    try:
-        data = (base64.urlsafe_b64decode if urlsafe else base64.b64decode)(text.encode("ascii"))
-    except binascii.Error as exc:
-        raise ValueError(f"{what} is not valid base64 ({exc})") from None
-    again = (base64.urlsafe_b64encode if urlsafe else base64.b64encode)(data).decode("ascii")
-    if again != text:
-        raise ValueError(f"{what} is not canonical base64 (unused bits set or padding wrong)")
-    return data
 
 
 def note_key_name(public_key: Ed25519PublicKey) -> str:
@@ -68,48 +42,23 @@ def note_key_name(public_key: Ed25519PublicKey) -> str:
     return LOG_NAME_PREFIX + public_key_fingerprint(public_key)[:16]
 
 
-def note_key_hash(name: str, public_key: Ed25519PublicKey) -> bytes:
-    """C2SP key ID of an Ed25519 note key: ``SHA-256(name || 0x0A || 0x01 || public key)[:4]``."""
-    return hashlib.sha256(name.encode() + b"\n" + ED25519_NOTE_TYPE + raw_public_key(public_key)).digest()[:4]
-
-
-def valid_note_name(name: str) -> bool:
-    """Key names are non-empty and hold no Unicode space and no ``+`` (c2sp.org/signed-note, "Format")."""
-    return bool(name) and "+" not in name and not any(ch.isspace() for ch in name)
-
-
-def vkey(name: str, public_key: Ed25519PublicKey) -> str:
-    """The C2SP verifier key ``<name>+<hex key ID>+<base64(0x01 || public key)>``."""
+def vkey(name: str, public_key: Ed25519PublicKey, key_type: bytes = ED25519_NOTE_TYPE) -> str:
+    """The C2SP verifier key ``<name>+<hex key ID>+<base64(type || public key)>`` (type 0x01 a note key, 0x04 a
+    witness's cosigner key)."""
     if not valid_note_name(name):
         raise ValueError(f"{name!r} is not a valid signed-note key name")
-    encoded = base64.b64encode(ED25519_NOTE_TYPE + raw_public_key(public_key)).decode()
-    return f"{name}+{note_key_hash(name, public_key).hex()}+{encoded}"
+    encoded = base64.b64encode(key_type + raw_public_key(public_key)).decode()
+    return f"{name}+{note_key_hash(name, public_key, key_type).hex()}+{encoded}"
 
 
-def parse_vkey(text: str) -> tuple[str, bytes, Ed25519PublicKey]:
-    """``(name, key ID, public key)`` of an Ed25519 C2SP verifier key; :class:`SignatureError` if it is not one
-    (another signature type, a key ID that does not match the name and key, a malformed part)."""
-    text = text.strip()
-    name, _, rest = text.partition("+")
-    key_id_hex, _, key_b64 = rest.partition("+")
+def parse_vkey(text: str) -> NoteKey:
+    """An Ed25519 C2SP verifier key (note key or cosigner key); :class:`SignatureError` if it is not one (another
+    signature type, a key ID that does not match the name and key, a malformed part)."""
     try:
-        if not valid_note_name(name) or not re.fullmatch(r"[0-9a-f]{8}", key_id_hex):
-            raise ValueError("name or key ID")
-        material = strict_b64decode(key_b64, "the key")
-    except ValueError as exc:
-        raise SignatureError(f"not a signed-note verifier key (name+keyid+base64 key): {exc}") from None
-    if len(material) != 33 or material[:1] != ED25519_NOTE_TYPE:
-        raise SignatureError("the verifier key is not an Ed25519 signed-note key (type 0x01, 32 bytes)")
-    public_key = Ed25519PublicKey.from_public_bytes(material[1:])
-    if note_key_hash(name, public_key) != bytes.fromhex(key_id_hex):
-        raise SignatureError(f"the verifier key's ID {key_id_hex} does not match its name and key")
-    return name, bytes.fromhex(key_id_hex), public_key
+        return standalone_parse_vkey(text)
+    except VerificationError as exc:
+        raise SignatureError(str(exc)) from None
 
-
-def public_key_fingerprint(public_key: Ed25519PublicKey) -> str:
-    """SHA-256 of the raw 32-byte public key, hex: the ``keyid`` printed on every signature."""
-    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return sha256_hex(raw)
 
 
 def load_public_key(path: Path) -> Ed25519PublicKey:
@@ -121,7 +70,7 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
         raise SignatureError(f"public key file not found: {path}") from exc
     if not data.lstrip().startswith(b"-----BEGIN"):
         try:
-            return parse_vkey(data.decode("utf-8"))[2]
+            return parse_vkey(data.decode("utf-8")).key
         except (SignatureError, UnicodeDecodeError) as exc:
             raise SignatureError(f"{path} is neither a PEM public key nor a verifier key: {exc}") from None
     try:

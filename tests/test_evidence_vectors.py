@@ -29,18 +29,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from ledger import Ledger, LedgerIntegrityError, SignatureError, SignedCheckpoint, canonical_json
 from ledger._canonical import CanonicalJsonError
 from ledger._checkpoints import Note, NoteVerifier, open_note, parse_note, parse_skey
-from ledger._merkle import (
-    EMPTY_ROOT,
-    ProofError,
-    consistency_proof,
-    inclusion_proof,
-    inclusion_proofs,
-    leaf_hash,
-    root_hash,
-    verify_consistency,
-    verify_inclusion,
-)
-from ledger._proofs import verify_bundle
+from ledger._merkle import EMPTY_ROOT, ProofError, consistency_proof, inclusion_proof, inclusion_proofs, leaf_hash, root_hash
+from verify.standalone import VerificationError, verify_bundle, verify_consistency, verify_inclusion
 from ledger._signing import PUBLIC_KEY_FILE, VKEY_FILE, Signer, load_public_key, note_key_hash, parse_vkey
 from verify._report import (
     REPORT_PAYLOAD_TYPE,
@@ -173,7 +163,7 @@ def test_every_merkle_probe_is_present() -> None:
 def test_transparency_dev_inclusion_probe(path: Path) -> None:
     probe = json.loads(path.read_text())
     if probe["wantErr"]:
-        with pytest.raises(ProofError):
+        with pytest.raises(VerificationError):
             _run_inclusion(probe)
     else:
         _run_inclusion(probe)
@@ -183,7 +173,7 @@ def test_transparency_dev_inclusion_probe(path: Path) -> None:
 def test_transparency_dev_consistency_probe(path: Path) -> None:
     probe = json.loads(path.read_text())
     if probe["wantErr"] or _probe_id(path) in STRICTER:
-        with pytest.raises(ProofError):
+        with pytest.raises(VerificationError):
             _run_consistency(probe)
     else:
         _run_consistency(probe)
@@ -191,7 +181,7 @@ def test_transparency_dev_consistency_probe(path: Path) -> None:
 
 def test_the_stricter_probe_passes_with_real_hashes_and_fails_on_its_length_alone() -> None:
     probe = json.loads((VECTORS / "merkle/consistency/additional/sizes-are-equal-one-and-proof-is-empty.json").read_text())
-    with pytest.raises(ProofError, match="32-byte"):
+    with pytest.raises(VerificationError, match="32 bytes"):
         _run_consistency(probe)
     verify_consistency(1, 1, EMPTY_ROOT, EMPTY_ROOT, [])
 
@@ -202,14 +192,14 @@ def test_the_stricter_probe_passes_with_real_hashes_and_fails_on_its_length_alon
     ("00" * 32, b"\0" * 32, []),
 ], ids=["empty-leaf", "empty-root", "both-empty", "short-leaf", "long-leaf", "short-node", "empty-node", "hex-str"])
 def test_a_hash_that_is_not_32_bytes_is_refused_before_hashing(leaf: Any, root: Any, proof: list[bytes]) -> None:
-    with pytest.raises(ProofError, match="32-byte"):
+    with pytest.raises(VerificationError, match="32 bytes"):
         verify_inclusion(0, 2, leaf, proof, root)
 
 
 @pytest.mark.parametrize(("old", "new"), [(0, 0), (0, 1), (0, 5)])
 def test_a_consistency_proof_from_size_zero_is_refused(old: int, new: int) -> None:
     leaves = [leaf_hash(bytes([i])) for i in range(new)]
-    with pytest.raises(ProofError):
+    with pytest.raises(VerificationError):
         verify_consistency(old, new, EMPTY_ROOT, root_hash(leaves), [])
     if new:
         with pytest.raises(ProofError):
@@ -219,7 +209,7 @@ def test_a_consistency_proof_from_size_zero_is_refused(old: int, new: int) -> No
 @pytest.mark.parametrize(("index", "size"), [(-1, 3), (3, 3), (True, 3), (0, -1), (0, 2.0)])
 def test_an_impossible_index_or_size_is_refused(index: Any, size: Any) -> None:
     leaves = [leaf_hash(bytes([i])) for i in range(3)]
-    with pytest.raises(ProofError):
+    with pytest.raises(VerificationError):
         verify_inclusion(index, size, leaves[0], inclusion_proof(0, leaves), root_hash(leaves))
 
 
@@ -265,7 +255,7 @@ def test_ct_log_inclusion_mutations_are_refused(ct: dict[str, Any]) -> None:
         (*args[:4], _flip(ct["root"])), (*args[:4], b64(CT_OLD_ROOT)),
     ]
     for mutated in mutations:
-        with pytest.raises(ProofError):
+        with pytest.raises(VerificationError):
             verify_inclusion(*mutated)
 
 
@@ -281,7 +271,7 @@ def test_ct_log_consistency_mutations_are_refused(ct: dict[str, Any]) -> None:
         (0, ct["size"], EMPTY_ROOT, new, proof),
     ]
     for mutated in mutations:
-        with pytest.raises(ProofError):
+        with pytest.raises(VerificationError):
             verify_consistency(*mutated)
 
 
@@ -315,7 +305,8 @@ def test_signing_a_note_is_deterministic_to_the_byte(case: dict[str, Any]) -> No
 
 def test_the_vkeys_key_ids_are_the_spec_hash() -> None:
     for name, key in NOTES["keys"].items():
-        parsed_name, key_id, public_key = parse_vkey(key["vkey"])
+        parsed = parse_vkey(key["vkey"])
+        parsed_name, key_id, public_key = parsed.name, parsed.key_hash, parsed.key
         assert parsed_name == name and note_key_hash(name, public_key) == key_id
         assert key_id == _spec_key_hash(name, public_key)
 
@@ -461,7 +452,8 @@ def test_the_workspace_exports_its_vkey_beside_the_pem_key(lethe_signer: Signer,
     signer = Signer.load_or_create(tmp_path / "keys")
     vkey_text = (tmp_path / "keys" / VKEY_FILE).read_text()
     assert vkey_text == signer.vkey + "\n" and (tmp_path / "keys" / PUBLIC_KEY_FILE).exists()
-    name, key_id, public_key = parse_vkey(vkey_text)
+    parsed = parse_vkey(vkey_text)
+    name, key_id, public_key = parsed.name, parsed.key_hash, parsed.key
     assert name == signer.note_name and key_id == _spec_key_hash(name, signer.public_key)
     assert public_key == signer.public_key == load_public_key(tmp_path / "keys" / VKEY_FILE)
     (tmp_path / "keys" / VKEY_FILE).unlink()  # a workspace made before vkeys: the key is exported on next use
@@ -808,8 +800,8 @@ def test_a_format_1_event_in_a_proof_is_refused_by_name(lethe_signer: Signer) ->
     event["hash"] = event_hash(GENESIS_HASH, 1, event["ts"], event["kind"], "t", old_bytes)
     leaf = leaf_hash(canonical_json(event))
     bundle = make_bundle(SignedCheckpoint.sign(lethe_signer, 1, leaf), [(event, 0, [])])
-    with pytest.raises(LedgerIntegrityError, match="ledger format 1"):
-        verify_bundle(bundle, lethe_signer.public_key)
+    with pytest.raises(VerificationError, match="ledger format 1"):
+        verify_bundle(bundle, NoteVerifier.for_key(lethe_signer.public_key))
 
 
 # --- Lethe's checkpoint notes and sigstore's signed-note reader ----------------------------------------------------

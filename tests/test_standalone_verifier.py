@@ -18,14 +18,13 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from ledger import Ledger, Signer
+from ledger import Ledger, Signer, consistency_proof
 from ledger._checkpoints import SignedCheckpoint
 from ui.cli import app
 from ui.services import open_services
 from unlearn.requests import ErasureRequest
 from verify import verify_certificate_file
 from verify._report import CERTIFICATE_PAYLOAD_TYPE, save_envelope, sign_bytes
-from verify.standalone import consistency_proof
 
 pytestmark = pytest.mark.slow
 

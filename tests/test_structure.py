@@ -3,6 +3,10 @@
 Dependencies point one way (ui → verify → unlearn → ledger; policies beside ledger), no module imports in a circle
 (type-checking-only imports count too: a drawing of the structure shows them), and no package reaches into another
 package's private module when a public name exists.
+
+One module stands outside the layers: ``verify.standalone``, the one implementation of the evidence formats' checks
+(the file a regulator copies, issue 18). It imports nothing of Lethe, only the standard library and
+``cryptography``, so every layer may use it without a circle: the ledger reads its own notes and keys with it.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = {"ledger": 0, "policies": 0, "unlearn": 1, "verify": 2, "ui": 3}
+LEAF_MODULES = {"verify.standalone"}  # below every layer: they import nothing of Lethe (checked below)
 
 
 def _import_graph() -> dict[str, set[str]]:
@@ -77,8 +82,20 @@ def test_no_module_imports_in_a_circle() -> None:
 
 def test_dependencies_point_one_way() -> None:
     upward = [(module, target) for module, targets in _import_graph().items() for target in targets
-              if PACKAGES[target.split(".")[0]] > PACKAGES[module.split(".")[0]]]
+              if target not in LEAF_MODULES and PACKAGES[target.split(".")[0]] > PACKAGES[module.split(".")[0]]]
     assert upward == []
+
+
+def test_the_standalone_verifier_imports_only_the_standard_library_and_cryptography() -> None:
+    import sys
+
+    for module in LEAF_MODULES:
+        tree = ast.parse((ROOT / (module.replace(".", "/") + ".py")).read_text())
+        imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                    for alias in node.names}
+        imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+                     if isinstance(node, ast.ImportFrom) and node.module and node.level == 0}
+        assert imported - set(sys.stdlib_module_names) <= {"cryptography"}, module
 
 
 def _reaches_into(module: str, target: str) -> bool:

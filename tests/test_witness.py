@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ledger import Ledger, LedgerIntegrityError, SignedCheckpoint
+from ledger import Ledger, LedgerIntegrityError, SignedCheckpoint, consistency_proof
 from ui.services import open_services
 from unlearn.requests import ErasureRequest
-from verify.standalone import LaterCheckpoint, consistency_proof, parse_checkpoint, parse_vkey, verify_certificate_bytes
+from verify.standalone import LaterCheckpoint, parse_checkpoint, parse_vkey, verify_certificate_bytes
 from verify.witness import Witness, merge_cosignatures
 
 pytestmark = pytest.mark.slow

@@ -627,7 +627,8 @@ def ledger_witness(
     """Cosign the ledger's latest checkpoint as a witness, only if it extends the last one this witness cosigned."""
     _existing_file(log_vkey, "--log-vkey")
     ledger = _ledger(workspace)
-    from verify.standalone import consistency_proof, parse_vkey
+    from ledger import consistency_proof
+    from verify.standalone import parse_vkey
     from verify.witness import Witness, merge_cosignatures
 
     witness = Witness.open(state, name)
@@ -666,7 +667,7 @@ def ledger_consistency(
     """The RFC 9162 consistency proof between two tree sizes, one base64 hash a line: what verify/standalone.py
     takes as --consistency-proof or --witnessed-proof."""
     ledger = _ledger(workspace)
-    from verify.standalone import consistency_proof
+    from ledger import consistency_proof
 
     leaves = ledger.log.leaf_hashes()
     size = len(leaves) if to_size is None else to_size

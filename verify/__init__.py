@@ -6,44 +6,19 @@ The names of the models compared, the metrics measured and the checks judged are
 
 import importlib
 
-from verify._certificate import (
-    APPROXIMATE_NOTICE,
-    Certificate,
-    DeadlineExtension,
-    Verdict,
-    gdpr_deadline,
-    issue_certificate,
-    render_certificate_pdf,
-    verify_certificate_file,
-)
-from verify._report import (
-    CERTIFICATE_PAYLOAD_TYPE,
-    CERTIFICATE_PREDICATE_TYPE,
-    REPORT_PAYLOAD_TYPE,
-    REPORT_PREDICATE_TYPE,
-    STATEMENT_PAYLOAD_TYPE,
-    CheckpointSwap,
-    ErasureScope,
-    MetricCheck,
-    ReportStatement,
-    Signature,
-    SignedEnvelope,
-    VerificationReport,
-    load_envelope,
-    load_report,
-    pae,
-    payload_digest,
-    save_envelope,
-    sign_bytes,
-    sign_payload,
-    verify_dsse,
-    verify_envelope,
-    verify_statement,
-)
-
-# The rest needs torch, numba or scikit-learn; it is imported on first use (PEP 562), so a certificate or
-# report can be checked, e.g. by `lethe certificate verify`, without loading them.
+# Every name is imported on first use (PEP 562): the verifier's models need torch, numba or scikit-learn, and
+# the ledger imports verify.standalone (the one implementation of the evidence checks), which must not pull the
+# rest of this package, nor the ledger back in a circle.
 _LAZY = {
+    **dict.fromkeys(("APPROXIMATE_NOTICE", "Certificate", "DeadlineExtension", "Verdict", "gdpr_deadline",
+                     "issue_certificate", "render_certificate_pdf", "verify_certificate_file"),
+                    "verify._certificate"),
+    **dict.fromkeys(("CERTIFICATE_PAYLOAD_TYPE", "CERTIFICATE_PREDICATE_TYPE", "REPORT_PAYLOAD_TYPE",
+                     "REPORT_PREDICATE_TYPE", "STATEMENT_PAYLOAD_TYPE", "CheckpointSwap", "ErasureScope",
+                     "MetricCheck", "ReportStatement", "Signature", "SignedEnvelope", "VerificationReport",
+                     "load_envelope", "load_report", "pae", "payload_digest", "save_envelope", "sign_bytes",
+                     "sign_payload", "verify_dsse", "verify_envelope", "verify_statement"),
+                    "verify._report"),
     **dict.fromkeys(("AUDIT_COMPLETED", "AuditCheck", "AuditReport", "AuditStatement", "DeadlineStatus",
                      "WindowRequest", "audit_report_path", "load_audit_report", "run_audit"),
                     "verify._audit"),

@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from ledger import NoteVerifier, SignedCheckpoint, Signer, load_public_key
+from ledger import NoteVerifier, SignedCheckpoint, Signer, consistency_proof, load_public_key
 from ledger.errors import LedgerIntegrityError, SignatureError
 from policies import gdpr_deadline  # noqa: F401 - re-exported: certificates state dates against it
 from verify._report import (
@@ -48,7 +48,6 @@ from verify.standalone import (
     VerificationError,
     check_older_checkpoint,
     check_witnessed,
-    consistency_proof,
     parse_checkpoint,
     verify_certificate_statement,
 )

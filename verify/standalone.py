@@ -290,13 +290,20 @@ def verify_dsse(envelope: Any, key: Ed25519PublicKey, payload_type: str) -> byte
 
 # --- C2SP signed notes and tlog checkpoints -------------------------------------------------------------------------
 
+Signature = tuple[str, bytes, bytes]  # one signature line: key name, 4-byte key ID, signature bytes
+MAX_SIGNATURES = 100  # the spec asks readers to accept at least 16; Go's reference stops at 100
+LEGACY_NOTE = ("a checkpoint note in Lethe's checkpoint format 1 (origin 'lethe-ledger', no key ID in its signature "
+               "line), written before Lethe adopted C2SP signed notes; this version reads C2SP tlog-checkpoint notes "
+               "only, so the note cannot be checked here")
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     origin: str
     tree_size: int
     root: bytes
     text: str  # the signed text, ending in a newline
-    signatures: tuple[tuple[str, bytes, bytes], ...]  # (name, key ID, signature)
+    signatures: tuple[Signature, ...]
 
     def signed_by(self, key: NoteKey) -> bool:
         """True if ``key`` signed (or, a cosigner, cosigned) this note; VerificationError if its signature line is
@@ -312,32 +319,43 @@ class Checkpoint:
         return found
 
 
-def parse_checkpoint(note: str | bytes, where: str = "checkpoint") -> Checkpoint:
-    """Parse a C2SP tlog-checkpoint signed note (signatures are not checked here)."""
+def parse_note(note: str | bytes, where: str = "note") -> tuple[str, tuple[Signature, ...]]:
+    """Split a C2SP signed note (c2sp.org/signed-note, "Format") into its text, ending in a newline, and its
+    signature lines; verify nothing. VerificationError naming ``where`` on any deviation: bad UTF-8, a control
+    character, a signature line that does not parse, non-canonical base64, more than 100 signatures."""
     def bad(reason: str) -> VerificationError:
-        return VerificationError(f"{where} is not a signed tlog checkpoint: {reason}")
+        return VerificationError(f"{where} is not a signed note: {reason}")
 
     if isinstance(note, bytes):
         if len(note) > MAX_NOTE_BYTES:
-            raise bad("too large")
+            raise bad("larger than 1 MiB")
         try:
             note = note.decode("utf-8")
         except UnicodeDecodeError:
             raise bad("not valid UTF-8") from None
     if not isinstance(note, str) or len(note) > MAX_NOTE_BYTES:
         raise bad("not text of at most 1 MiB")
+    if note.startswith("lethe-ledger ") and "\n\u2014 lethe " in note:
+        raise VerificationError(f"{where} is {LEGACY_NOTE}")
     if any(ch < " " and ch != "\n" for ch in note):
         raise bad("it holds a control character other than newline")
+    try:
+        note.encode("utf-8")
+    except UnicodeEncodeError:
+        raise bad("not valid UTF-8 (a lone surrogate)") from None
     split = note.rfind("\n\n")
     if split < 0:
         raise bad("no blank line before the signatures")
     text, block = note[: split + 1], note[split + 2:]
-    if not block.endswith("\n"):
+    if not block or not block.endswith("\n"):
         raise bad("the signature lines must end with a newline")
+    lines = block[:-1].split("\n")
+    if len(lines) > MAX_SIGNATURES:
+        raise bad(f"more than {MAX_SIGNATURES} signatures")
     signatures = []
-    for line in block[:-1].split("\n"):
+    for line in lines:
         if not line.startswith(SIGNATURE_DASH):
-            raise bad(f"{line[:40]!r} is not a signature line")
+            raise bad(f"{line[:40]!r} is not a signature line ('\u2014 <name> <base64>')")
         name, space, encoded = line[len(SIGNATURE_DASH):].partition(" ")
         if not space or not valid_note_name(name):
             raise bad(f"{line[:40]!r} does not name a valid key")
@@ -346,8 +364,19 @@ def parse_checkpoint(note: str | bytes, where: str = "checkpoint") -> Checkpoint
         except ValueError as exc:
             raise bad(str(exc)) from None
         if len(raw) < 5:
-            raise bad(f"the signature by {name} is too short")
+            raise bad(f"the signature by {name} is shorter than a key ID and a signature")
         signatures.append((name, raw[:4], raw[4:]))
+    return text, tuple(signatures)
+
+
+def parse_checkpoint(note: str | bytes, where: str = "checkpoint") -> Checkpoint:
+    """Parse a C2SP tlog-checkpoint signed note: origin, decimal size, base64 32-byte root, non-empty extension
+    lines (signatures are not checked here)."""
+    text, signatures = parse_note(note, where)
+
+    def bad(reason: str) -> VerificationError:
+        return VerificationError(f"{where} is not a tlog checkpoint: {reason}")
+
     lines = text[:-1].split("\n")
     if len(lines) < 3:
         raise bad("it needs an origin, a tree size and a root hash line")
@@ -364,7 +393,7 @@ def parse_checkpoint(note: str | bytes, where: str = "checkpoint") -> Checkpoint
         raise bad(f"the root hash is {len(root)} bytes, not 32")
     if any(not line for line in extensions):
         raise bad("an extension line is empty")
-    return Checkpoint(origin, int(size), root, text, tuple(signatures))
+    return Checkpoint(origin, int(size), root, text, signatures)
 
 
 def open_checkpoint(note: str | bytes, key: NoteKey, where: str = "checkpoint") -> Checkpoint:
@@ -393,10 +422,15 @@ def _hashes(values: list[bytes], what: str) -> None:
         raise VerificationError(f"{what}: a hash is not 32 bytes")
 
 
+def _is_size(value: Any) -> bool:
+    """A tree size or leaf index: a non-negative int (JSON's true and 2.0 are not)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def verify_inclusion(index: int, size: int, leaf: bytes, proof: list[bytes], root: bytes) -> None:
     """RFC 9162 §2.1.3.2; VerificationError if ``leaf`` at ``index`` is not in the tree of ``size`` with ``root``."""
     _hashes([leaf, root, *proof], "inclusion proof")
-    if not (isinstance(index, int) and isinstance(size, int)) or not 0 <= index < size:
+    if not (_is_size(index) and _is_size(size)) or not index < size:
         raise VerificationError(f"leaf index {index} is outside a tree of size {size}")
     fn, sn, r = index, size - 1, leaf
     for p in proof:
@@ -419,7 +453,7 @@ def verify_inclusion(index: int, size: int, leaf: bytes, proof: list[bytes], roo
 def verify_consistency(size1: int, size2: int, root1: bytes, root2: bytes, proof: list[bytes]) -> None:
     """RFC 9162 §2.1.4.2; VerificationError unless the tree (size2, root2) extends (size1, root1)."""
     _hashes([root1, root2, *proof], "consistency proof")
-    if not 0 < size1 <= size2:
+    if not (_is_size(size1) and _is_size(size2)) or not 0 < size1 <= size2:
         raise VerificationError(f"no consistency proof from size {size1} to {size2}")
     if size1 == size2:
         if proof:
@@ -454,10 +488,17 @@ def verify_consistency(size1: int, size2: int, root1: bytes, root2: bytes, proof
 
 # --- the ledger events and the certificate --------------------------------------------------------------------------
 
-def event_hash(event: dict[str, Any]) -> str:
+def event_hash(event: dict[str, Any], payload_bytes: bytes | None = None) -> str:
     """The chain hash of one ledger event: SHA-256(prev_hash || LF || JCS(seq, ts, kind, actor) || LF || JCS(payload))."""
     header = canonical_json({"seq": event["seq"], "ts": event["ts"], "kind": event["kind"], "actor": event["actor"]})
-    return hashlib.sha256(event["prev_hash"].encode() + b"\n" + header + b"\n" + canonical_json(event["payload"])).hexdigest()
+    payload = canonical_json(event["payload"]) if payload_bytes is None else payload_bytes
+    return hashlib.sha256(event["prev_hash"].encode() + b"\n" + header + b"\n" + payload).hexdigest()
+
+
+def _format_1_json(value: Any) -> bytes:
+    """How Lethe serialised payloads before RFC 8785 (sorted keys, compact, Python's float repr): only to name an
+    old event's format in an error, never to accept it."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
 def verify_bundle(bundle: Any, key: NoteKey) -> Checkpoint:
@@ -471,6 +512,11 @@ def verify_bundle(bundle: Any, key: NoteKey) -> Checkpoint:
         try:
             event = entry["event"]
             if event_hash(event) != event["hash"]:
+                if event_hash(event, _format_1_json(event["payload"])) == event["hash"]:
+                    raise VerificationError(
+                        f"event {event['seq']} was written in Lethe's ledger format 1 (Python's JSON, before RFC 8785 "
+                        "canonical JSON); this version proves only events whose bytes any JCS implementation "
+                        "recomputes, so it cannot be checked here")
                 raise VerificationError(f"event {event['seq']}: its hash does not match its content")
             if event["seq"] == 1 and event["prev_hash"] != GENESIS_HASH:
                 raise VerificationError("event 1 does not start from the genesis hash")
@@ -575,7 +621,7 @@ def check_older_checkpoint(note: bytes | str, head: Checkpoint, vkey: NoteKey,
     signs a checkpoint after every request, so an auditor may hold any of thousands of earlier ones; carrying a
     proof from each (about log2(n) hashes apiece) would grow every certificate with the ledger's history, and a
     checkpoint signed after the certificate could not be covered anyway. ``lethe certificate verify --checkpoint
-    OLD.note --workspace WS`` computes the one proof needed from the ledger (``consistency_proof`` below) and
+    OLD.note --workspace WS`` computes the one proof needed from the ledger (``lethe ledger consistency`` prints it) and
     ``--consistency-proof FILE`` hands it to this file; the proof is checked against both signed roots, so a ledger
     that lies cannot make a forked checkpoint pass.
     """
@@ -633,28 +679,6 @@ def check_witnessed(head: Checkpoint, vkey: NoteKey, witnesses: tuple[NoteKey, .
     except VerificationError as exc:
         raise VerificationError(f"split view: the witnessed log (size {witnessed.tree_size}) does not extend the "
                                 f"certificate's tree (size {head.tree_size}): {exc}") from None
-
-
-def _root_of(leaves: list[bytes]) -> bytes:
-    if len(leaves) == 1:
-        return leaves[0]
-    k = 1 << ((len(leaves) - 1).bit_length() - 1)
-    return node_hash(_root_of(leaves[:k]), _root_of(leaves[k:]))
-
-
-def consistency_proof(size1: int, leaves: list[bytes]) -> list[bytes]:
-    """RFC 9162 §2.1.4.1 PROOF(size1, D[n]) over the log's leaf hashes: what a log hands a verifier."""
-    def subproof(m: int, part: list[bytes], complete: bool) -> list[bytes]:
-        if m == len(part):
-            return [] if complete else [_root_of(part)]
-        k = 1 << ((len(part) - 1).bit_length() - 1)
-        if m <= k:
-            return subproof(m, part[:k], complete) + [_root_of(part[k:])]
-        return subproof(m - k, part[k:], False) + [_root_of(part[:k])]
-
-    if not 0 < size1 <= len(leaves):
-        raise VerificationError(f"no consistency proof from size {size1} in a log of {len(leaves)}")
-    return subproof(size1, leaves, True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,6 @@ State (a directory the auditor keeps, never inside the workspace)::
 
 from __future__ import annotations
 
-import base64
 import fcntl
 import hashlib
 import os
@@ -31,7 +30,17 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger import LedgerIntegrityError, SignatureError, WorkspaceError
+from ledger import (
+    LedgerIntegrityError,
+    Note,
+    NoteSignature,
+    SignatureError,
+    WorkspaceError,
+    consistency_proof,
+    parse_skey,
+    skey,
+    vkey,
+)
 from verify.standalone import (
     COSIGNATURE_TYPE,
     SIGNATURE_DASH,
@@ -39,14 +48,11 @@ from verify.standalone import (
     LaterCheckpoint,
     NoteKey,
     VerificationError,
-    b64decode_strict,
-    consistency_proof,
     cosignature_message,
     note_key_hash,
     open_checkpoint,
     parse_checkpoint,
     parse_vkey,
-    raw_key,
     valid_note_name,
     verify_consistency,
 )
@@ -79,7 +85,10 @@ class Witness:
         skey_path = state_dir / SKEY_FILE
         if not skey_path.exists():
             return cls._create(state_dir, name or default_witness_name())
-        stored_name, private_key = parse_cosigner_skey(skey_path.read_text(encoding="utf-8"))
+        try:
+            stored_name, private_key = parse_skey(skey_path.read_text(encoding="utf-8"), COSIGNATURE_TYPE)
+        except ValueError as exc:
+            raise WorkspaceError(f"{skey_path}: {exc}") from None
         if name is not None and name != stored_name:
             raise WorkspaceError(f"{state_dir} holds witness {stored_name!r}, not {name!r}: use another --state "
                                  "directory for another witness")
@@ -91,18 +100,16 @@ class Witness:
             raise ValueError(f"{name!r} is not a valid witness name (no spaces, no '+')")
         state_dir.mkdir(parents=True, exist_ok=True)
         witness = cls(state_dir, name, Ed25519PrivateKey.generate())
-        seed = witness.private_key.private_bytes_raw()
-        skey = f"PRIVATE+KEY+{name}+{witness.verifier.key_hash.hex()}+{base64.b64encode(COSIGNATURE_TYPE + seed).decode()}"
         descriptor = os.open(state_dir / SKEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(skey + "\n")
+            handle.write(skey(name, witness.private_key, COSIGNATURE_TYPE) + "\n")
         (state_dir / VKEY_FILE).write_text(witness.vkey + "\n", encoding="utf-8")
         return witness
 
     @property
     def vkey(self) -> str:
         """The cosigner's C2SP verifier key: what an auditor passes as ``--witness-vkey``."""
-        return _vkey_text(self.verifier)
+        return vkey(self.name, self.verifier.key, COSIGNATURE_TYPE)
 
     def _log_dir(self, origin: str) -> Path:
         return self.state_dir / "logs" / hashlib.sha256(origin.encode("utf-8")).hexdigest()[:16]
@@ -133,7 +140,7 @@ class Witness:
                 raise SignatureError(str(exc)) from None
             log_dir = self._log_dir(checkpoint.origin)
             pinned = self.pinned_log_key(checkpoint.origin)
-            if pinned is not None and (pinned.key_hash, raw_key(pinned.key)) != (log.key_hash, raw_key(log.key)):
+            if pinned is not None and _vkey_of(pinned) != _vkey_of(log):
                 raise SignatureError(f"log {checkpoint.origin} was first witnessed under key {pinned.key_hash.hex()}, "
                                      f"now presented under {log.key_hash.hex()}: a witness never changes a log's key")
             last = self.last_cosigned(checkpoint.origin)
@@ -145,7 +152,7 @@ class Witness:
             cosigned = _with_signature(checkpoint, self._cosignature(checkpoint.text, now))
             log_dir.mkdir(parents=True, exist_ok=True)
             if pinned is None:
-                _write_atomically(log_dir / "log.vkey", _vkey_text(log) + "\n")
+                _write_atomically(log_dir / "log.vkey", _vkey_of(log) + "\n")
             _write_atomically(log_dir / "latest.note", cosigned)
             return cosigned
 
@@ -221,24 +228,6 @@ def merge_cosignatures(existing: bytes | str, incoming: bytes | str) -> str:
     return _note_text(Checkpoint(old.origin, old.tree_size, old.root, old.text, (*kept, *new.signatures)))
 
 
-def parse_cosigner_skey(text: str) -> tuple[str, Ed25519PrivateKey]:
-    """``(name, private key)`` of a ``PRIVATE+KEY+<name>+<key ID>+base64(0x04 || seed)`` cosigner key."""
-    parts = text.strip().split("+", 4)
-    if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"] or not valid_note_name(parts[2]):
-        raise WorkspaceError("not a witness key (PRIVATE+KEY+name+keyid+base64 key)")
-    name, key_id_hex, encoded = parts[2:]
-    try:
-        material = b64decode_strict(encoded, "the witness key")
-    except ValueError as exc:
-        raise WorkspaceError(str(exc)) from None
-    if len(material) != 33 or material[:1] != COSIGNATURE_TYPE:
-        raise WorkspaceError("not an Ed25519 cosigner key (type 0x04, 32-byte seed)")
-    private_key = Ed25519PrivateKey.from_private_bytes(material[1:])
-    if note_key_hash(name, private_key.public_key(), COSIGNATURE_TYPE).hex() != key_id_hex:
-        raise WorkspaceError(f"the witness key's ID {key_id_hex} does not match its name and key")
-    return name, private_key
-
-
 def _with_signature(checkpoint: Checkpoint, signature: tuple[str, bytes, bytes]) -> str:
     """The note with ``signature`` as its last signature line and no earlier line of the same key."""
     kept = tuple(sig for sig in checkpoint.signatures if sig[:2] != signature[:2])
@@ -246,14 +235,12 @@ def _with_signature(checkpoint: Checkpoint, signature: tuple[str, bytes, bytes])
                                  (*kept, signature)))
 
 
+def _vkey_of(key: NoteKey) -> str:
+    return vkey(key.name, key.key, key.key_type)
+
+
 def _note_text(checkpoint: Checkpoint) -> str:
-    lines = "".join(f"{SIGNATURE_DASH}{name} {base64.b64encode(key_hash + signature).decode()}\n"
-                    for name, key_hash, signature in checkpoint.signatures)
-    return checkpoint.text + "\n" + lines
-
-
-def _vkey_text(key: NoteKey) -> str:
-    return f"{key.name}+{key.key_hash.hex()}+{base64.b64encode(key.key_type + raw_key(key.key)).decode()}"
+    return Note(checkpoint.text, tuple(NoteSignature(*signature) for signature in checkpoint.signatures)).to_text()
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -656,7 +656,8 @@ def check_witnessed(head: Checkpoint, vkey: NoteKey, witnesses: tuple[NoteKey, .
         return
     if later is None:
         raise _sig_error(f"the certificate's checkpoint carries no cosignature by witness {missing[0].name}, and no "
-                         "later witnessed checkpoint was given (--witnessed-checkpoint with --witnessed-proof)")
+                         "later witnessed checkpoint was given (standalone.py: --witnessed-checkpoint with --witnessed-proof; "
+                         "lethe certificate verify: --workspace, whose checkpoints/ it searches)")
     witnessed = open_checkpoint(later.note, vkey, "the witnessed checkpoint")
     for witness in missing:
         if not witnessed.signed_by(witness):

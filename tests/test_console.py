@@ -142,7 +142,7 @@ def test_a_visitor_who_has_not_signed_in_gets_only_the_sign_in_page(trained: Pat
 
 
 @pytest.mark.parametrize(("name", "password"), [("olivia", "not-her-password"), ("mallory", "officer-password")])
-def test_a_wrong_name_or_password_is_refused_alike_and_records_nothing(
+def test_a_wrong_name_or_password_is_refused_alike_and_recorded_without_the_password(
     name: str, password: str, trained: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LETHE_HOME", str(trained))
@@ -154,7 +154,9 @@ def test_a_wrong_name_or_password_is_refused_alike_and_records_nothing(
     assert not at.exception
     assert [e.value for e in at.error] == ["wrong user name or password"]
     assert at.title[0].value == "Sign in to the Lethe console"
-    assert event_count(trained) == before
+    assert event_count(trained) == before + 1
+    failed = events_of(trained, "console.sign_in_failed")[-1]
+    assert failed.payload["user"] == ("olivia" if name == "olivia" else None) and password not in str(failed.payload)
 
 
 def test_signing_in_and_out_are_ledger_events_with_the_user_as_actor(trained: Path, console: Console) -> None:

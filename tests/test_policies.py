@@ -39,6 +39,48 @@ def test_bad_field_is_named(tmp_path: Path, text: str, field: str) -> None:
         load_policy(path)
 
 
+@pytest.mark.parametrize(("text", "field"), [
+    ("name: p\nverification:\n  rbo_margin: .inf\n", "verification.rbo_margin"),
+    ("name: p\nverification:\n  rbo_margin: .nan\n", "verification.rbo_margin"),
+    ("name: p\nverification:\n  rbo_margin: 1000\n", "verification.rbo_margin"),
+    ("name: p\nverification:\n  mia_auc_margin: 0.9\n", "verification.mia_auc_margin"),
+    ("name: p\nverification:\n  max_cka_drop: 2\n", "verification.max_cka_drop"),
+    ("name: p\nverification:\n  rbo_depths: [1000000000]\n", "verification.rbo_depths.0"),
+    ("name: p\ndeadlines:\n  response_months: 100000\n", "deadlines.response_months"),
+    ("name: p\ndeadlines:\n  max_extension_months: 3\n", "deadlines.max_extension_months"),
+    ("name: p\naudit:\n  window_days: 1000000000\n", "audit.window_days"),
+    ("name: p\nretention:\n  reports_days: 1000000000\n", "retention.reports_days"),
+    ("name: p\nversion: 100000000000000000000\n", "version"),
+    ("name: ''\n", "name"),
+])
+def test_policies_are_bounded_by_the_metrics_and_the_law(tmp_path: Path, text: str, field: str) -> None:
+    """Margins beyond their metric's range pass anything (.inf broke every command), and GDPR Art. 12(3) allows one
+    month plus at most two: such a policy is refused when loaded, naming the field, on one line."""
+    path = tmp_path / "policy.yaml"
+    path.write_text(text)
+    with pytest.raises(PolicyError, match=f"field '{re.escape(field)}'") as raised:
+        load_policy(path)
+    assert "\n" not in str(raised.value)
+
+
+def test_routing_to_an_unregistered_method_is_refused_where_the_policy_meets_the_registry(
+        workspace: Services, tmp_path: Path) -> None:
+    """Policies cannot import the registry (layering); the services and `lethe policy activate` check it."""
+    from typer.testing import CliRunner
+
+    from ui.cli import app
+
+    path = tmp_path / "typo.yaml"
+    path.write_text("name: typo\nrouting:\n  subject: sisaa\n")
+    root = workspace.ledger.workspace.root
+    with pytest.raises(PolicyError, match="routing.subject: 'sisaa' is not a registered unlearning method"):
+        open_services(root, path)
+    result = CliRunner().invoke(app, ["policy", "activate", str(path), "-w", str(root)])
+    assert result.exit_code == 2 and "'sisaa' is not a registered" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (root / "policy.yaml").exists() and not workspace.ledger.log.events([POLICY_ACTIVATED])
+
+
 def test_non_yaml_and_missing_files_are_clear_errors(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yaml"
     broken.write_text("name: [unclosed\n")

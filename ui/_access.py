@@ -8,15 +8,20 @@ The file is ``users.toml`` in the workspace root (written by ``lethe user add``;
 
 Roles grant permissions; pages ask :func:`require` before every action, so a role is enforced where the action
 runs, not only by hiding its button. The role is read from the file on every check: demoting or removing a user
-takes effect at their next click, without waiting for them to sign out. No Streamlit here (the CLI imports it).
+takes effect at their next click, without waiting for them to sign out. Signing in (:func:`sign_in`) backs off
+exponentially per user name and per address after a few failures, and every failure is a ledger event. No
+Streamlit here (the CLI imports it).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import tomllib
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Literal
 
@@ -28,6 +33,11 @@ from ledger import Ledger, LetheError
 from policies import Role
 
 USERS_FILE = "users.toml"
+SIGNED_IN = "console.signed_in"
+SIGN_IN_FAILED = "console.sign_in_failed"
+IDLE_MINUTES_ENV = "LETHE_CONSOLE_IDLE_MINUTES"
+DEFAULT_IDLE_MINUTES = 480
+"""A console session nobody used for eight hours (a working day) is signed out; `lethe console --idle-minutes`."""
 Permission = Literal["read", "file_request", "run_request", "register_model", "verify_ledger", "download"]
 
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -148,4 +158,73 @@ def require(user: User | None, permission: Permission) -> User:
         raise AccessError("sign in first")
     if not user.can(permission):
         raise AccessError(f"{user.name} is an {user.role}; an {user.role} may not {permission.replace('_', ' ')}")
+    return user
+
+
+@dataclass(frozen=True)
+class SignInLimits:
+    """Back-off after failed sign-ins, counted per user name and per address: the first ``free`` failures within
+    ``window`` cost nothing; after that each failure doubles the wait (from ``base`` seconds, at most ``longest``)
+    before the next attempt is even checked. A successful sign-in clears the count of its name and address."""
+
+    free: int = 3
+    base: float = 2.0
+    longest: float = 900.0
+    window: timedelta = timedelta(hours=1)
+
+    def wait(self, failures: list[datetime], now: datetime) -> float:
+        """Seconds left before the next attempt after these failures (oldest first)."""
+        recent = [at for at in failures if now - at <= self.window]
+        if len(recent) < self.free:
+            return 0.0
+        delay = min(self.base * 2 ** (len(recent) - self.free), self.longest)
+        return max(0.0, delay - (now - recent[-1]).total_seconds())
+
+
+def _failures_since_success(ledger: Ledger, name_ref: str, address: str | None) -> tuple[list[datetime], list[datetime]]:
+    """Times of the checked (not throttled) failed sign-ins of this name and of this address since each last
+    signed in, from the ledger: the count holds across sessions, browsers and console processes."""
+    by_name: list[datetime] = []
+    by_address: list[datetime] = []
+    for event in ledger.log.events([SIGN_IN_FAILED, SIGNED_IN]):
+        same_name, same_address = event.payload.get("name_ref") == name_ref, event.payload.get("address") == address
+        if event.kind == SIGNED_IN:
+            by_name, by_address = ([] if same_name else by_name), ([] if same_address else by_address)
+        elif not event.payload.get("throttled"):
+            at = datetime.fromisoformat(event.ts)
+            by_name += [at] if same_name else []
+            by_address += [at] if same_address else []
+    return by_name, by_address
+
+
+def sign_in(ledger: Ledger, name: str, password: str, address: str | None, limits: SignInLimits = SignInLimits(),
+            now: datetime | None = None) -> User:
+    """Authenticate a console sign-in from ``address``, throttled and recorded.
+
+    While the name or the address is backing off, the attempt is refused before the password is looked at. Every
+    refused or failed attempt is a ``console.sign_in_failed`` event (actor ``console``) with the address, why, and
+    the user's name only if it is a user's — an unknown "name" may be a password typed into the wrong field, so only
+    its keyed hash (``name_ref``, which the back-off counts by) is kept; the password never is. The same message
+    answers a wrong name, a wrong password and a throttled one. A success is ``console.signed_in`` (the user as
+    actor), which clears the count of its name and address.
+    """
+    now = now or datetime.now(timezone.utc)
+    root = ledger.workspace.root
+    name_ref = ledger.workspace.subject_ref(f"console sign-in\n{name}")  # keyed, domain-separated from subjects
+    by_name, by_address = _failures_since_success(ledger, name_ref, address)
+    wait = max(limits.wait(by_name, now), limits.wait(by_address, now))
+
+    def failed(reason: str) -> AccessError:
+        known = name if name in load_users(root) else None
+        ledger.append(SIGN_IN_FAILED, {"user": known, "name_ref": name_ref, "address": address, "reason": reason,
+                                       "throttled": wait > 0}, actor="console")
+        return AccessError(reason)
+
+    if wait > 0:
+        raise failed(f"too many failed sign-ins: try again in {math.ceil(wait)} s")
+    try:
+        user = authenticate(root, name, password)
+    except AccessError as exc:
+        raise failed(str(exc)) from None
+    ledger.append(SIGNED_IN, {"role": user.role, "name_ref": name_ref, "address": address}, actor=user.name)
     return user

@@ -6,6 +6,8 @@ Everything here touches ``st``; the data the pages show is shaped in :mod:`ui._t
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -14,11 +16,16 @@ import streamlit as st
 from pydantic import ValidationError
 
 from ledger import LetheError, default_workspace_path
-from ui._access import AccessError, Permission, User, authenticate, current_role, require
+from ui._access import DEFAULT_IDLE_MINUTES, IDLE_MINUTES_ENV, AccessError, Permission, User, current_role, require
+from ui._access import sign_in as checked_sign_in
 from ui.services import Services, open_services
 
 SESSION_USER = "signed_in_as"
 """Session-state key holding the signed-in user's *name* only; the role is read from the users file each run."""
+SESSION_SEEN = "signed_in_seen"
+"""Session-state key holding when (unix seconds) the signed-in session last ran: idle past the limit, it ends."""
+SESSION_EXPIRED = "session_expired"
+"""Session-state flag: the last session ended idle (the sign-in page says so)."""
 
 
 @st.cache_resource(show_spinner=False)
@@ -59,17 +66,38 @@ class StreamlitProgress:
 
 
 # -- who is signed in -----------------------------------------------------------------------------------
+def idle_limit_seconds() -> float:
+    """How long a signed-in session may sit unused (``$LETHE_CONSOLE_IDLE_MINUTES``, default eight hours)."""
+    minutes = os.environ.get(IDLE_MINUTES_ENV, "")
+    return 60 * (float(minutes) if minutes.strip() else DEFAULT_IDLE_MINUTES)
+
+
 def signed_in_user() -> User | None:
     """The user this session signed in as, with the role the users file gives them *now*; a user removed from
-    the file is signed out."""
+    the file is signed out, and so is a session idle for longer than :func:`idle_limit_seconds` (a
+    ``console.session_expired`` event): an unlocked screen left overnight opens no erasure controls."""
     name = st.session_state.get(SESSION_USER)
     if name is None:
         return None
-    try:
-        return current_role(services().ledger.workspace.root, name)
-    except AccessError:
-        del st.session_state[SESSION_USER]
+    now = time.time()
+    idle = now - st.session_state.get(SESSION_SEEN, now)
+    if idle > idle_limit_seconds():
+        services().ledger.append("console.session_expired", {"idle_seconds": round(idle)}, actor=name)
+        _end_session()
+        st.session_state[SESSION_EXPIRED] = True
         return None
+    try:
+        user = current_role(services().ledger.workspace.root, name)
+    except AccessError:
+        _end_session()
+        return None
+    st.session_state[SESSION_SEEN] = now
+    return user
+
+
+def _end_session() -> None:
+    for key in (SESSION_USER, SESSION_SEEN):
+        st.session_state.pop(key, None)
 
 
 def page_user(permission: Permission = "read") -> User:
@@ -84,17 +112,19 @@ def page_user(permission: Permission = "read") -> User:
 
 
 def sign_in(name: str, password: str) -> User:
-    """Check the password and start the session; the sign-in is a ledger event with the user as actor."""
-    ledger = services().ledger
-    user = authenticate(ledger.workspace.root, name.strip(), password)
-    ledger.append("console.signed_in", {"role": user.role}, actor=user.name)
+    """Check the password (throttled per name and per the browser's address, every failure recorded: see
+    :func:`ui._access.sign_in`) and start the session; the sign-in is a ledger event with the user as actor."""
+    address = st.context.ip_address  # None on a local connection (and not a string in Streamlit's AppTest)
+    user = checked_sign_in(services().ledger, name.strip(), password, address if isinstance(address, str) else None)
     st.session_state[SESSION_USER] = user.name
+    st.session_state[SESSION_SEEN] = time.time()
+    st.session_state.pop(SESSION_EXPIRED, None)
     return user
 
 
 def sign_out(user: User) -> None:
     services().ledger.append("console.signed_out", {"role": user.role}, actor=user.name)
-    st.session_state.pop(SESSION_USER, None)
+    _end_session()
 
 
 def record_action(user: User, permission: Permission, kind: str, payload: dict[str, Any]) -> None:

@@ -856,14 +856,22 @@ def user_add(
 def console(
     workspace: Workspace = None,
     port: Annotated[int, typer.Option(help="port the console listens on (http://localhost:PORT)")] = 8501,
+    address: Annotated[str, typer.Option(
+        help="address the console listens on; the default serves this machine only (0.0.0.0: every interface)")]
+    = "127.0.0.1",
+    idle_minutes: Annotated[Optional[float], typer.Option(
+        min=1, help="sign a session out after this many idle minutes [default: 480, a working day]")] = None,
     verbose: Verbose = False,
 ) -> None:
     """Start the Streamlit console for privacy officers and auditors."""
-    env = {**os.environ, "LETHE_HOME": str(_root(workspace))}
+    from ui._access import DEFAULT_IDLE_MINUTES, IDLE_MINUTES_ENV
+
+    env = {**os.environ, "LETHE_HOME": str(_root(workspace)),
+           IDLE_MINUTES_ENV: str(idle_minutes or DEFAULT_IDLE_MINUTES)}
     app_path = Path(__file__).with_name("app.py")
     raise typer.Exit(subprocess.call(
         [sys.executable, "-m", "streamlit", "run", str(app_path), "--server.port", str(port),
-         "--browser.gatherUsageStats", "false"], env=env,
+         "--server.address", address, "--browser.gatherUsageStats", "false"], env=env,
     ))
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from ledger import Ledger
 from policies import Policy, active_policy_path, load_policy
 from unlearn.engine import ErasureEngine
+from unlearn.registry import methods
 from verify import StatisticalVerifier
 
 
@@ -24,4 +25,5 @@ def open_services(workspace: str | Path | None = None, policy_path: str | Path |
     shipped default)."""
     ledger = Ledger.open(workspace)
     policy = load_policy(policy_path or active_policy_path(ledger.workspace.root))
+    policy.routing.require_registered(methods())  # a policy meets the registry here: a misspelt method fails now
     return Services(ledger, policy, ErasureEngine(ledger, policy, StatisticalVerifier(policy)))

@@ -5,11 +5,13 @@ from __future__ import annotations
 import streamlit as st
 
 from ui._access import load_users, users_path
-from ui._session import reported_errors, services, sign_in
+from ui._session import SESSION_EXPIRED, reported_errors, services, sign_in
 
 root = services().ledger.workspace.root
 
 st.title("Sign in to the Lethe console")
+if st.session_state.get(SESSION_EXPIRED):
+    st.info("Your session ended after being idle; sign in again.")
 with reported_errors():
     if not load_users(root):
         st.info(f"No console users yet. Add one with `lethe user add NAME --role officer --workspace {root}` "

@@ -14,6 +14,7 @@ workspace's layout, see :mod:`ledger._workspace`), or a swapped or bit-flipped m
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from ledger._records import CheckpointRecord
 from ledger.errors import LetheError
 
 NOTES_DIR = "checkpoints"
+SECOND_LOOK_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,17 @@ def note_path(root: Path, tree_size: int) -> Path:
 
 
 def exported_heads(root: Path, stored: Callable[[], list[str]]) -> tuple[list[tuple[str, SignedCheckpoint]], Fault | None]:
+    """:func:`read_exported_heads`, judged on a second look a moment later when the first finds a fault: a note
+    another process is writing (a checkpoint, a witness's cosignature) must not read as an edited one."""
+    heads, fault = read_exported_heads(root, stored)
+    if fault is None:
+        return heads, None
+    time.sleep(SECOND_LOOK_SECONDS)
+    return read_exported_heads(root, stored)
+
+
+def read_exported_heads(root: Path, stored: Callable[[], list[str]]) -> tuple[list[tuple[str, SignedCheckpoint]],
+                                                                               Fault | None]:
     """The exported notes as ``(file name, head)``, and the first mismatch between them and the stored heads.
 
     Each note must parse, be named after its tree size, and have the text (origin, size, root, time) of the stored

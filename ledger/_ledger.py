@@ -7,6 +7,7 @@ Current state is never kept on the side: "which checkpoint serves", "which shard
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -334,8 +335,10 @@ class Ledger:
             current = SignedCheckpoint.read(exported).text == head.text
         except LedgerIntegrityError:  # missing or not a checkpoint: export it again
             current = False
-        if not current:
-            exported.write_text(head.to_note(), encoding="utf-8")
+        if not current:  # replaced whole, never seen half-written by a concurrent `ledger verify`
+            staged = exported.with_name(f".{exported.name}.{os.getpid()}")
+            staged.write_text(head.to_note(), encoding="utf-8")
+            os.replace(staged, exported)
         return head
 
     def prove_request(self, request_id: str) -> dict[str, Any]:

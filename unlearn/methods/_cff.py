@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from unlearn.methods._approximate import ApproximateMethod
 from unlearn.methods._protocol import MethodSettings
 from unlearn.models import FactorModel, RatingMFConfig, RatingMFModel, train_rating_mf
-from unlearn.models import rating_targets
+from unlearn.models import one_intra_op_thread, rating_targets
 from unlearn.progress import ProgressCallback, no_progress
 from unlearn.training_data import Interactions
 
@@ -128,28 +128,29 @@ def fit_fusion(
     v_u, v_i, v_r = (torch.from_numpy(np.asarray(a)) for a in (held_out[0], held_out[1], held_out[2].astype(np.float32)))
     best, best_epoch, best_state, stale, history = float("inf"), 0, None, 0, []
     stage = "cff fusion epochs"
-    for epoch in range(options.fusion_epochs):
-        order = torch.from_numpy(rng.permutation(len(u_t)))
-        for start in range(0, len(order), options.batch_size):
-            batch = order[start : start + options.batch_size]
-            loss = (net(u_t[batch], i_t[batch]) - r_t[batch]).pow(2).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        progress(stage, epoch + 1, options.fusion_epochs)
-        if not len(v_u):
-            continue
-        with torch.no_grad():
-            error = float((net(v_u, v_i) - v_r).pow(2).mean().sqrt())
-        history.append(round(error, 4))
-        if error < best - 1e-4:
-            best, best_epoch, stale = error, epoch + 1, 0
-            best_state = {name: value.detach().clone() for name, value in net.state_dict().items()}
-        else:
-            stale += 1
-            if stale >= options.patience:
-                progress(stage, options.fusion_epochs, options.fusion_epochs)
-                break
+    with one_intra_op_thread():  # many small ops a batch: see one_intra_op_thread
+        for epoch in range(options.fusion_epochs):
+            order = torch.from_numpy(rng.permutation(len(u_t)))
+            for start in range(0, len(order), options.batch_size):
+                batch = order[start : start + options.batch_size]
+                loss = (net(u_t[batch], i_t[batch]) - r_t[batch]).pow(2).mean()
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            progress(stage, epoch + 1, options.fusion_epochs)
+            if not len(v_u):
+                continue
+            with torch.no_grad():
+                error = float((net(v_u, v_i) - v_r).pow(2).mean().sqrt())
+            history.append(round(error, 4))
+            if error < best - 1e-4:
+                best, best_epoch, stale = error, epoch + 1, 0
+                best_state = {name: value.detach().clone() for name, value in net.state_dict().items()}
+            else:
+                stale += 1
+                if stale >= options.patience:
+                    progress(stage, options.fusion_epochs, options.fusion_epochs)
+                    break
     if best_state is not None:
         net.load_state_dict(best_state)
     return {"fusion_epochs_run": len(history) or options.fusion_epochs, "best_epoch": best_epoch or None,

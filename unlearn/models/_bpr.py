@@ -169,7 +169,6 @@ def _adam(
         penalty = config.reg * (pu.pow(2).sum() + qi.pow(2).sum() + qj.pow(2).sum()) / len(u)
         return -torch.nn.functional.logsigmoid(x_uij).mean() + penalty
 
-    with one_intra_op_thread():  # ~15 small ops a batch: barrier stalls on a shared CPU (one_intra_op_thread)
-        train_pairwise(user_idx, item_idx, len(items), config.epochs, config.batch_size,
-                       np.random.default_rng(seed), loss, optimizer, on_epoch, sampling=config.negatives)
+    train_pairwise(user_idx, item_idx, len(items), config.epochs, config.batch_size, np.random.default_rng(seed),
+                   loss, optimizer, on_epoch, sampling=config.negatives)
     return user_emb.weight.detach(), item_emb.weight.detach(), bias.weight.detach()[:, 0]

@@ -7,6 +7,7 @@ Users with no training interaction carry a zero vector: the model knows nothing 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -74,18 +75,33 @@ class FactorModel(Recommender):
         return cls(user_factors, item_factors, np.zeros(len(item_factors), dtype=np.float32), user_trained)
 
 
+_single_thread_lock = threading.Lock()
+_single_thread_users = 0
+_threads_before = 0
+
+
 @contextmanager
 def one_intra_op_thread() -> Iterator[None]:
-    """torch's intra-op threads set to one for the block (restored after); the trainers' loops run in it.
+    """torch's intra-op threads set to one for the block; the trainers' loops run in it.
 
-    Their loops run many small ops (BPR-SGD ~10 per batch, WMF-CG ~10 per CG step). Split over OpenMP
-    threads, each op ends at a barrier, and on a shared machine a descheduled thread stalls every barrier:
-    measured on 2 busy cores, a BPR epoch ran 30× and a WMF fit ~7× slower than with one thread. One
+    Their loops run many small ops (BPR ~10-15 per batch, WMF-CG ~10 per CG step). Split over OpenMP threads,
+    each op ends at a barrier, and on a shared machine a descheduled thread stalls every barrier: measured on 2
+    busy cores, a BPR-SGD epoch ran 30×, a BPR-Adam fit 20× and a WMF fit ~7× slower than with one thread. One
     thread per op is also deterministic; BPR puts the second core to work sampling the next epoch.
+
+    The setting is process-wide and the verifier trains references in parallel threads, so the blocks are
+    counted: the first to enter sets one thread, the last to leave restores the count found before.
     """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    global _single_thread_users, _threads_before
+    with _single_thread_lock:
+        if _single_thread_users == 0:
+            _threads_before = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _single_thread_users += 1
     try:
         yield
     finally:
-        torch.set_num_threads(threads)
+        with _single_thread_lock:
+            _single_thread_users -= 1
+            if _single_thread_users == 0:
+                torch.set_num_threads(_threads_before)

@@ -21,6 +21,8 @@ from typing import Literal
 import numpy as np
 import torch
 
+from unlearn.models._factors import one_intra_op_thread
+
 _BITMAP_CELLS = 1 << 26  # users × items up to which membership is a 64 MB dense lookup table
 NEGATIVE_TRIES = 3
 
@@ -139,6 +141,13 @@ def train_pairwise(
     if len(users) == 0:
         raise ValueError("cannot train on an empty interaction set")
     sampler = PairSampler(users, items, n_items, seed=int(rng.integers(0, 2**63 - 1)), sampling=sampling)
+    with one_intra_op_thread():  # many small ops a batch: see one_intra_op_thread
+        _epochs(sampler, epochs, batch_size, loss, optimizer, on_epoch)
+
+
+def _epochs(sampler: "PairSampler", epochs: int, batch_size: int,
+            loss: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor], optimizer: torch.optim.Optimizer,
+            on_epoch: Callable[[int, float], None] | None) -> None:
     for epoch in range(epochs):
         batch_users, positives, negatives = sampler.epoch()
         total = 0.0

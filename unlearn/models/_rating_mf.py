@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from unlearn.models._factors import FactorModel
+from unlearn.models._factors import FactorModel, one_intra_op_thread
 from unlearn.models._pairwise import sample_negatives
 
 
@@ -100,22 +100,23 @@ def train_rating_mf(
     bi = torch.nn.Parameter(torch.zeros(n_items))
     optimizer = torch.optim.Adam([p, q, bu, bi], lr=config.learning_rate)
     users_t, items_t, targets_t = (torch.tensor(users), torch.tensor(items), torch.tensor(targets))  # copies: inputs may be read-only views
-    for epoch in range(config.epochs):
-        order = torch.from_numpy(rng.permutation(len(users)))
-        total = 0.0
-        for start in range(0, len(order), config.batch_size):
-            batch = order[start : start + config.batch_size]
-            u, i, r = users_t[batch], items_t[batch], targets_t[batch]
-            pu, qi = p[u], q[i]
-            error = mean + bu[u] + bi[i] + (pu * qi).sum(1) - r
-            penalty = config.reg * (pu.pow(2).sum(1) + qi.pow(2).sum(1) + bu[u] ** 2 + bi[i] ** 2)
-            loss = (error.pow(2) + penalty).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += float(error.detach().pow(2).sum())
-        if on_epoch is not None:
-            on_epoch(epoch, total / len(users))
+    with one_intra_op_thread():  # many small ops a batch: see one_intra_op_thread
+        for epoch in range(config.epochs):
+            order = torch.from_numpy(rng.permutation(len(users)))
+            total = 0.0
+            for start in range(0, len(order), config.batch_size):
+                batch = order[start : start + config.batch_size]
+                u, i, r = users_t[batch], items_t[batch], targets_t[batch]
+                pu, qi = p[u], q[i]
+                error = mean + bu[u] + bi[i] + (pu * qi).sum(1) - r
+                penalty = config.reg * (pu.pow(2).sum(1) + qi.pow(2).sum(1) + bu[u] ** 2 + bi[i] ** 2)
+                loss = (error.pow(2) + penalty).mean()
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                total += float(error.detach().pow(2).sum())
+            if on_epoch is not None:
+                on_epoch(epoch, total / len(users))
     trained = np.zeros(n_users, dtype=bool)
     trained[np.asarray(user_idx, dtype=np.int64)] = True
     user_factors = p.detach().numpy().copy()

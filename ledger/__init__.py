@@ -14,6 +14,7 @@ from ledger._records import (
     CHECKPOINT_CREATED,
     DATASET_INGESTED,
     DEPLOYMENT_CREATED,
+    DEPLOYMENT_RETIRED,
     DEPLOYMENT_SERVING,
     REQUEST_EXTENDED,
     REQUEST_RETRIED,
@@ -28,7 +29,7 @@ from ledger._signing import Signer, load_public_key, public_key_fingerprint
 from ledger._signing import raw_public_key, vkey
 from verify.standalone import b64decode_strict as strict_b64decode  # the one strict base64 reader
 from ledger._store import InteractionStore
-from ledger._workspace import Workspace, default_workspace_path
+from ledger._workspace import DEPLOYMENTS_LOCK, Workspace, default_workspace_path
 from ledger.errors import LedgerIntegrityError, LetheError, RequestError, SignatureError, WorkspaceError
 
 __all__ = [
@@ -36,7 +37,9 @@ __all__ = [
     "CheckpointRecord",
     "DATASET_INGESTED",
     "DEPLOYMENT_CREATED",
+    "DEPLOYMENT_RETIRED",
     "DEPLOYMENT_SERVING",
+    "DEPLOYMENTS_LOCK",
     "DeploymentRecord",
     "Event",
     "EventLog",

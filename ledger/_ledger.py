@@ -24,6 +24,7 @@ from ledger._records import (
     CHECKPOINT_CREATED,
     DATASET_INGESTED,
     DEPLOYMENT_CREATED,
+    DEPLOYMENT_RETIRED,
     DEPLOYMENT_SERVING,
     REQUEST_ANNOTATIONS,
     REQUEST_EXTENDED,
@@ -110,10 +111,12 @@ class Ledger:
         return dataset
 
     def deployments(self) -> list[DeploymentRecord]:
-        """Every deployment, oldest first, with ``serving`` set from the latest ``deployment.serving`` event."""
+        """Every deployment in use, oldest first, with ``serving`` set from the latest ``deployment.serving`` event;
+        retired ones (``deployment.retired``: an interrupted training given up, its artifacts shredded) are left out."""
         serving = self.serving_deployment_id()
+        retired = {e.payload["deployment_id"] for e in self.log.events([DEPLOYMENT_RETIRED])}
         return [DeploymentRecord.from_event(e, serving=e.payload["deployment_id"] == serving)
-                for e in self.log.events([DEPLOYMENT_CREATED])]
+                for e in self.log.events([DEPLOYMENT_CREATED]) if e.payload["deployment_id"] not in retired]
 
     def deployment(self, deployment_id: str) -> DeploymentRecord:
         for deployment in self.deployments():

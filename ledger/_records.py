@@ -42,6 +42,8 @@ from ledger.errors import LedgerIntegrityError
 DATASET_INGESTED = "dataset.ingested"
 DEPLOYMENT_CREATED = "deployment.created"
 DEPLOYMENT_SERVING = "deployment.serving"
+DEPLOYMENT_RETIRED = "deployment.retired"
+"""A deployment taken out of use (an interrupted training nobody will finish): no erasure plans against it."""
 CHECKPOINT_CREATED = "checkpoint.created"
 REQUEST_PREFIX = "request."
 REQUEST_EXTENDED = "request.extended"

@@ -16,7 +16,9 @@ import fcntl
 import hashlib
 import hmac
 import os
+import re
 import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,10 +26,15 @@ from functools import cached_property
 from pathlib import Path
 
 from ledger._signing import PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, Signer
-from ledger.errors import WorkspaceError
+from ledger.errors import RequestError, WorkspaceError
 
 DEFAULT_WORKSPACE = "lethe-workspace"
 SUBJECT_KEY_FILE = "subject.key"
+DEPLOYMENTS_LOCK = "deployments"
+"""The lock held from a request's plan until its data is erased, and by a training run: whoever holds it sees the
+checkpoints that serve and is the only one replacing them (see :meth:`Workspace.exclusive`)."""
+_LOCK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+"""What may name a lock file: ids as Lethe makes them; never a separator, so never a path out of ``locks/``."""
 
 
 def default_workspace_path() -> Path:
@@ -97,19 +104,30 @@ class Workspace:
         return path.read_bytes()
 
     @contextmanager
-    def exclusive(self, name: str) -> Iterator[None]:
-        """Hold an inter-process lock named ``name`` (e.g. a request id) or fail at once if another holds it.
+    def exclusive(self, name: str, wait: float = 0.0) -> Iterator[None]:
+        """Hold an inter-process lock named ``name`` (a request id, or :data:`DEPLOYMENTS_LOCK`).
 
-        Two officers pressing "run" on the same request, or the console and a cron job, must not both
-        append its next step.
+        ``wait`` 0 fails at once if another process holds it (two officers pressing "run" on the same request must
+        not both append its next step); otherwise it waits up to ``wait`` seconds (``math.inf``: as long as it
+        takes), since requests touching one deployment must take turns rather than fail. The kernel releases the
+        lock when its holder dies, so a SIGKILL never leaves it stuck. A name that is not an id (``../x``) is
+        refused before any file is made.
         """
+        if not _LOCK_NAME.fullmatch(name) or ".." in name:
+            raise RequestError(f"{name!r} is not a valid id (letters, digits, '.', '_' and '-' only)")
         locks = self.root / "locks"
         locks.mkdir(exist_ok=True)
+        deadline = time.monotonic() + wait
         with open(locks / f"{name}.lock", "w") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise WorkspaceError(f"{name} is being worked on by another process; try again when it is done") from None
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise WorkspaceError(f"{name} is being worked on by another process; try again when it is "
+                                             "done") from None
+                    time.sleep(0.05)
             try:
                 yield
             finally:

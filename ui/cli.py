@@ -54,6 +54,8 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(policy_app, name="policy")
 user_app = _group("Who may sign in to the console, and with which role.")
 app.add_typer(user_app, name="user")
+deployment_app = _group("Deployments: retire one whose training was interrupted.")
+app.add_typer(deployment_app, name="deployment")
 
 out = Console(soft_wrap=True)  # never wrap ids, hashes or signatures: people copy them
 err = Console(stderr=True, soft_wrap=True)
@@ -497,6 +499,8 @@ def _run_and_report(services: Any, request_id: str, actor: str) -> None:
         _print_certificate(_certificate_paths(services.ledger, record))
     elif "reason" in final:
         err.print(f"reason: {escape(final['reason'])}", highlight=False)
+        if record.state == "failed":
+            err.print(f"re-plan and run it again with `lethe request retry {request_id} --run`", highlight=False)
         raise typer.Exit(1)
 
 
@@ -519,6 +523,21 @@ def request_retry(
         out.print(f"run it with `lethe request run {request_id}`", highlight=False)
         return
     _run_and_report(services, request_id, actor.strip())
+
+
+@deployment_app.command("retire")
+@reasons
+def deployment_retire(
+    deployment_id: Annotated[str, typer.Argument(help="the deployment's id (`lethe ledger lineage` or the console)")],
+    reason: Annotated[str, typer.Option(help="why (recorded in the ledger)")] = "training interrupted",
+    workspace: Workspace = None, verbose: Verbose = False,
+) -> None:
+    """Retire a deployment nobody will finish or use (a killed `lethe train`; re-running the same `lethe train`
+    finishes it instead): its model files are shredded and `deployment.retired` recorded; no erasure plans against
+    it again."""
+    services = _services(workspace)
+    shredded = services.engine.retire(deployment_id, reason, actor="cli")
+    out.print(f"retired {deployment_id} ({len(shredded)} model file(s) shredded)", highlight=False)
 
 
 @request_app.command("show")

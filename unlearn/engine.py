@@ -36,6 +36,7 @@ or erased is redone, and the deadline does not move. For that, a failed verifica
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from datetime import datetime, timezone
@@ -43,10 +44,10 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from ledger import Ledger, RequestError, RequestKind, RequestRecord
+from ledger import DEPLOYMENT_RETIRED, DEPLOYMENTS_LOCK, Ledger, RequestError, RequestKind, RequestRecord
 from policies import Policy, record_policy
 from unlearn.artifacts import has_artifact, shred
-from unlearn.lifecycle import latest_event, resume_point
+from unlearn.lifecycle import complete_deployments, latest_event, resume_point
 from unlearn.methods import DeploymentPlan, MethodSettings, framework_methods, get_method
 from unlearn.progress import ProgressCallback, no_progress
 from unlearn.requests import (
@@ -57,6 +58,13 @@ from unlearn.requests import (
     ListedInteractions,
     WholeSubject,
 )
+
+
+_UNDER_DEPLOYMENTS_LOCK = ("received", "validated", "planned", "unlearned")
+"""The states whose steps (validate, plan, forget, erase) run holding the deployments lock."""
+_MEASURES_AGAINST_BEFORE = ("planned", "unlearned", "data_erased", "failed")
+"""States of a request whose (next) verification loads the checkpoints that served before it: they must not be
+shredded yet."""
 
 
 class VerificationOutcome(BaseModel):
@@ -138,17 +146,25 @@ class ErasureEngine:
         """``(subject_ref, user_idx, earlier partial erasures)`` of a subject a new request may cover; raises
         :class:`RequestError` naming the subject when another request holds them or their data is gone."""
         subject_ref = self.ledger.workspace.subject_ref(subject)
-        earlier = []
+        earlier, failed = [], []
         for other in self.ledger.requests():
             if subject_ref not in other.subject_refs:
                 continue
             if other.state not in FINAL_STATES:
                 raise RequestError(f"request {other.request_id} for subject {subject!r} is already open ({other.state})")
+            if other.state == "failed":
+                failed.append(other)
             if other.state == "certified":
                 if other.kind.whole_subjects:
                     raise RequestError(f"subject {subject!r} already erased by request {other.request_id}")
                 earlier.append(other.request_id)
         found = self.ledger.store.subject(subject)
+        if found is None and failed:
+            # the failed request erased the data; a new one would have nothing to plan. Its retry re-plans.
+            rid = failed[-1].request_id
+            raise RequestError(f"subject {subject!r}'s data was erased by request {rid}, which failed "
+                               f"({failed[-1].require_payload('failed')['reason']}): finish that request with "
+                               f"`lethe request retry {rid} --run` (it resumes from {self._resume_from(failed[-1])})")
         if found is None:
             raise RequestError(f"unknown subject {subject!r}: no interactions of theirs in the store")
         return subject_ref, found[1], earlier
@@ -252,8 +268,8 @@ class ErasureEngine:
             if record.state != "failed":
                 raise RequestError(_not_retryable(record))
             failed = latest_event(record, "request.failed")
-            resumes_from = resume_point(record)
-            if resumes_from == "data_erased":
+            resumes_from = self._resume_from(record)
+            if resumes_from in ("planned", "data_erased"):
                 self._require_verifiable(record)
             record_policy(self.ledger, self.policy, actor)
             self._append("retried", record, {
@@ -265,6 +281,16 @@ class ErasureEngine:
                 "due": self.policy.deadlines.due_date(record).isoformat(),  # unchanged: received + extensions
             }, actor)
         return self.require(request_id)
+
+    def _resume_from(self, record: RequestRecord) -> str:
+        """Where a retry of a failed request resumes: after the last step that completed, unless a complete
+        deployment's serving checkpoints still train on the request's ids (a forget lost to a concurrent one, by a
+        Lethe version that let two run at once) — then from ``planned``: re-planned against what serves now,
+        forgotten again, verified again. Nothing else recorded is redone."""
+        planned = record.payload("planned")
+        if planned is not None and record.payload("unlearned") is not None and self._plans(planned["interaction_ids"]):
+            return "planned"
+        return resume_point(record)
 
     def _require_verifiable(self, record: RequestRecord) -> None:
         """Refuse a retry at verification when what verifying needs is gone: a request that failed before failed
@@ -285,9 +311,43 @@ class ErasureEngine:
                 "no certificate can be issued for it"
             )
 
+    # -- deployments ----------------------------------------------------------------------------
+    def retire(self, deployment_id: str, reason: str, actor: str = "system") -> list[str]:
+        """Take a deployment out of use — typically a training killed half-way that nobody will finish: shred its
+        checkpoints' artifacts, then record ``deployment.retired`` (who, why, what was shredded); returns the
+        shredded artifacts' sha256. No erasure plans against it afterwards, no audit counts it. The serving
+        deployment is refused (make another serve first), and so is one while a request or training holds the
+        deployments lock (it may be the one being trained)."""
+        reason = reason.strip()
+        if not reason or any(ord(ch) < 32 for ch in reason):
+            raise RequestError("retiring a deployment is recorded with why: give a reason (one line)")
+        with self.ledger.workspace.exclusive(DEPLOYMENTS_LOCK):
+            deployment = next((d for d in self.ledger.deployments() if d.deployment_id == deployment_id), None)
+            if deployment is None:
+                raise RequestError(f"unknown deployment {deployment_id!r} (or already retired)")
+            if deployment.serving:
+                raise RequestError(f"deployment {deployment_id} is serving: train or choose another to serve first")
+            live = self.ledger.live_checkpoints(deployment_id)
+            shards = sum(1 for shard in live if shard >= 0)
+            artifacts = sorted({c.artifact_sha256 for c in self.ledger.checkpoints(deployment_id)})
+            for sha in artifacts:  # first: a crash here leaves the deployment to retire again, never files behind
+                shred(self.ledger.workspace.artifacts_dir, sha)
+            self.ledger.append(DEPLOYMENT_RETIRED, {
+                "deployment_id": deployment_id, "reason": reason,
+                "live_shards": shards, "shards": int(deployment.settings.get("shards", 1)),
+                "shredded_artifacts": artifacts,
+            }, actor=actor)
+        return artifacts
+
     # -- running --------------------------------------------------------------------------------
     def run(self, request_id: str, progress: ProgressCallback = no_progress, actor: str = "system") -> RequestRecord:
-        """Carry the request from its current state to ``certified`` (or ``rejected``/``failed``)."""
+        """Carry the request from its current state to ``certified`` (or ``rejected``/``failed``).
+
+        From validation until its rows are erased the request holds the workspace's deployments lock (waiting its
+        turn behind other requests and trainings): it plans against, and forgets from, the checkpoints serving at
+        that moment, and nobody else replaces them meanwhile — two requests hitting one shard take turns instead of
+        both retraining it from the same checkpoint (which resurrected the first one's subject)."""
+        self.require(request_id)  # an unknown id (or one that is no id at all) is refused before any lock file
         with self.ledger.workspace.exclusive(request_id):
             return self._run_locked(request_id, progress, actor)
 
@@ -296,8 +356,8 @@ class ErasureEngine:
         if record.state == "failed":
             raise RequestError(
                 f"request {request_id} failed ({record.require_payload('failed')['reason']}); retry it with "
-                f"`lethe request retry {request_id}` (it resumes from {resume_point(record)}; nothing recorded is "
-                "redone), then run it"
+                f"`lethe request retry {request_id} --run` (it resumes from {self._resume_from(record)}; nothing "
+                "recorded is redone)"
             )
         if record.state in FINAL_STATES:
             raise RequestError(f"request {request_id} is already {record.state}; nothing to run")
@@ -310,12 +370,22 @@ class ErasureEngine:
             "data_erased": self._verify,
             "verified": self._certify,
         }
-        while record.state in steps:
+        if record.state in _UNDER_DEPLOYMENTS_LOCK:
+            with self.ledger.workspace.exclusive(DEPLOYMENTS_LOCK, wait=math.inf):
+                record = self._steps(record, steps, _UNDER_DEPLOYMENTS_LOCK, progress, actor)
+        record = self._steps(record, steps, tuple(steps), progress, actor)
+        self.ledger.checkpoint()  # a signed tree head after every request, for auditors to keep
+        return record
+
+    def _steps(self, record: RequestRecord, steps: dict[str, Any], states: tuple[str, ...],
+               progress: ProgressCallback, actor: str) -> RequestRecord:
+        """Run the request's steps while its state is one of ``states``; returns it as it then stands."""
+        record = self.require(record.request_id)  # as it stands now that this process holds what it waited for
+        while record.state in states and record.state in steps:
             if record.state == "data_erased" and self.defer_verification:
                 break  # the policy leaves verification to the next audit (one shared reference for the window)
             steps[record.state](record, progress, actor)
-            record = self.require(request_id)
-        self.ledger.checkpoint()  # a signed tree head after every request, for auditors to keep
+            record = self.require(record.request_id)
         return record
 
     def preview(self, subject_ref: str, interaction_ids: list[int] | None = None) -> list[DeploymentPlan]:
@@ -328,8 +398,9 @@ class ErasureEngine:
         return self._plans(self._scope_ids(record))
 
     def _plans(self, ids: list[int]) -> list[DeploymentPlan]:
+        """The plan of every complete deployment (:func:`unlearn.lifecycle.complete_deployments`) these ids hit."""
         plans = []
-        for deployment in self.ledger.deployments():
+        for deployment in complete_deployments(self.ledger):
             plan = get_method(deployment.method).plan(self.ledger, deployment.deployment_id, ids)
             if plan.shards:
                 plans.append(plan.model_copy(update={"applicable_methods": framework_methods(
@@ -377,18 +448,51 @@ class ErasureEngine:
             record,
             {
                 "interaction_ids": ids,
-                "deployments": [
-                    {**plan.model_dump(mode="json"),
-                     "live_before": {str(s): c.checkpoint_id
-                                     for s, c in self.ledger.live_checkpoints(plan.deployment_id).items()}}
-                    for plan in plans
-                ],
+                "deployments": [self._plan_entry(plan) for plan in plans],
                 "escrowed_pairs": escrowed,
             },
             actor,
         )
 
+    def _rebase(self, record: RequestRecord, actor: str) -> RequestRecord:
+        """Re-plan a request against the checkpoints serving now, if they moved since it was planned.
+
+        Within one run nothing moves (the deployments lock is held from plan to erasure), but a run killed after
+        planning lets others go first: another request retrains a shard of the plan, a training adds a deployment, a
+        retry finds the serving checkpoints still hold the ids. A shard the recorded plan lists and the fresh one
+        does not is done (its serving checkpoint excludes the ids already: this request's own work before a crash)
+        and is kept as recorded; any fresh entry that differs from the recorded one makes a new ``planned`` event
+        (``rebased``: the checkpoints it replaces), so forgetting starts from what serves."""
+        planned = record.require_payload("planned")
+        recorded = {(d["deployment_id"], s["shard"]): s["checkpoint_id"]
+                    for d in planned["deployments"] for s in d["shards"]}
+        fresh = self._plans(planned["interaction_ids"])
+        moved = [(p.deployment_id, s.shard) for p in fresh for s in p.shards
+                 if recorded.get((p.deployment_id, s.shard)) != s.checkpoint_id]
+        if not moved:
+            return record
+        entries = {d["deployment_id"]: d for d in planned["deployments"]}
+        deployments = []
+        for plan in fresh:
+            entry = self._plan_entry(plan)
+            done = [s for s in entries.pop(plan.deployment_id, {"shards": []})["shards"]
+                    if s["shard"] not in {f.shard for f in plan.shards}]
+            deployments.append({**entry, "shards": sorted([*entry["shards"], *done], key=lambda s: s["shard"])})
+        deployments.extend(entries.values())  # deployments done entirely before a crash
+        self._append("planned", record, {
+            **planned, "deployments": deployments,
+            "rebased": [{"deployment_id": d, "shard": s} for d, s in moved],
+        }, actor)
+        return self.require(record.request_id)
+
+    def _plan_entry(self, plan: DeploymentPlan) -> dict[str, Any]:
+        """A deployment's plan as the ``planned`` event records it, with the checkpoints serving before."""
+        return {**plan.model_dump(mode="json"),
+                "live_before": {str(s): c.checkpoint_id
+                                for s, c in self.ledger.live_checkpoints(plan.deployment_id).items()}}
+
     def _unlearn(self, record: RequestRecord, progress: ProgressCallback, actor: str) -> None:
+        record = self._rebase(record, actor)
         results = []
         for entry in record.require_payload("planned")["deployments"]:
             plan = DeploymentPlan(**{k: v for k, v in entry.items() if k != "live_before"})
@@ -409,23 +513,51 @@ class ErasureEngine:
     def _erase_data(self, record: RequestRecord, progress: ProgressCallback, actor: str) -> None:
         only = record.received.get("interaction_ids")  # a narrower scope; a whole subject or a batch: None
         rows = sum(self.ledger.store.erase_interactions(ref, only) for ref in record.subject_refs)
-        self._append("data_erased", record, {"rows_erased": rows}, actor)
+        earlier = record.payload("data_erased")  # a re-planned retry erases again: nothing is left, the count stands
+        self._append("data_erased", record, {"rows_erased": rows + (earlier["rows_erased"] if earlier else 0)}, actor)
 
     def _verify(self, record: RequestRecord, progress: ProgressCallback, actor: str) -> None:
         if self.verifier is None:
             raise RequestError("no verifier is configured: a request cannot be verified or certified without one")
         outcome = self.verifier.verify(self.ledger, record.request_id, progress)
-        checkpoints = {c.checkpoint_id: c for c in self.ledger.checkpoints()}
-        live = {c.checkpoint_id for d in self.ledger.deployments()
-                for c in self.ledger.live_checkpoints(d.deployment_id).values()}
-        to_shred = [
-            checkpoints[replaced["old"]].artifact_sha256
-            for deployment in record.require_payload("unlearned")["deployments"]
-            for replaced in deployment["replaced"]
-            if replaced["old"] not in live  # a method that replaced nothing must not lose its serving model
-        ]
+        to_shred = self._shreddable(record, outcome.passed)
         self._append("verified", record, {**outcome.model_dump(mode="json"), "shredded_artifacts": to_shred}, actor)
         self._finish(self.require(record.request_id), actor)
+
+    def _replaced_artifacts(self, records: list[RequestRecord], keep: frozenset[str] = frozenset()) -> list[str]:
+        """The artifacts of the checkpoints these requests replaced (every forget of theirs: a re-planned retry forgot
+        twice), except those of the checkpoints in ``keep``."""
+        checkpoints = {c.checkpoint_id: c for c in self.ledger.checkpoints()}
+        kept = {checkpoints[c].artifact_sha256 for c in keep if c in checkpoints}
+        return sorted({
+            checkpoints[replaced["old"]].artifact_sha256
+            for other in records for event in other.history if event.kind == "request.unlearned"
+            for deployment in event.payload["deployments"] for replaced in deployment["replaced"]
+            if replaced["old"] not in keep
+        } - kept)
+
+    def _shreddable(self, record: RequestRecord, passed: bool) -> list[str]:
+        """What a passing verification may shred: the checkpoints this request and every earlier-verified one replaced,
+        unless one serves (a method that replaced nothing must not lose its serving model) or a request still to be
+        verified measures against it (its plan's ``live_before``: requests forget in any order, so another's
+        verification may still need a checkpoint this one replaced — it is shredded when that one passes). After a
+        failing one: the checkpoints this request replaced, kept for its retry (see :meth:`_finish`).
+
+        The serving checkpoints are read before the requests: a checkpoint replaced after that read was planned
+        against (under the deployments lock) before it was replaced, so its planner is among the requests read."""
+        live = {c.checkpoint_id for d in self.ledger.deployments()
+                for c in self.ledger.live_checkpoints(d.deployment_id).values()}
+        if not passed:
+            return self._replaced_artifacts([record], frozenset(live))
+        requests = self.ledger.requests()
+        needed = {cid for other in requests
+                  if other.request_id != record.request_id and other.state in _MEASURES_AGAINST_BEFORE
+                  for entry in other.require_payload("planned")["deployments"] for cid in entry["live_before"].values()}
+        verified = [other for other in requests
+                    if other.request_id == record.request_id or (other.payload("verified") or {}).get("passed")]
+        artifacts = self.ledger.workspace.artifacts_dir
+        return [sha for sha in self._replaced_artifacts(verified, frozenset(live | needed))
+                if has_artifact(artifacts, sha)]
 
     def _certify(self, record: RequestRecord, progress: ProgressCallback, actor: str) -> None:
         if self._finish(record, actor):

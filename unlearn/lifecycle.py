@@ -1,12 +1,12 @@
 """A request's lifecycle read from its events: where a retry resumes, and the one-line notes people see.
 
 Kept apart from the engine (which imports the methods, hence torch) so that listings, audits and the CLI read a
-request's state without loading any model.
+request's state without loading any model; and which deployments a request answers for.
 """
 
 from __future__ import annotations
 
-from ledger import REQUEST_RETRIED, Event, LedgerIntegrityError, RequestRecord
+from ledger import REQUEST_RETRIED, DeploymentRecord, Event, Ledger, LedgerIntegrityError, RequestRecord
 from unlearn.requests import FINAL_STATES, REQUEST_STATES
 
 
@@ -46,3 +46,12 @@ def retry_note(record: RequestRecord) -> str | None:
     retried = latest_event(record, REQUEST_RETRIED)
     return (f"attempt {retried.payload['attempt']}, retried by {retried.actor} after: "
             f"{retried.payload['retries_failure']}; resumes from {retried.payload['resumes_from']}")
+
+
+def complete_deployments(ledger: Ledger) -> list[DeploymentRecord]:
+    """The deployments an erasure plans against and its lineage proof covers: every one in use with all its shards
+    trained. An interrupted training's (fewer live shards than it was built with) serves nothing and cannot load:
+    re-running its `lethe train` finishes it without whatever was erased meanwhile; `lethe deployment retire` gives it
+    up."""
+    return [d for d in ledger.deployments()
+            if sum(1 for shard in ledger.live_checkpoints(d.deployment_id) if shard >= 0) >= int(d.settings["shards"])]

@@ -24,6 +24,7 @@ import numpy as np
 from ledger import SignedCheckpoint, Ledger, RequestError, sha256_hex
 from policies import Policy
 from unlearn.engine import CertificateOutcome, VerificationOutcome
+from unlearn.lifecycle import complete_deployments
 from unlearn.methods import MethodSettings, get_method
 from unlearn.progress import ProgressCallback
 from unlearn.training_data import Interactions, training_set_digest
@@ -70,7 +71,7 @@ class StatisticalVerifier:
         assert record is not None
         planned, unlearned = record.require_payload("planned"), record.require_payload("unlearned")
         erased = set(planned["interaction_ids"])
-        proofs = [prove_lineage(ledger, d.deployment_id, erased) for d in ledger.deployments()]
+        proofs = [prove_lineage(ledger, d.deployment_id, erased) for d in complete_deployments(ledger)]
         approximate = [p.deployment_id for p in proofs if not p.exact_claimed]
         checks = [
             MetricCheck(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -23,7 +24,10 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from ledger import CHECKPOINT_CREATED, DEPLOYMENT_CREATED, DEPLOYMENT_SERVING, CheckpointRecord, Ledger, WorkspaceError
+from ledger import (
+    CHECKPOINT_CREATED, DEPLOYMENT_CREATED, DEPLOYMENT_SERVING, DEPLOYMENTS_LOCK, CheckpointRecord, DeploymentRecord,
+    Ledger, WorkspaceError,
+)
 from unlearn.artifacts import load_arrays, save_arrays
 from unlearn.executor import ShardExecutor, default_executor
 from unlearn.methods._protocol import Deployment, DeploymentPlan, MethodSettings, ShardPlan, UnlearningMethod
@@ -105,10 +109,24 @@ class ShardedRetraining(UnlearningMethod):
     # -- fit ------------------------------------------------------------------------------------
     def fit(self, ledger: Ledger, settings: MethodSettings, progress: ProgressCallback, actor: str = "system") -> Deployment:
         """1. partition the training set, 2. record the deployment with its assignments, 3. train every shard
-        (then whatever the method trains on top of them)."""
+        (then whatever the method trains on top of them).
+
+        Holds the deployments lock throughout, so no request plans or forgets meanwhile; interactions a request has
+        planned to erase (rows still in the store until its erasure step) are left out. A fit with the same settings
+        on the same data that was interrupted (fewer shards trained than planned) is finished instead of started
+        again (see :meth:`_resume`)."""
         self._check_settings(settings)
         dataset = ledger.require_dataset()
-        train = Interactions.from_store(ledger, "train")
+        with ledger.workspace.exclusive(DEPLOYMENTS_LOCK, wait=math.inf):
+            unfinished = self._unfinished(ledger, settings, dataset["digest"])
+            if unfinished is not None:
+                return self._resume(ledger, unfinished, progress, actor)
+            return self._fit_new(ledger, settings, dataset, progress, actor)
+
+    def _fit_new(self, ledger: Ledger, settings: MethodSettings, dataset: dict[str, Any], progress: ProgressCallback,
+                 actor: str) -> Deployment:
+        pending = ledger.erased_interaction_ids([r.request_id for r in ledger.requests()])
+        train = Interactions.from_store(ledger, "train").without(pending)
         if len(train) == 0:
             raise WorkspaceError("the training split is empty: nothing to train on")
         settings, shard_of, facts = self._assign(train, settings, progress)
@@ -133,6 +151,42 @@ class ShardedRetraining(UnlearningMethod):
         jobs = [ShardJob(shard, train.subset(shard_of == shard), None, [], settings.seed + shard)
                 for shard in range(settings.shards)]
         self._train_checkpoints(ledger, deployment_id, settings, jobs, f"train {deployment_id}", progress, actor)
+        self._after_shards(ledger, deployment_id, settings, None, None, progress, actor)
+        return self.load(ledger, deployment_id)
+
+    def _unfinished(self, ledger: Ledger, settings: MethodSettings, data_digest: str) -> DeploymentRecord | None:
+        """The latest deployment of these settings on this data whose fit was interrupted, if any. Settings left
+        unset (``None``) match what the method recorded for them (RecEraser fills its default partition)."""
+        wanted = {k: v for k, v in settings.model_dump(mode="json").items() if v is not None}
+        for deployment in reversed(ledger.deployments()):
+            recorded = deployment.settings
+            if (deployment.method == self.name and deployment.data_digest == data_digest
+                    and all(recorded.get(k) == v for k, v in wanted.items())
+                    and len(_shards_only(ledger.live_checkpoints(deployment.deployment_id))) < settings.shards):
+                return deployment
+        return None
+
+    def _resume(self, ledger: Ledger, deployment: DeploymentRecord, progress: ProgressCallback, actor: str) -> Deployment:
+        """Finish an interrupted fit: train each shard that has no checkpoint, and retrain each whose checkpoint
+        trained on interactions a request erased (or planned to) since — requests planned while it was incomplete
+        did not plan against it — each without them; then whatever the method trains on top of the shards."""
+        deployment_id = deployment.deployment_id
+        settings = MethodSettings(**deployment.settings)
+        live = ledger.live_checkpoints(deployment_id)
+        planned = {r.request_id: r.require_payload("planned")["interaction_ids"]
+                   for r in ledger.requests() if r.payload("planned") is not None}
+        jobs = []
+        for shard in range(settings.shards):
+            assigned = ledger.shard_interaction_ids(deployment_id, shard)
+            excludes = sorted(rid for rid, ids in planned.items() if np.isin(assigned, ids).any())
+            current = live.get(shard)
+            if current is not None and set(excludes) <= set(current.excludes_requests):
+                continue
+            training = self._checkpoint_training_set(ledger, deployment_id, shard, excludes)
+            jobs.append(ShardJob(shard, training, current.checkpoint_id if current else None, excludes,
+                                 current.seed if current else settings.seed + shard))
+        log.info("resuming %s: %d shard(s) to train", deployment_id, len(jobs))
+        self._train_checkpoints(ledger, deployment_id, settings, jobs, f"resume {deployment_id}", progress, actor)
         self._after_shards(ledger, deployment_id, settings, None, None, progress, actor)
         return self.load(ledger, deployment_id)
 

@@ -1,0 +1,72 @@
+"""Requests touching one deployment take turns: two `lethe request run` processes on subjects of the same shard
+both certify, and the shard's serving checkpoint trains on neither subject (issue 20, point 1).
+
+Before the deployments lock, both processes retrained the shard from the same checkpoint, so the later one's
+checkpoint still held the other subject's data (an erased subject served again) and that request ended failed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ledger import Ledger
+from ui.services import Services
+from unlearn.methods import get_method
+from unlearn.requests import ErasureRequest
+
+LETHE = str(Path(sys.executable).parent / "lethe")
+
+
+def _two_subjects_of_one_shard(services: Services) -> tuple[str, str, int]:
+    """Two subjects whose interactions all trained the same shard of the serving deployment, and that shard."""
+    ledger = services.ledger
+    deployment_id = ledger.serving_deployment_id()
+    by_shard: dict[int, list[str]] = {}
+    for subject in services.ledger.store.subjects_frame()["subject"].astype(str):
+        ids = ledger.subject_interaction_ids(ledger.workspace.subject_ref(subject))
+        shards = list(ledger.shards_holding(deployment_id, ids))
+        if len(shards) == 1:
+            by_shard.setdefault(shards[0], []).append(subject)
+            if len(by_shard[shards[0]]) == 2:
+                return *by_shard[shards[0]], shards[0]
+    raise AssertionError("no shard trained two whole subjects")
+
+
+def test_two_runs_at_once_on_one_shard_certify_both_and_resurrect_neither(workspace: Services) -> None:
+    first, second, shard = _two_subjects_of_one_shard(workspace)
+    root = str(workspace.ledger.workspace.root)
+    request_ids = [workspace.engine.file(ErasureRequest(subject=s), actor="test") for s in (first, second)]
+    runs = [subprocess.Popen([LETHE, "request", "run", rid, "--workspace", root], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True) for rid in request_ids]
+    outputs = [run.communicate(timeout=240)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+
+    ledger = Ledger.open(root)
+    assert [ledger.request(rid).state for rid in request_ids] == ["certified", "certified"]
+    deployment_id = ledger.serving_deployment_id()
+    serving = ledger.live_checkpoints(deployment_id)[shard]
+    trained_on = get_method(ledger.deployment(deployment_id).method).training_ids(ledger, serving)
+    erased = np.fromiter(ledger.erased_interaction_ids(request_ids), dtype=np.int64)
+    assert len(erased) and not np.isin(erased, trained_on).any()
+    assert set(serving.excludes_requests) >= set(request_ids)
+    # the two took turns: the second retrain started from the first's checkpoint, not from the one both planned on
+    retrained = [c for c in ledger.checkpoints(deployment_id) if c.shard == shard and c.request_id in request_ids]
+    assert len(retrained) == 2 and retrained[1].parent == retrained[0].checkpoint_id
+    assert ledger.verify().ok
+
+
+def test_a_request_id_that_is_a_path_is_refused_with_one_line_and_no_file(workspace: Services,
+                                                                           tmp_path: Path) -> None:
+    root = workspace.ledger.workspace.root
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    for command in (["request", "run"], ["request", "retry"]):
+        result = subprocess.run([LETHE, *command, "../../victim", "--workspace", str(root)],
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and "victim" in result.stderr
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+    assert not (root.parent / "victim.lock").exists() and not (root / "victim.lock").exists()

@@ -268,9 +268,9 @@ class Ledger:
 
     # -- integrity ------------------------------------------------------------------------------
     def verify(self, external: SignedCheckpoint | None = None) -> IntegrityResult:
-        """Chain and bulk digests; the exported notes (``checkpoints/``) against the stored heads; every stored and
-        exported checkpoint (signature, root, consistency with the previous one), then optionally an auditor's own;
-        every live checkpoint's model file against its recorded sha256. The first fault is reported.
+        """Chain and bulk digests; the exported notes (``checkpoints/``) against the stored heads, and their
+        signatures; every stored checkpoint (signature, root recomputed from the log), then optionally an auditor's
+        own; every live checkpoint's model file against its recorded sha256. The first fault is reported.
 
         What a holder of the workspace's key can still hide is said in :mod:`ledger._integrity` and the README."""
         result = self.log.verify()
@@ -287,14 +287,20 @@ class Ledger:
 
     def _heads_fault(self, exported: list[tuple[str, SignedCheckpoint]],
                      external: SignedCheckpoint | None) -> Fault | None:
-        """The first signed head (stored, exported as ``name``, then the auditor's) that the log contradicts."""
+        """The first signed head the log contradicts: every stored one, then the auditor's. An exported note (file
+        ``name``) has the text of the stored head of its size (:func:`exported_heads` checked), hence its root: only
+        the log's signature on it is checked here, beside any witness's."""
+        for where, head in exported:
+            try:
+                head.verify(self.workspace.signer.public_key)
+            except LetheError as exc:
+                return Fault(head.tree_size, f"{where}: {exc}")
         leaves = self.log.leaf_hashes()
-        heads = [("", SignedCheckpoint.from_note(note, "a stored checkpoint")) for note in self.log.tree_heads()]
-        heads += exported + ([("", external)] if external is not None else [])
-        for where, head in heads:
+        heads = [SignedCheckpoint.from_note(note, "a stored checkpoint") for note in self.log.tree_heads()]
+        for head in heads + ([external] if external is not None else []):
             fault = self._check_head(head, leaves)
             if fault:
-                return Fault(head.tree_size, f"{where}: {fault}" if where else fault)
+                return Fault(head.tree_size, fault)
         return None
 
     def _live_records(self) -> list[CheckpointRecord]:

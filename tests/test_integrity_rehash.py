@@ -108,13 +108,18 @@ def test_rewrite_with_re_signed_stored_heads_is_caught_by_the_exported_note(work
     assert code == 3 and f"checkpoints/{note.name}" in stderr and "re-signed" in stderr
 
 
-@pytest.mark.parametrize("tamper", ["edited", "missing"])
+@pytest.mark.parametrize("tamper", ["edited", "re-signed line", "missing"])
 def test_an_edited_or_missing_exported_note_is_named(workspace: Services, tamper: str) -> None:
     ledger, note = _checkpointed(workspace)
+    text = note.read_text()
     if tamper == "missing":
         note.unlink()
-    else:
-        note.write_text(note.read_text().replace("time ", "time 1", 1))
+    elif tamper == "edited":
+        note.write_text(text.replace("time ", "time 1", 1))
+    else:  # the text kept, the log's signature replaced by garbage of the same shape
+        body, line = text[: text.rindex("— ")], text[text.rindex("— "):]
+        flipped = line[:-6] + ("A" if line[-6] != "A" else "B") + line[-5:]
+        note.write_text(body + flipped)
     code, stderr = _verify(ledger.workspace.root)
     assert code == 3 and f"checkpoints/{note.name}" in stderr
 

@@ -126,6 +126,11 @@ class VerificationThresholds(_Strict):
                     "this fraction of it (relative: recall's scale varies with the data, an absolute 0.05 let an 80 % "
                     "drop pass at recall 0.06)",
     )
+    calibration_retrains: int = Field(
+        2, ge=2, le=64,
+        description="K of the per-user calibrated membership attack: the reference, Retrain* and K - 2 more seeded "
+                    "retrains (each costs one retrain; an audit window shares them)",
+    )
     damaged_fraction: float = Field(
         0.05, gt=0, lt=1,
         description="the collateral checks' negative control is a retrain on this seeded fraction of the remaining "

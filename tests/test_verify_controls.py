@@ -16,6 +16,8 @@ from policies import VerificationThresholds
 from verify._evidence import Evidence, judge
 from verify._report import MetricCheck, ReportFigures
 from verify.names import (
+    ATTACKS,
+    CALIBRATED_ATTACK,
     CKA_ITEMS,
     DAMAGED,
     FORGETTING_USERS,
@@ -48,7 +50,8 @@ def _model(score_change: float, repredict: float, rbo_forgetting: float, rbo_oth
            score_auc: float, recsys_auc: float, latent_users: float, latent_items: float, cka: float,
            recall: float) -> dict[str, float]:
     values = {SCORE_CHANGE: score_change, REPREDICT: repredict, mia_key(SCORE_ATTACK): score_auc,
-              mia_key(RECSYS_ATTACK): recsys_auc, LATENT_USERS: latent_users, LATENT_ITEMS: latent_items,
+              mia_key(RECSYS_ATTACK): recsys_auc, mia_key(CALIBRATED_ATTACK): recsys_auc, LATENT_USERS: latent_users,
+              LATENT_ITEMS: latent_items,
               CKA_ITEMS: cka, recall_key(20): recall}
     for k in DEPTHS:
         values |= {rbo_key(k, FORGETTING_USERS): rbo_forgetting, rbo_key(k, OTHER_USERS): rbo_others,
@@ -69,7 +72,7 @@ def evidence(edits: dict[str, dict[str, float]] | None = None, forgetting_users:
              held_out_pairs: int = 500) -> Evidence:
     metrics = {model: {**values, **(edits or {}).get(model, {})} for model, values in HONEST.items()}
     return Evidence(metrics, ReportFigures(rbo_depth=max(DEPTHS), rbo={}, mia={}), forgotten_pairs, held_out_pairs,
-                    forgetting_users, 500, {k: 0.01 for k in DEPTHS})
+                    forgetting_users, 500, {k: 0.01 for k in DEPTHS}, RULES.calibration_retrains)
 
 
 def checks_of(ev: Evidence, exact_with_proof: bool = False) -> dict[str, MetricCheck]:
@@ -82,7 +85,7 @@ COLLATERAL_CHECKS = sorted(name for name, c in HONEST_CHECKS.items() if c.role =
 
 
 @pytest.mark.parametrize("name", sorted(HONEST_CHECKS))
-def test_each_check_of_an_honest_erasure_passes_with_a_failing_negative_and_a_passing_positive_control(name: str) -> None:
+def test_each_honest_check_passes_with_a_failing_negative_and_a_passing_positive_control(name: str) -> None:
     check = HONEST_CHECKS[name]
     assert check.verdict == "pass", check.detail
     assert check.controls is not None
@@ -93,7 +96,7 @@ def test_each_check_of_an_honest_erasure_passes_with_a_failing_negative_and_a_pa
 def test_forgetting_checks_are_controlled_by_the_original_and_collateral_ones_by_the_damaged_model() -> None:
     assert FORGETTING_CHECKS and COLLATERAL_CHECKS
     assert {HONEST_CHECKS[n].controls.negative.model for n in FORGETTING_CHECKS} == {ORIGINAL}
-    over_unlearning = {mia_check(a, "over-unlearning") for a in (SCORE_ATTACK, RECSYS_ATTACK)}
+    over_unlearning = {mia_check(a, "over-unlearning") for a in ATTACKS}
     assert {HONEST_CHECKS[n].controls.negative.model for n in over_unlearning} == {WORST_CASE}
     assert {HONEST_CHECKS[n].controls.negative.model for n in set(COLLATERAL_CHECKS) - over_unlearning} == {DAMAGED}
     assert HONEST_CHECKS[mia_check(RECSYS_ATTACK, "attack")].controls.positive.model == REFERENCE
@@ -164,21 +167,24 @@ def test_an_80_percent_recall_drop_fails_at_recall_six_percent() -> None:
 def _one_list_each(unlearned_lists: float) -> Evidence:
     one = {distinct_key(k): 1.0 for k in DEPTHS}
     # The architectures' cold-start lists differ: the attack tells the unlearned model's from Retrain*'s.
-    return evidence({REFERENCE: one, RETRAIN_STAR: one, UNLEARNED: {**{distinct_key(k): unlearned_lists for k in DEPTHS},
-                                                                    mia_key(RECSYS_ATTACK): 0.97}})
+    unlearned = {**{distinct_key(k): unlearned_lists for k in DEPTHS}, mia_key(RECSYS_ATTACK): 0.97,
+                 mia_key(CALIBRATED_ATTACK): 0.97}
+    return evidence({REFERENCE: one, RETRAIN_STAR: one, UNLEARNED: unlearned})
 
 
 def test_whole_users_shown_one_cold_start_list_by_every_model_leave_the_recsys_attack_inconclusive() -> None:
     """Issue 19, point 5: an ensemble's cold-start list against a single retrain's is not memory of the users."""
     checks = checks_of(_one_list_each(1.0))
-    assert checks[mia_check(RECSYS_ATTACK, "attack")].verdict == "inconclusive"
-    assert "cold-start lists" in checks[mia_check(RECSYS_ATTACK, "attack")].detail
+    for attack in (RECSYS_ATTACK, CALIBRATED_ATTACK):
+        assert checks[mia_check(attack, "attack")].verdict == "inconclusive"
+        assert "cold-start" in checks[mia_check(attack, "attack")].detail
     assert checks[distinct_key(max(DEPTHS))].verdict == "pass"
 
 
 def test_a_model_that_still_tells_whole_forgotten_users_apart_fails_the_recsys_attack_and_distinct_lists() -> None:
     checks = checks_of(_one_list_each(40.0))
     assert checks[mia_check(RECSYS_ATTACK, "attack")].verdict == "fail"
+    assert checks[mia_check(CALIBRATED_ATTACK, "attack")].verdict == "fail"
     assert checks[distinct_key(max(DEPTHS))].verdict == "fail"
 
 

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 from unlearn.models import Recommender
 from unlearn.training_data import Interactions
 from verify import RecommenderAttack, attack_roc, auc_tolerance, score_attack
-from verify._mia import FPR_GRID, _rank_weights
+from verify._mia import FPR_GRID, _rank_weights, calibrated_attack, rank_statistic
 
 
 def test_perfectly_separated_scores_give_auc_one_and_full_tpr_at_low_fpr() -> None:
@@ -97,3 +97,27 @@ def test_the_recommender_attack_tells_members_from_strangers() -> None:
     strangers = attack.member_probability(target, np.arange(200, 240), history)
     assert attack.features(target, np.arange(160, 200), history).shape == (40, attack.item_vectors.shape[1])
     assert attack_roc(members, strangers).auc > 0.9
+
+
+def test_the_calibrated_attack_flags_users_above_their_own_retrain_distribution_and_not_retrains() -> None:
+    """U-LiRA style: users differ in level (a shared threshold would mix them up); per-user calibration does not."""
+    rng = np.random.default_rng(0)
+    level = rng.uniform(0.2, 0.8, 200)  # how recognisable each user's items are anyway
+    retrains = level + rng.normal(0, 0.02, (4, 200))
+    remembering = level + 0.05 + rng.normal(0, 0.02, 200)
+    remembered = calibrated_attack(remembering, retrains)
+    forgotten = calibrated_attack(level + rng.normal(0, 0.02, 200), retrains)
+    assert remembered.auc > 0.9 and remembered.tpr_at_1pct_fpr > 0.3
+    assert abs(forgotten.auc - 0.5) < 0.1 and forgotten.tpr_at_1pct_fpr < 0.1
+    assert attack_roc(remembering, retrains[0]).auc < 0.7  # one threshold shared by every user barely sees it
+
+
+def test_the_calibrated_attack_needs_two_retrains() -> None:
+    with pytest.raises(ValueError, match="at least two retrains"):
+        calibrated_attack(np.zeros(3), np.zeros((1, 3)))
+
+
+def test_the_rank_statistic_is_the_mean_percentile_of_the_forgotten_items() -> None:
+    model = FixedScores(np.array([[4.0, 3.0, 2.0, 1.0, 0.0]]))
+    forgotten = sp.csr_matrix((np.ones(2), ([0, 0], [0, 4])), shape=(1, 5))
+    assert rank_statistic(model, np.array([0]), forgotten) == pytest.approx([0.5])

@@ -45,7 +45,15 @@ from unlearn.models import Recommender
 from unlearn.training_data import Interactions
 from verify._latent import compare_latent
 from verify._metrics import ranking_metrics, repredict_score, topk_rbo
-from verify._mia import FPR_GRID, AttackROC, attack_roc, auc_tolerance, score_attack
+from verify._mia import (
+    FPR_GRID,
+    AttackROC,
+    attack_roc,
+    auc_tolerance,
+    calibrated_attack,
+    rank_statistic,
+    score_attack,
+)
 from verify._reference import ReferenceModels, derive_seed
 from verify._report import (
     Control,
@@ -56,6 +64,7 @@ from verify._report import (
     RocCurves,
 )
 from verify.names import (
+    CALIBRATED_ATTACK,
     CKA_ITEMS,
     DAMAGED,
     FORGETTING_USERS,
@@ -132,6 +141,7 @@ class Evidence:
     forgetting_users: int
     other_users: int
     rbo_noise: dict[int, float]
+    calibration_retrains: int
     latent_not_applicable: str | None = None
 
 
@@ -207,6 +217,11 @@ def measure(
                    for name, model in models.items()}
     rocs[RECSYS_ATTACK] = {name: attack_roc(probability[name], probability[RETRAIN_STAR])
                            for name in (ORIGINAL, UNLEARNED, REFERENCE)}
+    # (c) per-user calibrated: each model's rank statistic against the retrains' (Retrain* among them, its control)
+    retrains = np.stack([rank_statistic(model, forgetting, history) for model in references.retrains])
+    rocs[CALIBRATED_ATTACK] = {name: calibrated_attack(rank_statistic(models[name], forgetting, history), retrains)
+                               for name in (ORIGINAL, UNLEARNED)}
+    rocs[CALIBRATED_ATTACK][RETRAIN_STAR] = calibrated_attack(retrains[1], retrains)
     for attack, by_model in rocs.items():
         for name, roc in by_model.items():
             metrics[name].update(_roc_metrics(attack, roc))
@@ -236,7 +251,7 @@ def measure(
     )
     noise = {k: spread[k] / np.sqrt(distinct[k]) for k in rules.rbo_depths}
     return Evidence(metrics, figures, len(case.forgotten[0]), len(case.held_out[0]), len(forgetting), len(others),
-                    noise, latent_not_applicable)
+                    noise, len(references.retrains), latent_not_applicable)
 
 
 UNIT = (0.0, 1.0)
@@ -359,8 +374,9 @@ def judge(evidence: Evidence, rules: VerificationThresholds, exact_with_proof: b
     )]
     gap = exact_with_proof and checks[0].passed
 
-    def forgetting(name: str, key: str, threshold: float | None, comparison: str, detail: str, positive: str = RETRAIN_STAR,
-                   bounds: tuple[float, float] = UNIT, undecidable: str | None = None) -> MetricCheck:
+    def forgetting(name: str, key: str, threshold: float | None, comparison: str, detail: str,
+                   positive: str = RETRAIN_STAR, bounds: tuple[float, float] = UNIT,
+                   undecidable: str | None = None) -> MetricCheck:
         return _judged(name, key, m, threshold, comparison, detail, "forgetting", ORIGINAL, positive, bounds,
                        ARCHITECTURE_GAP["forgetting"] if gap else None, undecidable)
 
@@ -409,6 +425,12 @@ def judge(evidence: Evidence, rules: VerificationThresholds, exact_with_proof: b
          "would compare two cold-start lists (one per architecture), not users; the distinct-lists check judges "
          "forgetting here" if one_list_each else None,
          "forgetting users as the model shows them vs as Retrain* shows them (Zhang et al. CCS'21)"),
+        (CALIBRATED_ATTACK, evidence.forgetting_users, evidence.forgetting_users, (), RETRAIN_STAR,
+         "whole users erased, and the model and both retrains each show every forgotten user one list: the users' "
+         "ranks compare two architectures' cold-start rankings, not memory" if one_list_each else None,
+         f"per forgetting user, the mean rank of their forgotten items against its distribution under "
+         f"{evidence.calibration_retrains} seeded retrains (U-LiRA style; z-scores vs the retrains' leave-one-out "
+         "z-scores)"),
     )
     for attack, positives, negatives, calibration, positive, undecidable, what in attacks:
         key = mia_key(attack)

@@ -1,6 +1,6 @@
 """Membership inference against the models a verification compares: does a model still carry the forgotten data?
 
-Two attacks, each summarised by its full ROC (``roc_curve``/``roc_auc_score``), AUC and TPR at 1% and 0.1% FPR:
+Three attacks, each summarised by its full ROC (``roc_curve``/``roc_auc_score``), AUC and TPR at 1% and 0.1% FPR:
 
 (a) **Score attack** (the loss-threshold attack of Yeom et al., CSF 2018): the model's score of each forgotten
     training pair against its score of the same users' held-out test pairs, which no model ever trained on.
@@ -10,6 +10,14 @@ Two attacks, each summarised by its full ROC (``roc_curve``/``roc_auc_score``), 
     mean of the recommended items' vectors (weight ``(100 - j) / 5050`` at rank ``j = 0..99``); item vectors come
     from the attacker's own factorisation of the interaction matrix. A shadow recommender trained on users
     disjoint from the forgotten ones gives labelled member / non-member features, on which an MLP is trained.
+
+(c) **Calibrated per-user attack** (U-LiRA style, Hayes et al. SaTML 2025, after LiRA, Carlini et al. S&P 2022): a
+    shared threshold over all users overstates forgetting, since users differ in how recognisable their items are.
+    Each forgotten user's statistic (the mean percentile rank of their forgotten items in the model's scores: scale
+    free, so ensembles and single models compare) is set against its distribution under K seeded retrains that never
+    saw it: Gaussian, per-user mean, variance pooled over users (LiRA's fixed-variance variant, sound for small K).
+    With equal variances the one-sided likelihood ratio is monotone in the z-score, so the ROC of the z-scores is
+    the ratio test's: the model's z against the retrains' own leave-one-out z (the calibrated null).
 
 An AUC near 0.5 means the attack cannot tell forgotten data from data never trained on; well above 0.5, the
 model remembers; far *below* 0.5, the model treats the forgotten data as less familiar than unseen data, a
@@ -100,6 +108,34 @@ def score_attack(
 ) -> AttackROC:
     """Attack (a): scores of the forgotten training pairs (members) vs the same users' held-out pairs."""
     return attack_roc(model.score(*members), model.score(*held_out))
+
+
+def rank_statistic(model: Recommender, users: np.ndarray, forgotten: sp.csr_matrix) -> np.ndarray:
+    """Per user: the mean percentile rank (1 = top) of their forgotten items among every item in the model's scores."""
+    users = np.asarray(users, dtype=np.int64)
+    scores = np.asarray(model.score_all(users), dtype=np.float64)
+    ranks = scores.argsort(axis=1).argsort(axis=1) / max(1, scores.shape[1] - 1)
+    rows = forgotten[users]
+    return np.asarray(rows.multiply(ranks).sum(axis=1)).ravel() / np.maximum(np.asarray(rows.sum(axis=1)).ravel(), 1)
+
+
+def calibrated_attack(target: np.ndarray, retrains: np.ndarray) -> AttackROC:
+    """Attack (c): per-user z-scores of ``target`` (one statistic per user) against ``retrains`` (K × users).
+
+    ``z = (x - mean of the others) / (σ · sqrt(1 + 1/m))`` with ``m`` retrains in the mean and σ pooled over users, so
+    that a retrain's leave-one-out z (the null, K × users negatives) and the target's z (positives) share one scale.
+    """
+    retrains = np.asarray(retrains, dtype=np.float64)
+    k = len(retrains)
+    if k < 2:
+        raise ValueError(f"a calibrated attack needs at least two retrains, got {k}")
+    sigma = max(float(np.sqrt(retrains.var(axis=0, ddof=1).mean())), 1e-12)
+
+    def z(values: np.ndarray, others: np.ndarray) -> np.ndarray:
+        return (values - others.mean(axis=0)) / (sigma * np.sqrt(1 + 1 / len(others)))
+
+    null = np.concatenate([z(retrains[i], np.delete(retrains, i, axis=0)) for i in range(k)])
+    return attack_roc(z(np.asarray(target, dtype=np.float64), retrains), null)
 
 
 def _rank_weights(depth: int) -> np.ndarray:

@@ -4,33 +4,56 @@ A study erases a set of whole users from a training set and runs the verifier's 
 (:func:`verify._evidence.measure` and :func:`~verify._evidence.judge`) on candidate unlearners, trained directly
 from arrays without a ledger so that it stays fast enough for a test:
 
-- ``no-op``: claims to forget but serves the original model unchanged (must fail);
-- ``retrain (other seed)``: a full retrain on the remaining data with a seed neither reference uses (must pass);
-- ``sisa``: a user-sharded ensemble whose shards holding a forgotten user were retrained (must pass);
+Honest candidates (must not fail a check; :data:`HONEST`):
+
+- ``retrain (other seed)``: a full retrain on the remaining data with a seed neither reference uses;
+- ``sisa``: a user-sharded ensemble whose shards holding a forgotten user were retrained;
 - ``receraser``: UBP shards trained on their own items under an attention aggregator; the hit shards and the
-  aggregator retrained (must pass).
+  aggregator retrained;
+- ``alteraser``: AltEraser (Hessian-free Newton) from the original's factors, its erase pass and full passes.
+
+Half-hearted ones, what a buggy or dishonest deployment would serve (must be caught; :data:`DISHONEST`):
+
+- ``no-op``: claims to forget but serves the original model unchanged;
+- ``fine-tune 1 %`` / ``fine-tune 10 %``: warm start cut to 1 % / 10 % of its fewest steps (``min_epochs`` epochs
+  over the remaining rows): one epoch over a seeded sample of 10 % / all of them;
+- ``alteraser truncated``: AltEraser's erase pass over the rows of half the forgotten users, no full pass;
+- ``sisa wrong shard``: the shards holding forgotten users keep their models; one shard holding none is retrained
+  instead (when every shard holds one, only the first is, and the others keep their forgotten users).
 
 Every candidate is judged against the same references, so the separation table reads across one row.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from pydantic import BaseModel
 
 from policies import VerificationThresholds
-from unlearn.methods import AggregatorConfig, assign_users_to_shards
-from unlearn.methods import PRETRAIN_CONFIG, PRETRAIN_MODEL, ShardTask, build_aggregate, train_aggregator, train_shard
+from unlearn.methods import (
+    PRETRAIN_CONFIG,
+    PRETRAIN_MODEL,
+    AggregatorConfig,
+    MethodSettings,
+    ShardTask,
+    WarmStartOptions,
+    assign_users_to_shards,
+    build_aggregate,
+    get_method,
+    train_aggregator,
+    train_shard,
+)
 from unlearn.models import FactorModel, Recommender, ShardMeanEnsemble
-from unlearn.registry import base_model
 from unlearn.partition import partition_interactions
+from unlearn.registry import base_model
 from unlearn.training_data import Interactions
 from verify._evidence import ErasureCase, Evidence, judge, measure
-from verify._report import evidence_passes
 from verify._reference import ReferenceModels, derive_seed
-from verify._report import MetricCheck
+from verify._report import MetricCheck, evidence_passes
 from verify.names import (
     CKA_ITEMS,
     DISTINCT_PREFIX,
@@ -52,7 +75,11 @@ from verify.names import (
     recall_key,
 )
 
-CANDIDATES = ("no-op", "retrain (other seed)", "sisa", "receraser")
+HONEST = ("retrain (other seed)", "sisa", "receraser", "alteraser")
+DISHONEST = ("no-op", "fine-tune 1 %", "fine-tune 10 %", "alteraser truncated", "sisa wrong shard")
+CANDIDATES = (*DISHONEST, *HONEST)
+Pair = tuple[Recommender, Recommender]
+"""A candidate's model before the erasure and after it."""
 FAMILIES = ("RBO", REPREDICT, "MIA", LATENT_DISTANCE)
 """The metric families the issue asks a no-op to fail at least three of."""
 
@@ -95,8 +122,10 @@ def run_power_study(
     rules: VerificationThresholds,
     seed: int = 0,
     shards: int = 5,
+    candidates: tuple[str, ...] = CANDIDATES,
 ) -> PowerStudy:
-    """Erase ``forget_users`` (all their training and test pairs) and judge every candidate of :data:`CANDIDATES`."""
+    """Erase ``forget_users`` (all their training and test pairs) and judge ``candidates`` (of :data:`CANDIDATES`;
+    only those asked for are trained)."""
     spec = base_model(base_model_name)
 
     def fit(data: Interactions, fit_seed: int) -> Recommender:
@@ -116,20 +145,53 @@ def run_power_study(
     def shard_models(data: Interactions, which: range | set[int]) -> dict[int, Recommender]:
         return {s: fit(data.subset(shard_of_user[data.user_idx] == s), seed + s) for s in which}
 
-    sisa_before = shard_models(train, range(shards))
-    sisa_after = {**sisa_before, **shard_models(remaining, hit)}
-    receraser_before, receraser_after = _receraser_pair(train, forgotten, base_model_name, config, seed, shards)
+    @cache
+    def sisa_before() -> dict[int, Recommender]:
+        return shard_models(train, range(shards))
+
+    def sisa(retrained: set[int]) -> Pair:
+        before = sisa_before()
+        after = {**before, **shard_models(remaining, retrained)}
+        return (ShardMeanEnsemble([before[s] for s in range(shards)]),
+                ShardMeanEnsemble([after[s] for s in range(shards)]))
+
     original = fit(train, seed)
-    references = ReferenceModels.train("power-study", base_model_name, config, seed, remaining)
-    pairs = {
-        "no-op": (original, original),
-        "retrain (other seed)": (original, fit(remaining, derive_seed(seed, "honest retrain"))),
-        "sisa": (ShardMeanEnsemble([sisa_before[s] for s in range(shards)]),
-                 ShardMeanEnsemble([sisa_after[s] for s in range(shards)])),
-        "receraser": (receraser_before, receraser_after),
+    references = ReferenceModels.train("power-study", base_model_name, config, seed, remaining,
+                                       damaged_fraction=rules.damaged_fraction)
+    forgotten_rows = train.subset(forgotten)
+    settings = MethodSettings(method="alteraser", base_model=base_model_name, model=config.model_dump(mode="json"),
+                              seed=seed, options={"solver": "hf"})
+    halved = np.random.default_rng(derive_seed(seed, "truncated")).permutation(forget_users)
+    half = forgotten_rows.subset(np.isin(forgotten_rows.user_idx, halved[: (len(halved) + 1) // 2]))
+    truncated = settings.model_copy(update={"options": {"solver": "hf", "max_passes": 0}})
+
+    def alteraser(rows: Interactions, options: MethodSettings) -> Pair:
+        return original, get_method("alteraser").unlearn(original, remaining, rows, options, seed)[0]
+
+    pairs: dict[str, Callable[[], Pair]] = {
+        "no-op": lambda: (original, original),
+        "fine-tune 1 %": lambda: (original, _fine_tuned(original, remaining, forgotten_rows, settings, 0.01, seed)),
+        "fine-tune 10 %": lambda: (original, _fine_tuned(original, remaining, forgotten_rows, settings, 0.10, seed)),
+        "alteraser truncated": lambda: alteraser(half, truncated),
+        "sisa wrong shard": lambda: sisa({min(set(range(shards)) - hit, default=0)}),
+        "retrain (other seed)": lambda: (original, fit(remaining, derive_seed(seed, "honest retrain"))),
+        "sisa": lambda: sisa(hit),
+        "receraser": lambda: _receraser_pair(train, forgotten, base_model_name, config, seed, shards),
+        "alteraser": lambda: alteraser(forgotten_rows, settings),
     }
-    evidence = {name: measure(before, after, references, case, rules, seed) for name, (before, after) in pairs.items()}
+    evidence = {name: measure(*pairs[name](), references, case, rules, seed) for name in candidates}
     return PowerStudy(references, evidence, {name: judge(e, rules) for name, e in evidence.items()})
+
+
+def _fine_tuned(original: Recommender, remaining: Interactions, forgotten: Interactions, settings: MethodSettings,
+                share: float, seed: int) -> Recommender:
+    """Warm start cut to ``share`` of its fewest steps (``min_epochs`` epochs over every remaining row): one epoch
+    over a seeded sample of ``share × min_epochs`` of the rows. What a deployment that stops early would serve."""
+    epochs = WarmStartOptions().min_epochs
+    sample = np.random.default_rng(derive_seed(seed, f"fine-tune {share}")).random(len(remaining.user_idx))
+    cut = settings.model_copy(update={"method": "warm_start", "options": {"max_epochs": 1, "min_epochs": 1}})
+    fit = remaining.subset(sample < share * epochs)
+    return get_method("warm_start").unlearn(original, fit, forgotten, cut, seed)[0]
 
 
 def _receraser_pair(
@@ -173,12 +235,12 @@ def separation_rows(study: PowerStudy) -> list[dict[str, float | str]]:
     ``original`` is the single model before erasure (what the no-op serves); Retrain*'s value is its comparison with
     the reference (the seed-noise floor); a reference compared with itself is left out where that is trivial.
     """
-    noop = study.evidence["no-op"].metrics
+    shared = next(iter(study.evidence.values())).metrics  # the retrains are the same for every candidate
     rows = []
     for metric in SEPARATION_METRICS:
         row: dict[str, float | str] = {"metric": metric}
-        row.update({name: study.evidence[name].metrics[UNLEARNED].get(metric, float("nan")) for name in CANDIDATES})
+        row.update({name: e.metrics[UNLEARNED].get(metric, float("nan")) for name, e in study.evidence.items()})
         for model in (RETRAIN_STAR, REFERENCE):
-            row[model] = noop[model].get(metric, float("nan"))
+            row[model] = shared[model].get(metric, float("nan"))
         rows.append(row)
     return rows

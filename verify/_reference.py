@@ -20,6 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,13 @@ class ReferenceModels:
     retrain_star: FactorModel | NeuralModel
     damaged: Recommender
     attack: RecommenderAttack
+    calibration: tuple[Recommender, ...] = ()
+    """Seeded retrains beyond the reference and Retrain* for the calibrated attack (policy K - 2)."""
+
+    @property
+    def retrains(self) -> tuple[Recommender, ...]:
+        """Every retrain on the remaining data: the reference, Retrain* and the calibration retrains."""
+        return (self.reference, self.retrain_star, *self.calibration)
 
     @property
     def key(self) -> ReferenceKey:
@@ -73,9 +81,10 @@ class ReferenceModels:
         remaining: Interactions,
         progress: ProgressCallback = no_progress,
         damaged_fraction: float = VerificationThresholds.model_fields["damaged_fraction"].default,
+        calibration_retrains: int = VerificationThresholds.model_fields["calibration_retrains"].default,
     ) -> "ReferenceModels":
         """Train the reference (``seed``), Retrain* (a derived seed), the damaged control (``damaged_fraction`` of
-        the rows, a derived seed) and the attack's shadow recommender."""
+        the rows, a derived seed), ``calibration_retrains - 2`` more retrains and the attack's shadow recommender."""
         spec = base_model(base_model_name)
 
         def fit(data: Interactions, fit_seed: int) -> Recommender:
@@ -89,6 +98,8 @@ class ReferenceModels:
             RETRAIN_STAR: lambda: fit(remaining, retrain_star_seed),
             "attack": lambda: RecommenderAttack.train(remaining, fit, derive_seed(seed, "shadow")),
             DAMAGED: lambda: fit(remaining.subset(kept), derive_seed(seed, DAMAGED)),
+            **{f"calibration {i}": partial(fit, remaining, derive_seed(seed, f"calibration {i}"))
+               for i in range(calibration_retrains - 2)},
         }
         progress(stage, 0, len(jobs))
         # The three are independent and each seeded by its own generator: trained side by side on the cores this
@@ -99,13 +110,13 @@ class ReferenceModels:
             for done, future in enumerate(as_completed(futures.values()), 1):
                 future.result()  # the first error stops the wait
                 progress(stage, done, len(jobs))
-        reference, retrain_star, attack, damaged = (futures[name].result() for name in jobs)
+        reference, retrain_star, attack, damaged, *calibration = (futures[name].result() for name in jobs)
         for name, model in ((REFERENCE, reference), (RETRAIN_STAR, retrain_star)):
             if not isinstance(model, (FactorModel, NeuralModel)):  # NeuralModel: LASER's DMF/NeuMF
                 raise TypeError(f"base model {base_model_name!r} gave a {type(model).__name__} {name}: "
                                 "references must be factor or neural models so their checkpoints can be saved and digested")
         return cls(deployment_id, training_set_digest(remaining.interaction_id), base_model_name, seed,
-                   retrain_star_seed, reference, retrain_star, damaged, attack)
+                   retrain_star_seed, reference, retrain_star, damaged, attack, tuple(calibration))
 
     def save(self, directory: Path) -> dict[str, str]:
         """Write both retrains as content-addressed checkpoints; returns ``{"reference": sha256, "retrain*": ...}``.

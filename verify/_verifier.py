@@ -167,8 +167,10 @@ class StatisticalVerifier:
         key = (deployment_id, training_set_digest(remaining.interaction_id))
         if key in self.references:
             return self.references[key], True
+        rules = self.policy.verification
         trained = ReferenceModels.train(deployment_id, settings.base_model, settings.model_config_object(),
-                                        settings.seed, remaining, progress, self.policy.verification.damaged_fraction)
+                                        settings.seed, remaining, progress, rules.damaged_fraction,
+                                        rules.calibration_retrains)
         return trained, False
 
     @staticmethod

@@ -45,7 +45,9 @@ SCORE_ATTACK = "score"
 """Score threshold: forgotten training pairs against the same users' held-out pairs."""
 RECSYS_ATTACK = "recsys"
 """The recommender attack of Zhang et al. (CCS'21)."""
-ATTACKS = (SCORE_ATTACK, RECSYS_ATTACK)
+CALIBRATED_ATTACK = "calibrated"
+"""Per-user calibrated (U-LiRA style): each forgotten user's rank statistic against K seeded retrains'."""
+ATTACKS = (SCORE_ATTACK, RECSYS_ATTACK, CALIBRATED_ATTACK)
 MIA_STATISTICS = ("auc", "tpr@1%fpr", "tpr@0.1%fpr")
 """What each attack's ROC is summarised by."""
 

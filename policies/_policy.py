@@ -91,6 +91,15 @@ class VerificationThresholds(_Strict):
 
     Every rule is a margin over what honest retrains do: the reference retrain and Retrain*, a second retrain
     with another seed whose disagreement with the reference is the seed-noise floor (AltEraser §5.2.1).
+
+    Decision rule. Each check is judged with two controls by its own threshold: a negative one that must fail it
+    (forgetting checks: the original model, a no-op; collateral checks: a retrain on ``damaged_fraction`` of the
+    data; over-unlearning: the metric's failing extreme) and a positive one that must pass it (Retrain*). A check
+    whose controls do not separate, or whose sample is too small for any value to fail it, is *inconclusive*
+    (the report says why), never pass. An exact method certifies on its lineage proof when no check fails; an
+    approximate one needs at least one forgetting check passed with separating controls and none failed. Evidence
+    that is all inconclusive does not certify (the request fails as inconclusive and may be retried); with
+    ``audit.defer_verification`` one shared reference verifies the audit window's subjects together.
     """
 
     rbo_depths: list[Annotated[int, Field(ge=1, le=1000)]] = Field([10, 20, 50], min_length=1, max_length=10,

@@ -248,6 +248,21 @@ def test_csv_blank_id_is_missing(tmp_path: Path) -> None:
         load_source("csv", write(tmp_path / "gap.csv", 'user_id,item_id\n1,2\n"  ",3\n'))
 
 
+@pytest.mark.parametrize(("row", "message"), [
+    ("1,a\x00b", r"data row 2: column 'item_id' holds a control character: 'a\\x00b'"),
+    ('"7\n8",3', r"data row 2: column 'user_id' holds a control character: '7\\n8'"),
+])
+def test_csv_id_with_a_control_character_is_refused(tmp_path: Path, row: str, message: str) -> None:
+    """A NUL or a quoted line break inside an id is a broken export; nobody could name that id in a request."""
+    with pytest.raises(DataError, match=message):
+        load_source("csv", write(tmp_path / "ids.csv", f"user_id,item_id\n1,2\n{row}\n"))
+
+
+def test_csv_header_naming_a_column_twice_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"the header names column\(s\) \['user_id'\] more than once"):
+        load_source("csv", write(tmp_path / "twice.csv", "user_id,item_id,user_id\n1,2,3\n"))
+
+
 @pytest.mark.parametrize("ids", [[[1, 2], [3]], [{"a": 1}, {"a": 2}], [1.5, 2.0], [b"\x00\xff", b"x"], [True, False]])
 def test_parquet_ids_that_are_not_integers_or_strings_are_refused(tmp_path: Path, ids: list) -> None:
     """A list id stored as its text ('[1 2]') would become a subject nobody can name in a request."""

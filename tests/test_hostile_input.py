@@ -62,15 +62,16 @@ def malformed_csv(draw: st.DrawFn) -> str:
     rows = draw(st.lists(st.tuples(IDS, IDS, st.integers(1, 5).map(str)), min_size=1, max_size=6))
     at = draw(st.integers(0, len(rows) - 1))
     user, item, rating = rows[at]
-    breakage = draw(st.sampled_from(["extra fields", "missing field", "rating", "user id", "timestamp"]))
+    breakage = draw(st.sampled_from(["extra fields", "missing field", "rating", "user id", "timestamp", "header"]))
     broken = {
         "extra fields": [user, item, rating, *draw(st.lists(FIELDS, min_size=1, max_size=3))],
         "missing field": [user, item],
         "rating": [user, item, draw(st.sampled_from(["great", "inf", "-inf", "1e400", "nan", "4 stars"]))],
-        "user id": ["", item, rating],
+        "user id": [draw(st.sampled_from(["", "  ", "a\x00b", "a\x1bb", '"x\ny"'])), item, rating],
         "timestamp": [user, item, rating],
+        "header": [user, item, rating],
     }[breakage]
-    header = ["user_id", "item_id", "rating"]
+    header = ["user_id", "item_id", "user_id" if breakage == "header" else "rating"]
     if breakage == "timestamp":
         header.append("timestamp")
         stamp = draw(st.one_of(st.integers(min_value=253402300800, max_value=10**30),

@@ -126,7 +126,7 @@ def _load_table(path: Path, mapping: ColumnMapping) -> RawInteractions:
     if "timestamp" in raw:
         frame["timestamp"] = _unix_seconds(_numeric(raw["timestamp"], path, wanted["timestamp"]), path,
                                            wanted["timestamp"])
-    _reject_missing_ids(frame, path, wanted)
+    _reject_bad_ids(frame, path, wanted)
     params = {**asdict(mapping), "format": suffix.lstrip(".")}
     return finalise_interactions(frame, name=path.stem, source="csv", path=str(path), params=params)
 
@@ -307,13 +307,19 @@ def _parquet_columns(file: Path) -> list[str]:
 
 
 def _csv_header(file: Path) -> list[str]:
-    """The header row of a CSV file; an empty file has none."""
+    """The header row of a CSV file; an empty file has none, and a name given twice names no one column."""
     try:
-        return [str(column) for column in pd.read_csv(file, nrows=0).columns]
+        columns = [str(column) for column in pd.read_csv(file, nrows=0).columns]
+        with file.open(encoding="utf-8-sig", newline="") as handle:
+            raw = next(csv.reader(handle), [])
     except pd.errors.EmptyDataError:
         raise DataError(f"{file}: file is empty (data set is empty; a header row is required)") from None
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as error:
+    except (ValueError, pd.errors.ParserError, csv.Error) as error:  # UnicodeDecodeError is a ValueError
         raise DataError(f"{file}: cannot read the CSV header: {_first_line(error)}") from error
+    repeated = sorted({name for name in raw if raw.count(name) > 1})
+    if repeated:
+        raise DataError(f"{file}: the header names column(s) {repeated} more than once")
+    return columns
 
 
 def _numeric(values: pd.Series, file: Path, column: str) -> pd.Series:
@@ -354,14 +360,22 @@ def _unix_seconds(values: pd.Series, file: Path, column: str) -> pd.Series:
     return values.astype("Int64")
 
 
-def _reject_missing_ids(frame: pd.DataFrame, file: Path, wanted: dict[str, str]) -> None:
-    """Every interaction needs both ids (an empty or blank one is none); report the first row without one."""
+def _reject_bad_ids(frame: pd.DataFrame, file: Path, wanted: dict[str, str]) -> None:
+    """Every interaction needs both ids (an empty or blank one is none), printable: a NUL or a line break inside an
+    id (a quoted newline) is a broken export, and no officer could type that id into a request."""
     for role in ("subject", "item"):
         blank = frame[role].isna() | (frame[role].astype(str).str.strip() == "")
         missing = np.flatnonzero(blank.to_numpy())
         if missing.size:
             raise DataError(f"{file}: column {wanted[role]!r} is empty in {missing.size} rows "
                             f"(first at data row {int(missing[0]) + 1})")
+        if pd.api.types.is_integer_dtype(frame[role].dtype):
+            continue
+        control = np.flatnonzero(frame[role].astype(str).str.contains(r"[\x00-\x1f\x7f]", regex=True).to_numpy())
+        if control.size:
+            row = int(control[0])
+            raise DataError(f"{file}, data row {row + 1}: column {wanted[role]!r} holds a control character: "
+                            f"{frame[role].iloc[row]!r}")
 
 
 def _first_line(error: BaseException) -> str:

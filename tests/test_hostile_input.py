@@ -26,6 +26,8 @@ from ui.cli import app
 runner = CliRunner()
 EXAMPLES = settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 """Small on purpose: the whole module stays well under a minute on 2 shared cores."""
+FEWER = settings(EXAMPLES, max_examples=8)
+"""For commands that open the workspace's services (policy, engine) on every example."""
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +36,11 @@ def workspace_root(trained_workspace_template: Path, tmp_path_factory: pytest.Te
     root = tmp_path_factory.mktemp("hostile") / "ws"
     shutil.copytree(trained_workspace_template, root)
     return root
+
+
+@pytest.fixture(scope="module")
+def known_subject(workspace_root: Path) -> str:
+    return str(Ledger.open(workspace_root).store.subjects_frame().iloc[0]["subject"])
 
 
 def _digest(root: Path) -> dict[str, str]:
@@ -165,7 +172,7 @@ HOSTILE = st.one_of(
 
 @given(request_id=HOSTILE, command=st.sampled_from([["request", "run"], ["request", "show"],
                                                     ["request", "retry", "--actor", "x"]]))
-@EXAMPLES
+@FEWER
 def test_hostile_request_ids_are_refused_in_one_line(workspace_root: Path, request_id: str,
                                                      command: list[str]) -> None:
     _refused(workspace_root, [*command[:2], request_id, *command[2:]])
@@ -175,13 +182,13 @@ MOMENTS = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2100, 
 
 
 @given(subject=HOSTILE, window=st.tuples(MOMENTS, MOMENTS).filter(lambda w: w[1] <= w[0]))
-@EXAMPLES
-def test_unknown_subjects_and_empty_windows_are_refused_in_one_line(workspace_root: Path, subject: str,
+@FEWER
+def test_unknown_subjects_and_empty_windows_are_refused_in_one_line(workspace_root: Path, known_subject: str,
+                                                                    subject: str,
                                                                     window: tuple[datetime, datetime]) -> None:
     _refused(workspace_root, ["request", "file", "--subject", f"nobody {subject}"])
-    known = str(Ledger.open(workspace_root).store.subjects_frame().iloc[0]["subject"])
     since, until = (moment.strftime("%Y-%m-%dT%H:%M:%S") for moment in window)
-    _refused(workspace_root, ["request", "file", "--subject", known, "--from", since, "--until", until])
+    _refused(workspace_root, ["request", "file", "--subject", known_subject, "--from", since, "--until", until])
 
 
 # -- the real process, twice -------------------------------------------------------------------------------------

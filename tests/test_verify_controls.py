@@ -9,11 +9,15 @@ with tolerance 1.0, a score attack's over-unlearning threshold below zero, an ab
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
 from policies import VerificationThresholds
+from tests.test_verify_mia import two_taste_groups
+from unlearn.models import BPRConfig
 from verify._evidence import Evidence, judge
+from verify._reference import ReferenceModels
 from verify._report import MetricCheck, ReportFigures
 from verify.names import (
     ATTACKS,
@@ -199,3 +203,12 @@ def test_checks_written_before_controls_still_read() -> None:
     old = {"name": "re-predict", "value": 0.5, "threshold": 0.6, "comparison": "≤", "verdict": "pass",
            "role": "forgetting", "passed": True, "schema_version": 2, "detail": "written by schema 2"}
     assert MetricCheck.model_validate(old).controls is None
+
+
+def test_the_policys_k_sets_how_many_seeded_retrains_calibrate_the_per_user_attack() -> None:
+    data = two_taste_groups(n_users=60, n_items=40)
+    references = ReferenceModels.train("dep", "bpr", BPRConfig(epochs=1, embedding_size=4), 0, data,
+                                       damaged_fraction=0.1, calibration_retrains=3)
+    scores = [model.score_all(np.arange(60)) for model in references.retrains]
+    assert len(scores) == 3 and not np.allclose(scores[1], scores[2])
+    assert references.damaged.n_items == data.n_items

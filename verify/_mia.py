@@ -10,7 +10,12 @@ Three attacks, each summarised by its full ROC (``roc_curve``/``roc_auc_score``)
     mean of the recommended items' vectors (weight ``(100 - j) / 5050`` at rank ``j = 0..99``); item vectors come
     from the attacker's own factorisation of the interaction matrix. A shadow recommender trained on users
     disjoint from the forgotten ones gives labelled member / non-member features, on which an MLP is trained.
-
+    Where it still deviates from the paper (issue 19): the ROC compares the forgotten users as the model shows them
+    with the same users as Retrain* shows them, not member with non-member users (the question is whether the
+    model now treats them as a retrain does); item vectors are a truncated SVD (at most 32 dimensions) of the
+    remaining training data, not 100-dimensional vectors from a separate split (the verifier has no split to
+    spare); the MLP is small and L2-regularised (32, 8) as shadow sets can be a few hundred users. Whole users that
+    every model shows one cold-start list are not judged by it (``verify._evidence``).
 (c) **Calibrated per-user attack** (U-LiRA style, Hayes et al. SaTML 2025, after LiRA, Carlini et al. S&P 2022): a
     shared threshold over all users overstates forgetting, since users differ in how recognisable their items are.
     Each forgotten user's statistic (the mean percentile rank of their forgotten items in the model's scores: scale

@@ -40,7 +40,8 @@ def note_path(root: Path, tree_size: int) -> Path:
     return root / NOTES_DIR / f"{tree_size}.note"
 
 
-def exported_heads(root: Path, stored: Callable[[], list[str]]) -> tuple[list[tuple[str, SignedCheckpoint]], Fault | None]:
+def exported_heads(root: Path, stored: Callable[[], list[str]]) -> tuple[list[tuple[str, SignedCheckpoint]],
+                                                                          Fault | None]:
     """:func:`read_exported_heads`, judged on a second look a moment later when the first finds a fault: a note
     another process is writing (a checkpoint, a witness's cosignature) must not read as an edited one."""
     heads, fault = read_exported_heads(root, stored)

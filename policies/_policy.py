@@ -127,7 +127,8 @@ class VerificationThresholds(_Strict):
                     "of the original's and Retrain*'s (affected items) by at most this (unit: RMS embedding norm)",
     )
     max_cka_drop: float = Field(
-        0.1, ge=0, le=1, description="linear CKA of affected items may trail the lower of the original's and Retrain*'s by this"
+        0.1, ge=0, le=1,
+        description="linear CKA of affected items may trail the lower of the original's and Retrain*'s by this"
     )
     max_recall_drop: float = Field(
         0.2, ge=0, le=1,
@@ -145,7 +146,8 @@ class VerificationThresholds(_Strict):
         description="the collateral checks' negative control is a retrain on this seeded fraction of the remaining "
                     "data: a check it passes cannot detect damage and is inconclusive",
     )
-    sample_other_users: int = Field(500, ge=1, le=1_000_000, description="non-forgetting users sampled for RBO and utility checks")
+    sample_other_users: int = Field(500, ge=1, le=1_000_000,
+                                    description="non-forgetting users sampled for RBO and utility checks")
 
 
 class DeadlineState(StrEnum):
@@ -202,7 +204,8 @@ class AuditSchedule(_Strict):
     """When the scheduled audit runs and what it covers."""
 
     cron: str = Field("0 3 * * mon", description="crontab line (minute hour day month weekday), evaluated in UTC")
-    window_days: int = Field(7, ge=1, le=MAX_DAYS, description="erasures completed within this many days are the audit's window")
+    window_days: int = Field(7, ge=1, le=MAX_DAYS,
+                             description="erasures completed within this many days are the audit's window")
     defer_verification: bool = Field(
         False,
         description="stop requests at data_erased and verify the window's erasures in the audit with one shared "

@@ -96,8 +96,8 @@ def test_every_failed_sign_in_is_a_ledger_event_without_the_password(ledger: Led
     assert WRONG.encode() not in text and PASSWORD.encode() not in text
 
 
-@pytest.mark.parametrize(("idle_minutes", "idle_seconds", "signed_in"), [(None, 9 * 3600, False), (None, 7 * 3600, True),
-                                                                        ("1", 120, False)])
+@pytest.mark.parametrize(("idle_minutes", "idle_seconds", "signed_in"),
+                         [(None, 9 * 3600, False), (None, 7 * 3600, True), ("1", 120, False)])
 def test_an_idle_session_is_signed_out(ledger: Ledger, monkeypatch: pytest.MonkeyPatch, idle_minutes: str | None,
                                        idle_seconds: int, signed_in: bool) -> None:
     """Eight idle hours by default (`lethe console --idle-minutes` sets it); the expiry is a ledger event."""

@@ -119,7 +119,8 @@ def test_malformed_parquet_is_refused_in_one_line(workspace_root: Path, tmp_path
 
 # -- policies ---------------------------------------------------------------------------------------------------
 OUT_OF_RANGE: dict[str, st.SearchStrategy[Any]] = {
-    "verification.rbo_margin": st.one_of(st.floats(min_value=1, exclude_min=True), st.floats(max_value=0, exclude_max=True)),
+    "verification.rbo_margin": st.one_of(st.floats(min_value=1, exclude_min=True),
+                                         st.floats(max_value=0, exclude_max=True)),
     "verification.mia_auc_margin": st.floats(min_value=0.5, exclude_min=True),
     "verification.max_repredict_excess": st.floats(min_value=1, exclude_min=True),
     "verification.max_cka_drop": st.floats(min_value=1, exclude_min=True),
@@ -201,7 +202,8 @@ def test_the_installed_cli_refuses_in_one_line(workspace_root: Path, tmp_path: P
     path = tmp_path / name
     path.write_text(content)
     before = _digest(workspace_root)
-    done = subprocess.run([str(Path(sys.executable).with_name("lethe")), *command, str(path), "-w", str(workspace_root)],
+    lethe = Path(sys.executable).with_name("lethe")
+    done = subprocess.run([str(lethe), *command, str(path), "-w", str(workspace_root)],
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 2, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.startswith("error: "), done.stderr

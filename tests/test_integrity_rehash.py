@@ -74,7 +74,8 @@ def _rewrite_events(ledger: Ledger) -> None:
         if seq == 2:
             payload = payload + " "
         digest = event_hash(prev, seq, ts, kind, actor, payload.encode())
-        con.execute("UPDATE events SET payload = ?, prev_hash = ?, hash = ? WHERE seq = ?", [payload, prev, digest, seq])
+        con.execute("UPDATE events SET payload = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+                    [payload, prev, digest, seq])
         prev = digest
     con.close()
 

@@ -181,7 +181,8 @@ class SignInLimits:
         return max(0.0, delay - (now - recent[-1]).total_seconds())
 
 
-def _failures_since_success(ledger: Ledger, name_ref: str, address: str | None) -> tuple[list[datetime], list[datetime]]:
+def _failures_since_success(ledger: Ledger, name_ref: str,
+                            address: str | None) -> tuple[list[datetime], list[datetime]]:
     """Times of the checked (not throttled) failed sign-ins of this name and of this address since each last
     signed in, from the ledger: the count holds across sessions, browsers and console processes."""
     by_name: list[datetime] = []

@@ -148,7 +148,8 @@ def _read_csv_text(path: Path, columns: list[str]) -> dict[str, pd.Series]:
             path,
             read_options=pacsv.ReadOptions(use_threads=False),  # one thread: a refused row knows its line number
             parse_options=pacsv.ParseOptions(invalid_row_handler=refuse),
-            convert_options=pacsv.ConvertOptions(include_columns=columns, column_types=dict.fromkeys(columns, pa.string()),
+            convert_options=pacsv.ConvertOptions(include_columns=columns,
+                                                 column_types=dict.fromkeys(columns, pa.string()),
                                                  strings_can_be_null=True, null_values=[""]),
         )
     except (pa.ArrowException, OSError) as error:
@@ -333,11 +334,13 @@ def _numeric(values: pd.Series, file: Path, column: str) -> pd.Series:
         bad = np.flatnonzero(parsed.isna().to_numpy() & values.notna().to_numpy())
         if bad.size:
             row = int(bad[0])
-            raise DataError(f"{file}, data row {row + 1}: column {column!r} must be numeric, found {values.iloc[row]!r}")
+            raise DataError(f"{file}, data row {row + 1}: column {column!r} must be numeric, "
+                            f"found {values.iloc[row]!r}")
     infinite = np.flatnonzero(np.isinf(parsed.to_numpy(dtype=np.float64, na_value=np.nan)))
     if infinite.size:
         row = int(infinite[0])
-        raise DataError(f"{file}, data row {row + 1}: column {column!r} must be a finite number, found {values.iloc[row]!r}")
+        raise DataError(f"{file}, data row {row + 1}: column {column!r} must be a finite number, "
+                        f"found {values.iloc[row]!r}")
     return parsed
 
 

@@ -65,6 +65,17 @@ def test_ml100k_non_integer_rating_names_line(tmp_path: Path) -> None:
         load_source("ml-100k", tmp_path)
 
 
+@pytest.mark.parametrize(("line", "message"), [
+    ("7\t8\t3\t99999999999999999999999", r"line 6: timestamp '99999999999999999999999' does not fit in 64 bits"),
+    ("7\t8\t3\t253402300800", r"data row 6: column 'timestamp' must hold unix seconds of the years 1 to 9999"),
+])
+def test_ml100k_time_beyond_any_calendar_is_a_clear_error(tmp_path: Path, line: str, message: str) -> None:
+    """An int64 overflow crashed with a traceback; a time past the year 9999 is no time either."""
+    write(tmp_path / "u.data", U_DATA + line + "\n")
+    with pytest.raises(DataError, match=message):
+        load_source("ml-100k", tmp_path)
+
+
 def test_ml100k_line_numbers_count_blank_lines(tmp_path: Path) -> None:
     write(tmp_path / "u.data", "\n1\t2\t3\t4\n\n1\t3\t4\n")
     with pytest.raises(DataError, match="line 4"):

@@ -239,15 +239,18 @@ def _parse_checked(file: Path, text: str, sep: str, fields: tuple[str, ...]) -> 
 
 
 def _integers(values: tuple[str, ...], file: Path, field: str, numbers: list[int]) -> np.ndarray:
-    """Parse a column of decimal integers; on failure, find the first bad line for the message."""
+    """Parse a column of decimal integers (64-bit); on failure, find the first bad line for the message."""
     try:
         return np.array(values).astype(np.int64)
-    except ValueError:
+    except (ValueError, OverflowError):
+        low, high = np.iinfo(np.int64).min, np.iinfo(np.int64).max
         for number, value in zip(numbers, values):
             try:
-                int(value)
+                parsed = int(value)
             except ValueError:
                 raise DataError(f"{file}, line {number}: {field} must be an integer, found {value!r}") from None
+            if not low <= parsed <= high:
+                raise DataError(f"{file}, line {number}: {field} {value[:30]!r} does not fit in 64 bits") from None
         raise
 
 
@@ -259,7 +262,7 @@ def _explicit_ratings(columns: list[np.ndarray], name: str, path: Path, file: Pa
             "subject": pd.Series(user).astype(str),
             "item": pd.Series(item).astype(str),
             "rating": rating.astype(np.float64),
-            "timestamp": timestamp,
+            "timestamp": _unix_seconds(pd.Series(timestamp), file, "timestamp"),
         }
     )
     return finalise_interactions(frame, name=name, source=name, path=str(path), params={"file": file.name})

@@ -205,9 +205,10 @@ def sign_in(ledger: Ledger, name: str, password: str, address: str | None, limit
     While the name or the address is backing off, the attempt is refused before the password is looked at. Every
     refused or failed attempt is a ``console.sign_in_failed`` event (actor ``console``) with the address, why, and
     the user's name only if it is a user's — an unknown "name" may be a password typed into the wrong field, so only
-    its keyed hash (``name_ref``, which the back-off counts by) is kept; the password never is. The same message
-    answers a wrong name, a wrong password and a throttled one. A success is ``console.signed_in`` (the user as
-    actor), which clears the count of its name and address.
+    its keyed hash (``name_ref``, which the back-off counts by) is kept; the password never is. A wrong name and a
+    wrong password get one message, and a throttled attempt another whether the name is a user's or not (neither
+    tells who has an account). A success is ``console.signed_in`` (the user as actor), which clears the count of
+    its name and address.
     """
     now = now or datetime.now(timezone.utc)
     root = ledger.workspace.root

@@ -48,8 +48,10 @@ CHECKPOINT_CREATED = "checkpoint.created"
 REQUEST_PREFIX = "request."
 REQUEST_EXTENDED = "request.extended"
 REQUEST_RETRIED = "request.retried"
+REQUEST_QUEUED = "request.queued"
+"""Someone asked for the request to be run by a worker (``ui.worker``): who, and when."""
 #: Request events that annotate a request without moving it through its lifecycle (state ignores them).
-REQUEST_ANNOTATIONS = frozenset({REQUEST_EXTENDED})
+REQUEST_ANNOTATIONS = frozenset({REQUEST_EXTENDED, REQUEST_QUEUED})
 
 
 class RequestKind(StrEnum):

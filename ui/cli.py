@@ -487,6 +487,40 @@ def request_run(request_id: RequestId, workspace: Workspace = None, policy: Poli
     _run_and_report(_services(workspace, policy), request_id, "cli")
 
 
+@request_app.command("queue")
+@reasons
+def request_queue(
+    request_id: RequestId,
+    actor: Annotated[str, typer.Option(help="who asks for the run (recorded in the ledger)")] = "cli",
+    workspace: Workspace = None, verbose: Verbose = False,
+) -> None:
+    """Queue a request for `lethe worker` (one ledger event): the run happens in the worker, not in this command."""
+    from ui.worker import queue_request
+
+    record = queue_request(_services(workspace), request_id, actor.strip() or "cli")
+    out.print(f"{request_id}: queued ({record.state}); a running `lethe worker` takes it", highlight=False)
+
+
+@app.command("worker")
+@reasons
+def worker(
+    name: Annotated[Optional[str], typer.Option(
+        help="the worker's name in logs and ledger events (default worker-<pid>)")] = None,
+    poll: Annotated[float, typer.Option(min=0.1, help="seconds between looks at the queue when it is empty")] = 1.0,
+    once: Annotated[bool, typer.Option("--once", help="run what is queued now, then exit")] = False,
+    workspace: Workspace = None, policy: PolicyOption = None, verbose: Verbose = False,
+) -> None:
+    """Run queued requests until SIGTERM or Ctrl-C (several workers may share a workspace); one log line per
+    state change on stderr."""
+    from ui.worker import Worker
+
+    runner = Worker(_services(workspace, policy), name or f"worker-{os.getpid()}", poll_seconds=poll)
+    if once:
+        runner.say(f"ran {runner.once()} request(s)")
+    else:
+        runner.serve_forever()
+
+
 def _run_and_report(services: Any, request_id: str, actor: str) -> None:
     """Run a request to its end and print its state, verdicts and certificate files (or the reason, exit 1)."""
     from unlearn.progress import TqdmProgress

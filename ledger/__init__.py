@@ -9,6 +9,7 @@ from ledger._canonical import canonical_json, sha256_hex
 from ledger._checkpoints import SignedCheckpoint
 from ledger._checkpoints import Note, NoteSignature, NoteVerifier, open_note, parse_skey, skey
 from ledger._events import Event, EventLog, IntegrityResult
+from ledger._files import write_atomically
 from ledger._ledger import Ledger
 from ledger._records import (
     CHECKPOINT_CREATED,
@@ -78,4 +79,5 @@ __all__ = [
     "skey",
     "strict_b64decode",
     "vkey",
+    "write_atomically",
 ]

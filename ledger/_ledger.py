@@ -7,7 +7,6 @@ Current state is never kept on the side: "which checkpoint serves", "which shard
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import pandas as pd
 
 from ledger._checkpoints import SignedCheckpoint
 from ledger._events import GENESIS_HASH, Event, EventLog, IntegrityResult
+from ledger._files import write_atomically
 from ledger._integrity import Fault, exported_heads, first_artifact_fault
 from ledger._merkle import inclusion_proofs, root_hash
 from ledger._proofs import make_bundle
@@ -345,9 +345,7 @@ class Ledger:
         except LedgerIntegrityError:  # missing or not a checkpoint: export it again
             current = False
         if not current:  # replaced whole, never seen half-written by a concurrent `ledger verify`
-            staged = exported.with_name(f".{exported.name}.{os.getpid()}")
-            staged.write_text(head.to_note(), encoding="utf-8")
-            os.replace(staged, exported)
+            write_atomically(exported, head.to_note())
         return head
 
     def prove_request(self, request_id: str) -> dict[str, Any]:

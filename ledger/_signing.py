@@ -25,6 +25,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from ledger._files import write_atomically
 from ledger.errors import SignatureError, WorkspaceError
 from verify.standalone import ED25519_NOTE_TYPE, NoteKey, VerificationError, note_key_hash, valid_note_name
 from verify.standalone import key_fingerprint as public_key_fingerprint  # SHA-256 of the raw key, hex: every keyid
@@ -128,11 +129,11 @@ class Signer:
             public_pem = key.public_key().public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
             )
-            _write_atomically(public_path, public_pem)
+            write_atomically(public_path, public_pem)
         signer = cls(key)
         vkey_path = key_dir / VKEY_FILE
         if not vkey_path.exists():  # also added to workspaces made before vkeys existed
-            _write_atomically(vkey_path, (signer.vkey + "\n").encode())
+            write_atomically(vkey_path, (signer.vkey + "\n").encode())
         return signer
 
     @staticmethod
@@ -153,8 +154,3 @@ class Signer:
         finally:
             os.unlink(temporary)
 
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    staged = path.with_name(f".{path.name}.{os.getpid()}")
-    staged.write_bytes(data)
-    os.replace(staged, path)

@@ -682,7 +682,7 @@ def ledger_witness(
     ledger = _ledger(workspace)
     from ledger import consistency_proof
     from verify.standalone import parse_vkey
-    from verify.witness import Witness, merge_cosignatures
+    from verify.witness import Witness, export_cosigned
 
     witness = Witness.open(state, name)
     head = ledger.checkpoint()
@@ -699,9 +699,7 @@ def ledger_witness(
     if last is not None and 0 < last.tree_size < head.tree_size:
         proof = consistency_proof(last.tree_size, ledger.log.leaf_hashes(head.tree_size))
     cosigned = witness.cosign(head.to_note(), log, proof)
-    exported = ledger.workspace.root / "checkpoints" / f"{head.tree_size}.note"
-    exported.write_text(merge_cosignatures(exported.read_bytes(), cosigned) if exported.exists() else cosigned,
-                        encoding="utf-8")
+    exported = export_cosigned(ledger.workspace.root / "checkpoints", cosigned)
     out.print(cosigned, end="", highlight=False)
     since = (" (first cosignature of this log)" if last is None else " (the tree it cosigned before)"
              if last.tree_size == head.tree_size else f" (it extends size {last.tree_size}, cosigned before)")

@@ -40,6 +40,7 @@ from ledger import (
     parse_skey,
     skey,
     vkey,
+    write_atomically,
 )
 from verify.standalone import (
     COSIGNATURE_TYPE,
@@ -152,8 +153,8 @@ class Witness:
             cosigned = _with_signature(checkpoint, self._cosignature(checkpoint.text, now))
             log_dir.mkdir(parents=True, exist_ok=True)
             if pinned is None:
-                _write_atomically(log_dir / "log.vkey", _vkey_of(log) + "\n")
-            _write_atomically(log_dir / "latest.note", cosigned)
+                write_atomically(log_dir / "log.vkey", _vkey_of(log) + "\n")
+            write_atomically(log_dir / "latest.note", cosigned)
             return cosigned
 
     def _cosignature(self, text: str, now: int | None) -> tuple[str, bytes, bytes]:
@@ -217,6 +218,14 @@ def find_witnessed(folder: Path, log: NoteKey, witnesses: tuple[NoteKey, ...], t
     return LaterCheckpoint(note, consistency_proof(tree_size, leaf_hashes(size)) if size > tree_size else [])
 
 
+def export_cosigned(folder: Path, cosigned: str) -> Path:
+    """Add a cosigned note's lines to the workspace's exported ``<size>.note`` (merging with any other witness's),
+    replaced atomically: a concurrent `ledger verify` never reads half a note. Returns the note's path."""
+    path = folder / f"{parse_checkpoint(cosigned).tree_size}.note"
+    write_atomically(path, merge_cosignatures(path.read_bytes(), cosigned) if path.exists() else cosigned)
+    return path
+
+
 def merge_cosignatures(existing: bytes | str, incoming: bytes | str) -> str:
     """One note holding every signature line of two notes over the same checkpoint text (a line of the same key in
     ``incoming`` replaces the one in ``existing``): how an exported note gathers several witnesses' cosignatures."""
@@ -241,9 +250,3 @@ def _vkey_of(key: NoteKey) -> str:
 
 def _note_text(checkpoint: Checkpoint) -> str:
     return Note(checkpoint.text, tuple(NoteSignature(*signature) for signature in checkpoint.signatures)).to_text()
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    staged = path.with_name(f".{path.name}.{os.getpid()}")
-    staged.write_text(text, encoding="utf-8")
-    os.replace(staged, path)

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from ledger import Ledger
+from ledger import Ledger, RequestError
+from tests.test_crash_recovery import KILL_AFTER_EVENT
 from ui.services import Services
-from unlearn.methods import get_method
+from unlearn.methods import MethodSettings, get_method
+from unlearn.methods._sharded import ShardJob
+from unlearn.progress import no_progress
 from unlearn.requests import ErasureRequest
 
 LETHE = str(Path(sys.executable).parent / "lethe")
@@ -70,3 +75,42 @@ def test_a_request_id_that_is_a_path_is_refused_with_one_line_and_no_file(worksp
         assert len(result.stderr.strip().splitlines()) == 1 and "victim" in result.stderr
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
     assert not (root.parent / "victim.lock").exists() and not (root / "victim.lock").exists()
+
+
+def test_a_request_failed_by_a_resurrecting_forget_is_re_planned_by_retry_and_certifies(workspace: Services) -> None:
+    """The state the race left before the lock (a stale forget's checkpoint, trained on the subject's rows, serving
+    after their request recorded ``unlearned``; the request then failed its lineage proof): `request run` says how to
+    go on, `request retry --run` re-plans it against what serves and certifies it; re-filing names that way too."""
+    first, _, shard = _two_subjects_of_one_shard(workspace)
+    ledger, engine = workspace.ledger, workspace.engine
+    request_id = engine.file(ErasureRequest(subject=first), actor="test")
+    root = ledger.workspace.root
+    script = textwrap.dedent(KILL_AFTER_EVENT.format(point="request.unlearned")) + (
+        f"import sys\nfrom ui.cli import app\n"
+        f"sys.argv = ['lethe', 'request', 'run', {request_id!r}, '--workspace', {str(root)!r}]\napp()\n")
+    assert subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=300).returncode == -9
+    deployment_id = ledger.serving_deployment_id()
+    sisa = get_method("sisa")
+    settings = MethodSettings(**ledger.deployment(deployment_id).settings)
+    parent = ledger.live_checkpoints(deployment_id)[shard]
+    stale = ShardJob(shard, sisa._checkpoint_training_set(ledger, deployment_id, shard, []), parent.checkpoint_id,
+                     [], parent.seed)  # the other request's forget, from the checkpoint both had planned on
+    sisa._train_checkpoints(ledger, deployment_id, settings, [stale], "stale", no_progress, "test")
+    stale_id = ledger.live_checkpoints(deployment_id)[shard].checkpoint_id
+
+    assert engine.run(request_id, actor="test").state == "failed"
+    rerun = subprocess.run([LETHE, "request", "run", request_id, "--workspace", str(root)], capture_output=True,
+                           text=True, timeout=300)
+    assert rerun.returncode == 2 and f"lethe request retry {request_id} --run" in rerun.stderr
+    assert "resumes from planned" in rerun.stderr
+    with pytest.raises(RequestError, match=f"lethe request retry {request_id} --run"):
+        engine.file(ErasureRequest(subject=first), actor="test")
+
+    assert engine.retry(request_id, actor="rosa").state == "planned"
+    record = engine.run(request_id, actor="rosa")
+    assert record.state == "certified"
+    assert record.require_payload("planned")["rebased"] == [{"deployment_id": deployment_id, "shard": shard}]
+    serving = ledger.live_checkpoints(deployment_id)[shard]
+    erased = np.fromiter(ledger.erased_interaction_ids([request_id]), dtype=np.int64)
+    assert serving.parent == stale_id and not np.isin(erased, sisa.training_ids(ledger, serving)).any()
+    assert ledger.verify().ok

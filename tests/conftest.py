@@ -24,6 +24,7 @@ SLOW_MODULES = {
     "test_erasure_engine", "test_exact_methods_certify", "test_laser", "test_receraser", "test_request_retry",
     "test_scoped_requests", "test_standalone_verifier", "test_verifier_power",
     "test_chaos", "test_concurrent_requests", "test_interrupted_training", "test_witness", "test_worker",
+    "test_api",
 }
 """Modules that run requests end to end or train on real data (each over ~10 s in a full run on 2 cores): the
 fast lane (``pytest -m "not slow"``) leaves them out."""

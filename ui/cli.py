@@ -501,6 +501,29 @@ def request_queue(
     out.print(f"{request_id}: queued ({record.state}); a running `lethe worker` takes it", highlight=False)
 
 
+@app.command("serve")
+@reasons
+def serve(
+    address: Annotated[str, typer.Option(help="address the API listens on (another host can reach it only if you "
+                                              "say so)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="the API's port")] = 8600,
+    workers: Annotated[int, typer.Option(min=1, max=16, help="worker processes running queued requests")] = 1,
+    token_file: Annotated[Optional[Path], typer.Option(
+        help="the API's bearer token (default WORKSPACE/keys/api-token, created on first use)")] = None,
+    identities: Annotated[Optional[Path], typer.Option(
+        help="CSV identity_type,identity_value,subject mapping a DSR tool's identities to subject ids")] = None,
+    workspace: Workspace = None, verbose: Verbose = False,
+) -> None:
+    """Start the HTTP API (OpenDSR intake, status, cancellation; /docs), the worker(s) and the audit scheduler for a
+    workspace; Ctrl-C stops all of them."""
+    _existing_file(identities, "--identities")
+    root = _require_workspace(workspace)
+    from ui.serve import serve as run_service
+
+    run_service(root, address, port, workers, token_file or root / "keys" / "api-token", identities,
+                lambda line: err.print(line, highlight=False))
+
+
 @app.command("worker")
 @reasons
 def worker(

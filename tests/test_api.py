@@ -1,0 +1,196 @@
+"""The erasure API a DSR tool calls (issue 22, points 2-3): OpenDSR intake, status, cancellation and discovery, with
+the bearer token required; and `lethe serve` as a real process that files, runs and certifies a request, then
+stops with every child process gone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ledger import Ledger
+from ui.api import create_app
+from ui.services import Services
+from ui.worker import Worker
+
+TOKEN = "test-token-0123456789abcdef"
+STANDALONE = Path(__file__).resolve().parents[1] / "verify" / "standalone.py"
+
+
+def body(identity_value: str, identity_type: str = "email", kind: str = "erasure") -> dict[str, Any]:
+    return {"subject_request_id": str(uuid.uuid4()), "subject_request_type": kind,
+            "subject_identities": [{"identity_type": identity_type, "identity_value": identity_value,
+                                    "identity_format": "raw"}],
+            "submitted_time": "2026-12-01T10:00:00Z", "api_version": "2.0",
+            "status_callback_urls": ["https://controller.example/opendsr/callbacks"]}
+
+
+@pytest.fixture
+def api(workspace: Services, tmp_path: Path) -> dict[str, Any]:
+    subjects = workspace.ledger.store.subjects_frame()["subject"].astype(str).tolist()
+    identities = tmp_path / "identities.csv"
+    identities.write_text("identity_type,identity_value,subject\n"
+                          + "".join(f"email,user{i}@example.com,{s}\n" for i, s in enumerate(subjects[:3])))
+    client = TestClient(create_app(workspace.ledger.workspace.root, TOKEN, identities))
+    client.headers["Authorization"] = f"Bearer {TOKEN}"
+    return {"client": client, "services": workspace, "identities": identities, "subjects": subjects}
+
+
+def test_every_call_needs_the_bearer_token(api: dict[str, Any]) -> None:
+    anonymous = TestClient(api["client"].app)
+    for response in (anonymous.get("/opendsr/v1/discovery"), anonymous.post("/opendsr/v1/requests", json={}),
+                     anonymous.get("/opendsr/v1/discovery", headers={"Authorization": "Bearer wrong-token"})):
+        assert response.status_code == 401 and response.json()["error"]["code"] == 401
+
+
+def test_discovery_names_erasure_and_the_mapped_identity_types(api: dict[str, Any]) -> None:
+    found = api["client"].get("/opendsr/v1/discovery").json()
+    assert found["supported_subject_request_types"] == ["erasure"]
+    assert {i["identity_type"] for i in found["supported_identities"]} == {"email", "lethe_subject_id"}
+
+
+def test_a_filed_request_is_queued_not_run_and_keeps_no_identity_in_the_ledger(api: dict[str, Any]) -> None:
+    client, services = api["client"], api["services"]
+    sent = body("user0@example.com")
+    response = client.post("/opendsr/v1/requests", json=sent)
+    assert response.status_code == 201, response.text
+    filed = response.json()
+    assert filed["subject_request_id"] == sent["subject_request_id"] and filed["expected_completion_time"]
+    record = services.ledger.request(filed["lethe_request_id"])
+    assert record.state == "received" and "request.queued" in [e.kind for e in record.history]
+    status = client.get(f"/opendsr/v1/requests/{sent['subject_request_id']}").json()
+    assert status["request_status"] == "pending"
+    ledger_bytes = (services.ledger.workspace.root / "ledger.duckdb").read_bytes()
+    assert b"user0@example.com" not in ledger_bytes  # the identity stays in the operator's map
+    again = client.post("/opendsr/v1/requests", json=sent)
+    assert again.status_code == 409
+
+
+@pytest.mark.parametrize(("change", "status"), [
+    ({"subject_request_type": "access"}, 400), ({"subject_identities": []}, 400),
+    ({"subject_request_id": "../etc"}, 400), ({"submitted_time": "yesterday"}, 400),
+])
+def test_malformed_or_unsupported_requests_are_refused_with_an_opendsr_error(
+        api: dict[str, Any], change: dict[str, Any], status: int) -> None:
+    before = len(api["services"].ledger.log.events())
+    response = api["client"].post("/opendsr/v1/requests", json={**body("user1@example.com"), **change})
+    assert response.status_code == status and response.json()["error"]["message"]
+    assert len(api["services"].ledger.log.events()) == before
+
+
+def test_an_unknown_identity_is_refused_and_records_nothing(api: dict[str, Any]) -> None:
+    before = len(api["services"].ledger.log.events())
+    response = api["client"].post("/opendsr/v1/requests", json=body("nobody@example.com"))
+    assert response.status_code == 404
+    assert len(api["services"].ledger.log.events()) == before
+
+
+def test_a_pending_request_can_be_cancelled_and_a_worker_never_runs_it(api: dict[str, Any]) -> None:
+    client, services = api["client"], api["services"]
+    sent = body("user1@example.com")
+    filed = client.post("/opendsr/v1/requests", json=sent).json()
+    cancelled = client.delete(f"/opendsr/v1/requests/{sent['subject_request_id']}")
+    assert cancelled.status_code == 200 and cancelled.json()["request_status"] == "cancelled"
+    assert Worker(services, "test").once() == 0
+    assert services.ledger.request(filed["lethe_request_id"]).state == "rejected"
+    assert client.delete(f"/opendsr/v1/requests/{sent['subject_request_id']}").status_code == 409
+    assert client.get("/opendsr/v1/requests/no-such-id").status_code == 404
+
+
+def test_a_worker_completes_it_and_the_results_url_is_the_signed_certificate(
+        api: dict[str, Any], tmp_path: Path) -> None:
+    client, services = api["client"], api["services"]
+    sent = body("user2@example.com")
+    client.post("/opendsr/v1/requests", json=sent)
+    assert Worker(services, "test").once() == 1
+    status = client.get(f"/opendsr/v1/requests/{sent['subject_request_id']}").json()
+    assert status["request_status"] == "completed", status
+    certificate = tmp_path / "certificate.json"
+    certificate.write_text(json.dumps(client.get(status["results_url"]).json()))
+    vkey = tmp_path / "log.vkey"
+    vkey.write_text(client.get("/opendsr/v1/public-key").text)
+    checked = subprocess.run([sys.executable, str(STANDALONE), str(certificate), "--vkey", str(vkey)],
+                             capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
+    assert client.delete(f"/opendsr/v1/requests/{sent['subject_request_id']}").status_code == 409
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _call(method: str, url: str, token: str, payload: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+    data = json.dumps(payload).encode() if payload is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={
+        "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().split(") ")[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+def test_lethe_serve_files_runs_and_certifies_then_stops_every_child(api: dict[str, Any]) -> None:
+    root = api["services"].ledger.workspace.root
+    port = _free_port()
+    server = subprocess.Popen([str(Path(sys.executable).parent / "lethe"), "serve", "-w", str(root), "--port",
+                               str(port), "--identities", str(api["identities"])],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}/opendsr/v1"
+    try:
+        token_file = root / "keys" / "api-token"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if token_file.exists() and _call("GET", f"{base}/discovery", token_file.read_text().strip())[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline and server.poll() is None, server.stderr.read() if server.poll() else ""
+            time.sleep(0.3)
+        assert oct(token_file.stat().st_mode & 0o777) == "0o600"
+        token = token_file.read_text().strip()
+        sent = body("user0@example.com")
+        assert _call("POST", f"{base}/requests", token, sent)[0] == 201
+        deadline = time.monotonic() + 300
+        while _call("GET", f"{base}/requests/{sent['subject_request_id']}", token)[1]["request_status"] != "completed":
+            assert time.monotonic() < deadline
+            time.sleep(1)
+        children = _children(server.pid)
+        assert len(children) == 2  # one worker and the scheduler
+    finally:
+        server.send_signal(signal.SIGINT)
+        _, log = server.communicate(timeout=90)
+    assert server.returncode == 0, log
+    assert "stopped: the API, the workers and the scheduler" in log
+    for pid in children:
+        assert not Path(f"/proc/{pid}").exists() or "Z" in (Path(f"/proc/{pid}") / "stat").read_text().split()[2]
+    assert Ledger.open(root).verify().ok
+    assert os.path.exists(root / "keys" / "api-token")

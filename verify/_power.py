@@ -55,6 +55,7 @@ from verify._evidence import ErasureCase, Evidence, judge, measure
 from verify._reference import ReferenceModels, derive_seed
 from verify._report import MetricCheck, evidence_passes
 from verify.names import (
+    CALIBRATED_ATTACK,
     CKA_ITEMS,
     DISTINCT_PREFIX,
     FORGETTING_USERS,
@@ -62,6 +63,7 @@ from verify.names import (
     LATENT_ITEMS,
     LATENT_USERS,
     MIA_PREFIX,
+    MIA_STATISTICS,
     RBO_PREFIX,
     RECSYS_ATTACK,
     REFERENCE,
@@ -225,7 +227,8 @@ def _receraser_pair(
 
 SEPARATION_METRICS = (
     REPREDICT, *(rbo_key(k, FORGETTING_USERS) for k in (10, 20, 50)), distinct_key(20),
-    mia_key(SCORE_ATTACK), mia_key(RECSYS_ATTACK), LATENT_USERS, LATENT_ITEMS, CKA_ITEMS, recall_key(20),
+    mia_key(SCORE_ATTACK), mia_key(RECSYS_ATTACK), *(mia_key(CALIBRATED_ATTACK, s) for s in MIA_STATISTICS),
+    LATENT_USERS, LATENT_ITEMS, CKA_ITEMS, recall_key(20),
 )
 
 

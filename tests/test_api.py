@@ -5,6 +5,7 @@ stops with every child process gone.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -103,7 +104,7 @@ def test_a_pending_request_can_be_cancelled_and_a_worker_never_runs_it(api: dict
     sent = body("user1@example.com")
     filed = client.post("/opendsr/v1/requests", json=sent).json()
     cancelled = client.delete(f"/opendsr/v1/requests/{sent['subject_request_id']}")
-    assert cancelled.status_code == 200 and cancelled.json()["request_status"] == "cancelled"
+    assert cancelled.status_code == 202 and cancelled.json()["request_status"] == "cancelled"
     assert Worker(services, "test").once() == 0
     assert services.ledger.request(filed["lethe_request_id"]).state == "rejected"
     assert client.delete(f"/opendsr/v1/requests/{sent['subject_request_id']}").status_code == 409
@@ -194,3 +195,84 @@ def test_lethe_serve_files_runs_and_certifies_then_stops_every_child(api: dict[s
         assert not Path(f"/proc/{pid}").exists() or "Z" in (Path(f"/proc/{pid}") / "stat").read_text().split()[2]
     assert Ledger.open(root).verify().ok
     assert os.path.exists(root / "keys" / "api-token")
+
+
+class _Receiver:
+    """A controller's callback endpoint: a real HTTP server on localhost that keeps what it was sent."""
+
+    def __init__(self, answer: int = 200) -> None:
+        import http.server
+        import threading
+
+        received = self.received = []
+        self.answer = answer
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                data = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append((self.headers, data))  # case-insensitive, as HTTP headers are
+                self.send_response(outer.answer)
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/opendsr/callbacks"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_every_status_change_is_called_back_signed_and_recorded(api: dict[str, Any]) -> None:
+    from ui.callbacks import CallbackDispatcher
+
+    client, services = api["client"], api["services"]
+    receiver = _Receiver()
+    try:
+        sent = {**body("user0@example.com"), "status_callback_urls": [receiver.url]}
+        client.post("/opendsr/v1/requests", json=sent)
+        lines: list[str] = []
+        dispatcher = CallbackDispatcher(lambda: services, "lethe.example", "acme", lines.append)
+        assert dispatcher.once() == 1 and dispatcher.once() == 0  # "pending" once, not again
+        Worker(services, "test").once()
+        assert dispatcher.once() == 1
+    finally:
+        receiver.close()
+    statuses = [json.loads(data)["request_status"] for _, data in receiver.received]
+    assert statuses == ["pending", "completed"]
+    public_key = services.ledger.workspace.signer.public_key
+    for headers, data in receiver.received:
+        public_key.verify(base64.b64decode(headers["X-OpenDSR-Signature"]), data)  # raises if not ours
+        assert headers["X-OpenDSR-Processor-Domain"] == "lethe.example"
+        callback = json.loads(data)
+        assert callback["controller_id"] == "acme" and callback["status_callback_url"] == receiver.url
+        assert callback["subject_request_id"] == sent["subject_request_id"]
+    assert json.loads(receiver.received[-1][1])["results_url"].endswith("/certificate")
+    recorded = [e.payload for e in services.ledger.log.events(["opendsr.callback"])]
+    assert [(r["request_status"], r["delivered"], r["answer"]) for r in recorded] == [("pending", True, 200),
+                                                                                    ("completed", True, 200)]
+
+
+def test_a_failed_callback_is_recorded_and_retried_until_delivered(api: dict[str, Any]) -> None:
+    from ui.callbacks import CallbackDispatcher
+
+    client, services = api["client"], api["services"]
+    receiver = _Receiver(answer=503)
+    try:
+        client.post("/opendsr/v1/requests", json={**body("user1@example.com"), "status_callback_urls": [receiver.url]})
+        lines: list[str] = []
+        dispatcher = CallbackDispatcher(lambda: services, "lethe.example", "acme", lines.append,
+                                        first_retry_seconds=0.0)
+        assert dispatcher.once() == 0 and "failed: 503" in lines[-1]
+        receiver.answer = 200
+        assert dispatcher.once() == 1
+    finally:
+        receiver.close()
+    recorded = [(e.payload["answer"], e.payload["delivered"]) for e in services.ledger.log.events(["opendsr.callback"])]
+    assert recorded == [(503, False), (200, True)]
+    waiting = CallbackDispatcher(lambda: services, "d", "c", lines.append)  # default back-off: not retried at once
+    assert waiting.due() == []

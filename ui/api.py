@@ -96,12 +96,14 @@ def opendsr_error(status: int, code: int, message: str) -> HTTPException:
                                             "errors": [{"domain": "Lethe", "reason": "invalid", "message": message}]}})
 
 
-def request_status(services: Services, record: RequestRecord) -> str:
+def request_status(services: Services, record: RequestRecord, probe_lock: bool = True) -> str:
+    """The OpenDSR status of a request. A request not yet planned is ``pending`` unless (``probe_lock``) a worker
+    holds it right now; callbacks leave the lock alone (probing it could make a worker skip the request)."""
     if record.state == "certified":
         return "completed"
     if record.state == "rejected":
         return "cancelled"
-    if record.state in ("received", "validated") and not _being_run(services, record.request_id):
+    if record.state in ("received", "validated") and not (probe_lock and _being_run(services, record.request_id)):
         return "pending"
     return "in_progress"
 
@@ -114,8 +116,10 @@ def _being_run(services: Services, request_id: str) -> bool:
         return True
 
 
-def create_app(workspace: Path, token: str, identities: Path | None = None) -> FastAPI:
-    """The API of one workspace; ``token`` is the bearer token every call must present."""
+def create_app(workspace: Path, token: str, identities: Path | None = None,
+               controller_id: str = "controller") -> FastAPI:
+    """The API of one workspace; ``token`` is the bearer token every call must present, ``controller_id`` the
+    controller's identity in this processor (OpenDSR's ``controller_id``)."""
     app = FastAPI(title="Lethe erasure API (OpenDSR 2.0)", version=API_VERSION,
                   description=__doc__.split("\n\n")[1] if __doc__ else None)
     identity_map = IdentityMap(identities)
@@ -172,16 +176,18 @@ def create_app(workspace: Path, token: str, identities: Path | None = None) -> F
                                            "status_callback_urls": body.status_callback_urls}, actor="opendsr")
         record = queue_request(svc, request_id, "opendsr")
         encoded = base64.b64encode(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).decode()
-        return {"subject_request_id": body.subject_request_id, "received_time": record.received_at,
-                "expected_completion_time": _deadline(svc, record), "encoded_request": encoded,
+        return {"controller_id": controller_id, "subject_request_id": body.subject_request_id,
+                "received_time": record.received_at,
+                "expected_completion_time": deadline_text(svc, record), "encoded_request": encoded,
                 "api_version": API_VERSION, "lethe_request_id": request_id}
 
     @app.get("/opendsr/v1/requests/{subject_request_id}", dependencies=guarded)
     def status(subject_request_id: str) -> dict[str, Any]:
         svc = services()
         record = _require(svc, subject_request_id)
-        body = {"subject_request_id": subject_request_id, "request_status": request_status(svc, record),
-                "expected_completion_time": _deadline(svc, record), "api_version": API_VERSION,
+        body = {"controller_id": controller_id, "subject_request_id": subject_request_id,
+                "request_status": request_status(svc, record),
+                "expected_completion_time": deadline_text(svc, record), "api_version": API_VERSION,
                 "lethe_state": record.state}
         if record.state == "certified":
             body["results_url"] = f"/opendsr/v1/requests/{subject_request_id}/certificate"
@@ -196,7 +202,7 @@ def create_app(workspace: Path, token: str, identities: Path | None = None) -> F
         path = Path(workspace) / record.require_payload("certified")["json_path"]
         return JSONResponse(json.loads(path.read_text(encoding="utf-8")))
 
-    @app.delete("/opendsr/v1/requests/{subject_request_id}", dependencies=guarded)
+    @app.delete("/opendsr/v1/requests/{subject_request_id}", dependencies=guarded, status_code=202)
     def cancel(subject_request_id: str) -> dict[str, Any]:
         svc = services()
         record = _require(svc, subject_request_id)
@@ -211,7 +217,9 @@ def create_app(workspace: Path, token: str, identities: Path | None = None) -> F
                                   actor="opendsr")
         except LetheError:
             raise opendsr_error(409, 409, "a worker is running the request; it can no longer be cancelled") from None
-        return {"subject_request_id": subject_request_id, "request_status": "cancelled", "api_version": API_VERSION}
+        received = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+        return {"controller_id": controller_id, "subject_request_id": subject_request_id, "received_time": received,
+                "request_status": "cancelled", "api_version": API_VERSION}
 
     return app
 
@@ -231,7 +239,7 @@ def _require(services: Services, subject_request_id: str) -> RequestRecord:
     return services.engine.require(request_id)
 
 
-def _deadline(services: Services, record: RequestRecord) -> str:
+def deadline_text(services: Services, record: RequestRecord) -> str:
     due = services.policy.deadlines.due_date(record)
     return datetime(due.year, due.month, due.day, 23, 59, 59, tzinfo=timezone.utc).isoformat().replace("+00:00", "Z")
 

@@ -512,6 +512,10 @@ def serve(
         help="the API's bearer token (default WORKSPACE/keys/api-token, created on first use)")] = None,
     identities: Annotated[Optional[Path], typer.Option(
         help="CSV identity_type,identity_value,subject mapping a DSR tool's identities to subject ids")] = None,
+    controller_id: Annotated[str, typer.Option(help="the controller's id in this processor (OpenDSR controller_id)")]
+    = "controller",
+    processor_domain: Annotated[str, typer.Option(help="this processor's domain, sent with every signed callback")]
+    = "localhost",
     workspace: Workspace = None, verbose: Verbose = False,
 ) -> None:
     """Start the HTTP API (OpenDSR intake, status, cancellation; /docs), the worker(s) and the audit scheduler for a
@@ -520,8 +524,8 @@ def serve(
     root = _require_workspace(workspace)
     from ui.serve import serve as run_service
 
-    run_service(root, address, port, workers, token_file or root / "keys" / "api-token", identities,
-                lambda line: err.print(line, highlight=False))
+    run_service(root, address, port, workers, token_file or root / "keys" / "api-token", identities, controller_id,
+                processor_domain, lambda line: err.print(line, highlight=False))
 
 
 @app.command("worker")

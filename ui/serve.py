@@ -1,7 +1,7 @@
 """``lethe serve``: the HTTP API, the worker(s) and the audit scheduler of one workspace, started and stopped as one
 (issue 22, point 2).
 
-The API runs in this process (uvicorn); each worker and the scheduler is a child process (``lethe worker``,
+The API and the signed status callbacks (``ui.callbacks``) run in this process (uvicorn, a thread); each worker and the scheduler is a child process (``lethe worker``,
 ``lethe audit schedule``), so a long training never blocks an HTTP answer. Ctrl-C or SIGTERM stops the API, then
 the children (SIGTERM, then SIGKILL after a grace period). The children also get SIGTERM from the kernel if this
 process dies without cleaning up (Linux ``PR_SET_PDEATHSIG``): no worker outlives its server.
@@ -21,6 +21,8 @@ from pathlib import Path
 import uvicorn
 
 from ui.api import create_app
+from ui.callbacks import CallbackDispatcher, DispatcherThread
+from ui.services import open_services
 
 GRACE_SECONDS = 30.0
 
@@ -45,8 +47,8 @@ def _die_with_parent() -> None:
 
 
 def serve(workspace: Path, host: str, port: int, workers: int, token_file: Path, identities: Path | None,
-          say: Callable[[str], None]) -> None:
-    """Run until Ctrl-C/SIGTERM; every child is gone when this returns."""
+          controller_id: str, processor_domain: str, say: Callable[[str], None]) -> None:
+    """Run until Ctrl-C/SIGTERM; every child is gone when this returns. Status callbacks go out from a thread."""
     token = load_or_create_token(token_file)
     commands = [[sys.executable, "-m", "ui.cli", "worker", "-w", str(workspace), "--name", f"serve-worker-{i + 1}"]
                 for i in range(workers)]
@@ -54,8 +56,11 @@ def serve(workspace: Path, host: str, port: int, workers: int, token_file: Path,
     children = [subprocess.Popen(command, preexec_fn=_die_with_parent) for command in commands]
     say(f"API on http://{host}:{port} (OpenAPI at /docs; bearer token in {token_file}), {workers} worker(s) and the "
         f"audit scheduler (pids {', '.join(str(c.pid) for c in children)}); Ctrl-C to stop")
+    dispatcher = CallbackDispatcher(lambda: open_services(workspace), processor_domain, controller_id, say)
     try:
-        uvicorn.run(create_app(workspace, token, identities), host=host, port=port, log_level="warning")
+        with DispatcherThread(dispatcher):
+            uvicorn.run(create_app(workspace, token, identities, controller_id), host=host, port=port,
+                        log_level="warning")
     finally:
         for child in children:
             if child.poll() is None:

@@ -25,7 +25,7 @@ otherwise, or when its sample is too small for any value to fail, it is *inconcl
 never pass. An exact method whose lineage proof holds and whose model changed is compared with a single-model
 reference although its model is shards, groups or an aggregate: a failed similarity or forgetting check measures
 the architecture, not memory, and is inconclusive rather than a false FAIL (issue 16); Recall is never excused.
-For whole users that the model and both retrains each show one cold-start list, the recommender attack would
+For whole users that an exact method's model and both retrains each show one cold-start list, the attacks would
 compare two architectures' lists, not users: inconclusive, and the distinct-lists check judges forgetting. The
 "model replaced" check fails a model identical to the original whatever the method claims.
 
@@ -390,8 +390,10 @@ def judge(evidence: Evidence, rules: VerificationThresholds, exact_with_proof: b
         REPREDICT, REPREDICT, max(ref[REPREDICT], star[REPREDICT]) + rules.max_repredict_excess, "≤",
         f"mean σ(score) of the {evidence.forgotten_pairs} forgotten training pairs: {_values(m, REPREDICT)}",
     ))
+    # An exact method's model (shards, an aggregate) shows whole forgotten users its own cold-start list; the
+    # attacks would compare it with a single retrain's. A model of the reference's architecture is compared as is.
     depth = max(rules.rbo_depths)
-    one_list_each = _nothing_personal_left(m, depth, evidence.forgetting_users) and m[UNLEARNED].get(
+    one_list_each = gap and _nothing_personal_left(m, depth, evidence.forgetting_users) and m[UNLEARNED].get(
         distinct_key(depth)) == 1
     for k in rules.rbo_depths:
         forgetting_key, others_key = rbo_key(k, FORGETTING_USERS), rbo_key(k, OTHER_USERS)
@@ -421,9 +423,9 @@ def judge(evidence: Evidence, rules: VerificationThresholds, exact_with_proof: b
         (SCORE_ATTACK, evidence.forgotten_pairs, evidence.held_out_pairs, (ref, star), RETRAIN_STAR, None,
          "forgotten training pairs vs the same users' held-out pairs"),
         (RECSYS_ATTACK, evidence.forgetting_users, evidence.forgetting_users, (ref,), REFERENCE,
-         "whole users erased, and the model and both retrains each show every forgotten user one list: the attack "
-         "would compare two cold-start lists (one per architecture), not users; the distinct-lists check judges "
-         "forgetting here" if one_list_each else None,
+         "whole users erased, and the exact method's model and both retrains each show every forgotten user one "
+         "list: the attack would compare two cold-start lists (one per architecture), not users; the distinct-lists "
+         "check judges forgetting here" if one_list_each else None,
          "forgetting users as the model shows them vs as Retrain* shows them (Zhang et al. CCS'21)"),
         (CALIBRATED_ATTACK, evidence.forgetting_users, evidence.forgetting_users, (), RETRAIN_STAR,
          "whole users erased, and the model and both retrains each show every forgotten user one list: the users' "

@@ -96,7 +96,7 @@ def test_an_interrupted_training_is_retired_as_a_recorded_event_and_its_files_sh
 
     serving = workspace.ledger.serving_deployment_id()
     refused = _lethe(root, "deployment", "retire", serving)
-    assert refused.exit_code == 2 and "is serving" in refused.output
+    assert refused.exit_code == 2 and "is complete" in refused.output
     unknown = _lethe(root, "deployment", "retire", "sisa-nope")
     assert unknown.exit_code == 2 and len(unknown.output.strip().splitlines()) == 1
 

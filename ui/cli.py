@@ -593,9 +593,8 @@ def deployment_retire(
     reason: Annotated[str, typer.Option(help="why (recorded in the ledger)")] = "training interrupted",
     workspace: Workspace = None, verbose: Verbose = False,
 ) -> None:
-    """Retire a deployment nobody will finish or use (a killed `lethe train`; re-running the same `lethe train`
-    finishes it instead): its model files are shredded and `deployment.retired` recorded; no erasure plans against
-    it again."""
+    """Retire a deployment whose training was interrupted (a killed `lethe train`; re-running the same `lethe train`
+    finishes it instead): its model files are shredded and `deployment.retired` recorded."""
     services = _services(workspace)
     shredded = services.engine.retire(deployment_id, reason, actor="cli")
     out.print(f"retired {deployment_id} ({len(shredded)} model file(s) shredded)", highlight=False)

@@ -313,11 +313,11 @@ class ErasureEngine:
 
     # -- deployments ----------------------------------------------------------------------------
     def retire(self, deployment_id: str, reason: str, actor: str = "system") -> list[str]:
-        """Take a deployment out of use — typically a training killed half-way that nobody will finish: shred its
-        checkpoints' artifacts, then record ``deployment.retired`` (who, why, what was shredded); returns the
-        shredded artifacts' sha256. No erasure plans against it afterwards, no audit counts it. The serving
-        deployment is refused (make another serve first), and so is one while a request or training holds the
-        deployments lock (it may be the one being trained)."""
+        """Give up a deployment whose training was interrupted (the other way out is re-running that `lethe train`):
+        shred its checkpoints' artifacts, then record ``deployment.retired`` (who, why, what was shredded); returns
+        the shredded artifacts' sha256. It leaves :meth:`Ledger.deployments`, so no audit or proof counts it again.
+        A complete deployment is refused — requests' reports and certificates name it — and so is any while a
+        request or a training holds the deployments lock (it may be the one being trained)."""
         reason = reason.strip()
         if not reason or any(ord(ch) < 32 for ch in reason):
             raise RequestError("retiring a deployment is recorded with why: give a reason (one line)")
@@ -325,16 +325,15 @@ class ErasureEngine:
             deployment = next((d for d in self.ledger.deployments() if d.deployment_id == deployment_id), None)
             if deployment is None:
                 raise RequestError(f"unknown deployment {deployment_id!r} (or already retired)")
-            if deployment.serving:
-                raise RequestError(f"deployment {deployment_id} is serving: train or choose another to serve first")
-            live = self.ledger.live_checkpoints(deployment_id)
-            shards = sum(1 for shard in live if shard >= 0)
+            if deployment_id in {d.deployment_id for d in complete_deployments(self.ledger)}:
+                raise RequestError(f"deployment {deployment_id} is complete: only an interrupted training is retired")
+            shards = sum(1 for shard in self.ledger.live_checkpoints(deployment_id) if shard >= 0)
             artifacts = sorted({c.artifact_sha256 for c in self.ledger.checkpoints(deployment_id)})
             for sha in artifacts:  # first: a crash here leaves the deployment to retire again, never files behind
                 shred(self.ledger.workspace.artifacts_dir, sha)
             self.ledger.append(DEPLOYMENT_RETIRED, {
                 "deployment_id": deployment_id, "reason": reason,
-                "live_shards": shards, "shards": int(deployment.settings.get("shards", 1)),
+                "live_shards": shards, "shards": int(deployment.settings["shards"]),
                 "shredded_artifacts": artifacts,
             }, actor=actor)
         return artifacts

@@ -23,6 +23,7 @@ from ledger._db import transaction
 from tests.conftest import build_workspace
 from ui._access import add_user
 from ui.services import open_services
+from ui.worker import Worker
 from unlearn.requests import ErasureRequest
 
 APP = Path(__file__).resolve().parents[1] / "ui" / "app.py"
@@ -345,7 +346,11 @@ def certified(trained: Path) -> dict[str, str]:
         plan = table(at, "plan")
         assert "%" in plan["estimated cost fraction"][0] and plan["exact"][0]
         assert not at.download_button
-        at = at.button(key="run").click().run()
+        at = at.button(key="run").click().run()  # queues it: the page now follows the run from the ledger
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        assert "Queued by olivia" in at.info[0].value and "run" not in [b.key for b in at.button]
+        Worker(open_services(trained), "console-test-worker").once()  # what `lethe console`'s worker does
+        at = at.run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     return {"request_id": request_id, "subject": subject, "at": at}
 
@@ -355,7 +360,9 @@ def test_running_a_request_from_the_detail_page_certifies_it(trained: Path, cert
     assert at.metric[0].value == "certified"
     record = Ledger.open(trained).request(request_id)
     assert record.state == "certified"
-    assert {e.actor for e in record.history[1:]} == {"olivia"}, "every step the officer ran carries her name"
+    queued = [e for e in record.history if e.kind == "request.queued"]
+    assert [e.actor for e in queued] == ["olivia"], "the officer's click is recorded with her name"
+    assert {e.actor for e in record.history if e.seq > queued[0].seq} == {"console-test-worker"}
     checks = table(at, "checks")
     verdicts = dict(zip(checks["check"], checks["verdict"]))
     assert "FAIL" not in verdicts.values() and {verdicts["lineage"], verdicts["model replaced"]} == {"PASS"}

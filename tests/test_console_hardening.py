@@ -3,7 +3,6 @@ every failure in the ledger (never the password), and idle sessions end."""
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -121,18 +120,44 @@ def test_an_idle_session_is_signed_out(ledger: Ledger, monkeypatch: pytest.Monke
         assert "idle" in at.info[0].value
 
 
-def test_the_idle_limit_reaches_the_console_from_the_command_line(tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    from typer.testing import CliRunner
+def _children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(") ", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
 
-    from ui.cli import app
 
-    started: list[tuple[list[str], dict[str, str]]] = []
-    monkeypatch.setattr("ui.cli.subprocess.call", lambda args, env: started.append((args, env)) or 0)
-    for extra in ([], ["--address", "0.0.0.0", "--idle-minutes", "30"]):
-        assert CliRunner().invoke(app, ["console", "-w", str(tmp_path / "ws"), *extra]).exit_code == 0
-    (default_args, default_env), (open_args, open_env) = started
-    assert default_args[default_args.index("--server.address") + 1] == "127.0.0.1"
-    assert open_args[open_args.index("--server.address") + 1] == "0.0.0.0"
-    assert (default_env["LETHE_CONSOLE_IDLE_MINUTES"], open_env["LETHE_CONSOLE_IDLE_MINUTES"]) == ("480", "30.0")
-    assert os.environ.get("LETHE_CONSOLE_IDLE_MINUTES") != "30.0"
+def test_lethe_console_passes_the_idle_limit_and_stops_with_its_children(tmp_path: Path) -> None:
+    """The idle limit reaches Streamlit's process, a worker runs beside it, and stopping `lethe console` (SIGTERM)
+    leaves neither serving the port nor running."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    console = subprocess.Popen([str(Path(sys.executable).with_name("lethe")), "console", "-w", str(tmp_path / "ws"),
+                                "--port", str(port), "--idle-minutes", "30"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 90
+        while not _listening_addresses(port) and time.monotonic() < deadline and console.poll() is None:
+            time.sleep(0.3)
+        children = _children_of(console.pid)
+        commands = {pid: Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") for pid in children}
+        streamlit = next(pid for pid, argv in commands.items() if b"streamlit" in argv)
+        assert any(b"worker" in argv for argv in commands.values())
+        environ = Path(f"/proc/{streamlit}/environ").read_bytes().split(b"\0")
+        assert b"LETHE_CONSOLE_IDLE_MINUTES=30.0" in environ
+    finally:
+        console.terminate()
+        console.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while (any(Path(f"/proc/{pid}").exists() for pid in children) or _listening_addresses(port)) \
+            and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert not _listening_addresses(port)
+    assert not [pid for pid in children if Path(f"/proc/{pid}").exists()
+                and "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[0]]

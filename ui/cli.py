@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
@@ -938,18 +937,28 @@ def console(
     = "127.0.0.1",
     idle_minutes: Annotated[Optional[float], typer.Option(
         min=1, help="sign a session out after this many idle minutes [default: 480, a working day]")] = None,
+    worker: Annotated[bool, typer.Option(
+        "--worker/--no-worker", help="also run a worker for the requests the console queues (--no-worker when "
+                                     "`lethe serve` or another `lethe worker` runs them)")] = True,
     verbose: Verbose = False,
 ) -> None:
-    """Start the Streamlit console for privacy officers and auditors."""
+    """Start the Streamlit console for privacy officers and auditors, and a worker that runs what it queues;
+    Ctrl-C or SIGTERM stops both (nothing is left serving the port)."""
     from ui._access import DEFAULT_IDLE_MINUTES, IDLE_MINUTES_ENV
+    from ui._processes import children
 
-    env = {**os.environ, "LETHE_HOME": str(_root(workspace)),
-           IDLE_MINUTES_ENV: str(idle_minutes or DEFAULT_IDLE_MINUTES)}
-    app_path = Path(__file__).with_name("app.py")
-    raise typer.Exit(subprocess.call(
-        [sys.executable, "-m", "streamlit", "run", str(app_path), "--server.port", str(port),
-         "--server.address", address, "--browser.gatherUsageStats", "false"], env=env,
-    ))
+    root = _root(workspace)
+    env = {**os.environ, "LETHE_HOME": str(root), IDLE_MINUTES_ENV: str(idle_minutes or DEFAULT_IDLE_MINUTES)}
+    commands = [[sys.executable, "-m", "streamlit", "run", str(Path(__file__).with_name("app.py")),
+                 "--server.port", str(port), "--server.address", address, "--browser.gatherUsageStats", "false"]]
+    if worker:
+        commands.append([sys.executable, "-m", "ui.cli", "worker", "-w", str(root), "--name", "console-worker"])
+    try:
+        with children(commands, env) as started:
+            code = started[0].wait()
+    except KeyboardInterrupt:
+        code = 0
+    raise typer.Exit(code)
 
 
 @request_app.command("extend")

@@ -1,30 +1,26 @@
 """``lethe serve``: the HTTP API, the worker(s) and the audit scheduler of one workspace, started and stopped as one
 (issue 22, point 2).
 
-The API and the signed status callbacks (``ui.callbacks``) run in this process (uvicorn, a thread); each worker and the scheduler is a child process (``lethe worker``,
-``lethe audit schedule``), so a long training never blocks an HTTP answer. Ctrl-C or SIGTERM stops the API, then
-the children (SIGTERM, then SIGKILL after a grace period). The children also get SIGTERM from the kernel if this
-process dies without cleaning up (Linux ``PR_SET_PDEATHSIG``): no worker outlives its server.
+The API and the signed status callbacks (``ui.callbacks``) run in this process (uvicorn, a thread); each worker
+and the scheduler is a child process (``lethe worker``, ``lethe audit schedule``), so a long training never
+blocks an HTTP answer. Ctrl-C or SIGTERM stops the API, then
+the children; none outlives its server (``ui._processes``).
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import secrets
-import signal
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
 
+from ui._processes import children
 from ui.api import create_app
 from ui.callbacks import CallbackDispatcher, DispatcherThread
 from ui.services import open_services
-
-GRACE_SECONDS = 30.0
 
 
 def load_or_create_token(path: Path) -> str:
@@ -40,12 +36,6 @@ def load_or_create_token(path: Path) -> str:
     return token
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the parent dies (Linux); elsewhere the explicit shutdown suffices."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 def serve(workspace: Path, host: str, port: int, workers: int, token_file: Path, identities: Path | None,
           controller_id: str, processor_domain: str, say: Callable[[str], None]) -> None:
     """Run until Ctrl-C/SIGTERM; every child is gone when this returns. Status callbacks go out from a thread."""
@@ -53,22 +43,11 @@ def serve(workspace: Path, host: str, port: int, workers: int, token_file: Path,
     commands = [[sys.executable, "-m", "ui.cli", "worker", "-w", str(workspace), "--name", f"serve-worker-{i + 1}"]
                 for i in range(workers)]
     commands.append([sys.executable, "-m", "ui.cli", "audit", "schedule", "-w", str(workspace)])
-    children = [subprocess.Popen(command, preexec_fn=_die_with_parent) for command in commands]
-    say(f"API on http://{host}:{port} (OpenAPI at /docs; bearer token in {token_file}), {workers} worker(s) and the "
-        f"audit scheduler (pids {', '.join(str(c.pid) for c in children)}); Ctrl-C to stop")
     dispatcher = CallbackDispatcher(lambda: open_services(workspace), processor_domain, controller_id, say)
-    try:
+    with children(commands) as started:
+        say(f"API on http://{host}:{port} (OpenAPI at /docs; bearer token in {token_file}), {workers} worker(s) and "
+            f"the audit scheduler (pids {', '.join(str(c.pid) for c in started)}); Ctrl-C to stop")
         with DispatcherThread(dispatcher):
             uvicorn.run(create_app(workspace, token, identities, controller_id), host=host, port=port,
                         log_level="warning")
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(GRACE_SECONDS)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-        say("stopped: the API, the workers and the scheduler")
+    say("stopped: the API, the workers and the scheduler")

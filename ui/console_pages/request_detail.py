@@ -1,5 +1,5 @@
-"""Request detail: one request's plan (from the ledger, before running), the run with live progress, a retry of a
-failed request (officers; recorded with the signed-in user as the actor), its verification report with plots, the
+"""Request detail: one request's plan (from the ledger, before running), its run (queued for a worker, followed
+from the ledger), a retry of a failed request (officers; recorded with the signed-in user as the actor), its verification report with plots, the
 certificate downloads and the full event history."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from ui._access import require
 from ui._queries import request_summary
 from ui._figures import latent_figure, metrics_figure, mia_figure, rbo_figure
 from ui._tables import certificate_files, check_rows, history_rows, plan_parts, plan_rows, today, verified_report
-from ui._session import StreamlitProgress, page_user, record_action, reported_errors, services
+from ui._session import page_user, record_action, reported_errors, services
+from ui.worker import is_queued, last_queued, queue_request
 from unlearn.lifecycle import resume_point
 from unlearn.requests import ANSWERED_STATES, FINAL_STATES
 
@@ -65,14 +66,30 @@ if plans is not None:
                 st.caption(part)
                 st.dataframe(rows, hide_index=True)
 
-# -- running (officers only: the button is not drawn for other roles, and the action re-checks the role) -----
+# -- running: the button only queues (a worker runs it: nothing depends on this tab staying open); officers only --
+@st.fragment(run_every=2.0)
+def follow_run(request_id: str, shown_state: str) -> None:
+    """The queued request's progress, read from the ledger every 2 s (any session, after any reload)."""
+    current = ledger.request(request_id)
+    queued = last_queued(current)
+    steps = [e for e in current.history if queued is not None and e.seq > queued.seq and e.kind != "request.queued"]
+    st.info(f"Queued by {queued.actor} at {queued.ts[:19].replace('T', ' ')} UTC; a worker runs it"
+            + (": " + " → ".join(e.kind.removeprefix("request.") for e in steps) if steps else " (waiting for one)"))
+    if current.state == "data_erased" and engine.defer_verification:
+        st.caption("Erased; the policy defers verification to the next audit, which certifies it.")
+    if current.state != shown_state:
+        st.rerun(scope="app")  # a new step: redraw the page (plan, report, certificate) from it
+
+
 if record.state not in FINAL_STATES:
-    if user.can("run_request"):
+    if is_queued(record):
+        follow_run(request_id, record.state)
+    elif user.can("run_request"):
         if st.button("Run erasure", key="run", type="primary"):
             with reported_errors():
                 require(page_user(), "run_request")
-                engine.run(request_id, StreamlitProgress(), actor=user.name)
-                st.rerun()  # redraw the page from the new state
+                queue_request(services(), request_id, user.name)
+                st.rerun()  # redraw the page: it now follows the run
     else:
         st.info(f"An {user.role} cannot run requests; an officer runs this one.")
 

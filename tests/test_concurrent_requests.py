@@ -14,9 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from ledger import Ledger, RequestError
 from tests.test_crash_recovery import KILL_AFTER_EVENT
+from ui.cli import app
 from ui.services import Services
 from unlearn.methods import MethodSettings, get_method
 from unlearn.methods._sharded import ShardJob
@@ -69,10 +71,9 @@ def test_a_request_id_that_is_a_path_is_refused_with_one_line_and_no_file(worksp
     root = workspace.ledger.workspace.root
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     for command in (["request", "run"], ["request", "retry"]):
-        result = subprocess.run([LETHE, *command, "../../victim", "--workspace", str(root)],
-                                capture_output=True, text=True, timeout=120)
-        assert result.returncode == 2, result.stderr
-        assert len(result.stderr.strip().splitlines()) == 1 and "victim" in result.stderr
+        result = CliRunner().invoke(app, [*command, "../../victim", "--workspace", str(root)])
+        assert result.exit_code == 2, result.output
+        assert len(result.output.strip().splitlines()) == 1 and "victim" in result.output
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
     assert not (root.parent / "victim.lock").exists() and not (root / "victim.lock").exists()
 

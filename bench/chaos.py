@@ -25,6 +25,7 @@ next tick. Meanwhile, and at the end, it checks the invariants (issue 20):
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import random
 import signal
@@ -140,7 +141,7 @@ def chain_violations(root: Path) -> list[str]:
         for checkpoint in ledger.checkpoints(deployment.deployment_id):
             by_shard.setdefault(checkpoint.shard, []).append(checkpoint)
         for chain in by_shard.values():
-            for parent, child in zip(chain, chain[1:]):
+            for parent, child in itertools.pairwise(chain):
                 if child.parent != parent.checkpoint_id or not set(parent.excludes_requests) <= set(
                         child.excludes_requests):
                     found.append(f"{child.checkpoint_id} forgot from {child.parent}, not from {parent.checkpoint_id}")

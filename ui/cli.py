@@ -507,8 +507,6 @@ def serve(
                                               "say so)")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="the API's port")] = 8600,
     workers: Annotated[int, typer.Option(min=1, max=16, help="worker processes running queued requests")] = 1,
-    token_file: Annotated[Optional[Path], typer.Option(
-        help="the API's bearer token (default WORKSPACE/keys/api-token, created on first use)")] = None,
     identities: Annotated[Optional[Path], typer.Option(
         help="CSV identity_type,identity_value,subject mapping a DSR tool's identities to subject ids")] = None,
     controller_id: Annotated[str, typer.Option(help="the controller's id in this processor (OpenDSR controller_id)")]
@@ -523,8 +521,50 @@ def serve(
     root = _require_workspace(workspace)
     from ui.serve import serve as run_service
 
-    run_service(root, address, port, workers, token_file or root / "keys" / "api-token", identities, controller_id,
-                processor_domain, lambda line: err.print(line, highlight=False))
+    run_service(root, address, port, workers, identities, controller_id, processor_domain,
+                lambda line: err.print(line, highlight=False))
+
+
+apikey_app = _group("API keys for `lethe serve`: one per caller, each with a role; stored hashed.")
+app.add_typer(apikey_app, name="apikey")
+
+
+@apikey_app.command("add")
+@reasons
+def apikey_add(
+    name: Annotated[str, typer.Argument(help="who uses the key (e.g. fides-prod); the actor of its calls")],
+    role: Annotated[str, typer.Option(help="integration (a DSR tool), auditor (read only) or officer")]
+    = "integration",
+    workspace: Workspace = None, verbose: Verbose = False,
+) -> None:
+    """Make an API key; it is printed once (only its SHA-256 is kept)."""
+    from ui._apikeys import add_key
+
+    key = add_key(_ledger(workspace), name, role)
+    out.print(key, highlight=False)
+    err.print(f"API key {name} ({role}) made; it is shown only now: pass it as 'Authorization: Bearer <key>'",
+              highlight=False)
+
+
+@apikey_app.command("revoke")
+@reasons
+def apikey_revoke(name: Annotated[str, typer.Argument(help="the key's name")], workspace: Workspace = None,
+                  verbose: Verbose = False) -> None:
+    """Revoke an API key at once (the next call with it is refused)."""
+    from ui._apikeys import revoke_key
+
+    revoke_key(_ledger(workspace), name)
+    out.print(f"revoked {name}", highlight=False)
+
+
+@apikey_app.command("list")
+@reasons
+def apikey_list(workspace: Workspace = None, verbose: Verbose = False) -> None:
+    """The API keys' names and roles (never the keys)."""
+    from ui._apikeys import load_keys
+
+    for key in load_keys(_require_workspace(workspace)).values():
+        out.print(f"{key.name}  {key.role}", highlight=False)
 
 
 @app.command("worker")

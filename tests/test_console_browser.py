@@ -137,6 +137,11 @@ def test_an_officer_files_runs_and_downloads_a_certificate_that_verifies(
                 page.get_by_role("link", name=link).click()
                 heading(title)
 
+            def sign_in() -> None:
+                page.get_by_label("User name").fill(OFFICER)
+                page.get_by_label("Password", exact=True).fill(PASSWORD)
+                page.get_by_role("button", name="Sign in").click()
+
             # 1. a visitor gets the sign-in page only; a wrong password is refused
             page.goto(console_url)
             heading("Sign in to the Lethe console")
@@ -146,8 +151,7 @@ def test_an_officer_files_runs_and_downloads_a_certificate_that_verifies(
             page.get_by_label("Password", exact=True).fill("not-the-password")
             page.get_by_role("button", name="Sign in").click()
             expect(page.get_by_text("wrong user name or password")).to_be_visible()
-            page.get_by_label("Password", exact=True).fill(PASSWORD)
-            page.get_by_role("button", name="Sign in").click()
+            sign_in()
             heading("Dashboard")
             expect(page.get_by_text(f"Signed in as {OFFICER} (officer)")).to_be_visible()
             shot("02-dashboard")
@@ -169,7 +173,17 @@ def test_an_officer_files_runs_and_downloads_a_certificate_that_verifies(
             expect(page.get_by_test_id("stMetricValue").first).to_have_text("received")
             expect(page.get_by_text("Plan preview")).to_be_visible()
             shot("04-request-detail-plan")
-            page.get_by_role("button", name="Run erasure").click()
+            page.get_by_role("button", name="Run erasure").click()  # queues it for the worker
+            expect(page.get_by_text(f"Queued by {OFFICER}")).to_be_visible()
+            # leave the page and reload the browser while the worker runs it: nothing is abandoned
+            go("Dashboard", "Dashboard")
+            page.reload()
+            heading("Sign in to the Lethe console")  # a reload is a new session
+            sign_in()
+            heading("Dashboard")
+            go("Request detail", "Request detail")
+            page.get_by_role("combobox", name="Request").click()
+            page.get_by_role("option", name=request_id).click()
             expect(page.get_by_role("button", name="Certificate (signed JSON)")).to_be_visible(timeout=RUN_TIMEOUT_MS)
             expect(page.get_by_test_id("stMetricValue").first).to_have_text("certified")
             shot("05-request-detail-certified")

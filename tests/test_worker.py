@@ -85,6 +85,22 @@ def test_a_worker_stopped_mid_run_exits_cleanly_and_the_next_one_resumes_the_req
     assert f"{request_id} certified" in again.stderr
 
 
+def test_a_worker_killed_mid_run_leaves_a_request_the_next_worker_finishes(workspace: Services) -> None:
+    """SIGKILL, not SIGTERM: no handler runs, the kernel drops the locks, nothing half-recorded stays."""
+    root = str(workspace.ledger.workspace.root)
+    (request_id,) = file_requests(workspace, 1)
+    assert lethe("request", "queue", request_id, "-w", root).returncode == 0
+    worker = start_worker(root, "doomed")
+    ledger = Ledger.open(root)
+    wait_for(lambda: ledger.request(request_id).state in ("planned", "unlearned", "data_erased"))
+    worker.send_signal(signal.SIGKILL)
+    worker.communicate(timeout=60)
+    again = subprocess.run([LETHE, "worker", "-w", root, "--once"], capture_output=True, text=True, timeout=240)
+    assert again.returncode == 0, again.stderr
+    assert Ledger.open(root).request(request_id).state == "certified"
+    assert Ledger.open(root).verify().ok
+
+
 def test_queueing_refuses_unknown_final_and_already_queued_requests(workspace: Services) -> None:
     root = str(workspace.ledger.workspace.root)
     (request_id,) = file_requests(workspace, 1)

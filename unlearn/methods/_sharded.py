@@ -125,7 +125,10 @@ class ShardedRetraining(UnlearningMethod):
 
     def _fit_new(self, ledger: Ledger, settings: MethodSettings, dataset: dict[str, Any], progress: ProgressCallback,
                  actor: str) -> Deployment:
-        pending = ledger.erased_interaction_ids([r.request_id for r in ledger.requests()])
+        # rows a request planned to erase but has not erased yet (its run was killed); once erased, rows are gone
+        # from the store, and rows restored from an old export are the audit's to catch (re-contamination)
+        pending = ledger.erased_interaction_ids([r.request_id for r in ledger.requests()
+                                                 if r.state in ("planned", "unlearned")])
         train = Interactions.from_store(ledger, "train").without(pending)
         if len(train) == 0:
             raise WorkspaceError("the training split is empty: nothing to train on")

@@ -1,13 +1,14 @@
 """The erasure API under load (issue 22): latency of filing and of status calls with 50 concurrent clients against a
 real `lethe serve` on loopback, and requests completed per hour by one and by two workers.
 
-A fresh `lethe demo` workspace (synthetic data, SISA) gets an integration key. Latency: 50 client threads each file
+A fresh workspace (the demo's synthetic data, or ML-1M with ``--data ml-1m``; SISA) gets an integration key. Latency: 50 client threads each file
 one OpenDSR erasure and then ask its status ``--polls`` times, while the server's worker runs what they filed (as
 in production). Throughput: ``--requests`` whole-subject erasures queued at once, the policy deferring verification
 to the audit window (`audit.defer_verification`, the setting a busy deployment runs), served by one worker and
 then, on a fresh copy, by two; requests per hour = requests / time until the last is erased.
 
-    python bench/api_load.py
+    python bench/api_load.py                     # the demo data
+    python bench/api_load.py --data ml-1m        # ../shared/data/ml-1m
     python bench/api_load.py --clients 20 --requests 10 --no-append
 """
 
@@ -35,6 +36,8 @@ from _common import REPO, append_section, command_line, cpu_stall_microseconds, 
 from ledger import Ledger  # noqa: E402
 
 LETHE = str(Path(sys.executable).parent / "lethe")
+DATA_LINES = {"demo": "`lethe demo`'s synthetic set (1,000 users, SISA 5 shards, BPR-MF)",
+              "ml-1m": "ML-1M (implicit, 6,040 users), SISA 5 shards, BPR-MF with its default epochs"}
 
 
 def free_port() -> int:
@@ -150,12 +153,19 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--polls", type=int, default=5, help="status calls per client after filing")
     parser.add_argument("--requests", type=int, default=20, help="requests queued for the throughput runs")
+    parser.add_argument("--data", choices=("demo", "ml-1m"), default="demo",
+                        help="demo: `lethe demo`'s synthetic set; ml-1m: ../shared/data/ml-1m with a SISA deployment")
     parser.add_argument("--no-append", action="store_true")
     args = parser.parse_args()
     stalled, run_started = cpu_stall_microseconds(), time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="lethe-api-bench-") as tmp:
         template = Path(tmp) / "template"
-        subprocess.run([LETHE, "demo", "-w", str(template)], check=True, capture_output=True, cwd=REPO)
+        if args.data == "demo":
+            subprocess.run([LETHE, "demo", "-w", str(template)], check=True, capture_output=True, cwd=REPO)
+        else:
+            for step in (["ingest", "--source", "ml-1m", "--path", str(REPO.parent / "shared" / "data" / "ml-1m")],
+                         ["train", "--method", "sisa", "--shards", "5"]):
+                subprocess.run([LETHE, *step, "-w", str(template)], check=True, capture_output=True, cwd=REPO)
         key = subprocess.run([LETHE, "apikey", "add", "bench", "-w", str(template)], check=True,
                              capture_output=True, text=True).stdout.strip()
         policy = Path(tmp) / "deferred.yaml"
@@ -180,8 +190,8 @@ def main() -> None:
         "",
         f"- **Machine:** {machine()}. CPU pressure: some task waited for a CPU {contention:.0%} of the run (PSI).",
         f"- **Command:** `{command_line(__file__)}`",
-        f"- **Data:** `lethe demo`'s synthetic set (1,000 users, SISA 5 shards); `lethe serve` on loopback, its worker "
-        f"running the filed requests meanwhile; throughput with `audit.defer_verification: true`.",
+        f"- **Data:** {DATA_LINES[args.data]}; `lethe serve` on loopback, its worker running the filed requests "
+        f"meanwhile; throughput with `audit.defer_verification: true`.",
         "",
         "| figure | measured |",
         "|---|---:|",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -144,10 +145,15 @@ class EventLog:
         actor: str = "system",
         bulk: Mapping[str, pd.DataFrame | BulkQuery] | None = None,
     ) -> Event:
-        """Append one event and its bulk rows atomically; the payload records each bulk table's digest."""
+        """Append one event and its bulk rows atomically; the payload records each bulk table's digest.
+
+        Appends from threads of one process (the API's handlers, the verifier's) take turns: each reads the head and
+        writes the next seq in one transaction, and DuckDB's optimistic transactions within a process would let two
+        read the same head (one then fails on the duplicate seq). Other processes wait on the file lock instead.
+        """
         payload = dict(payload)
-        ts = datetime.now(timezone.utc).isoformat(timespec="microseconds")
-        with transaction(self.path) as con:
+        with _append_lock(self.path), transaction(self.path) as con:
+            ts = datetime.now(timezone.utc).isoformat(timespec="microseconds")
             last = con.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
             seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
             declared = {}
@@ -244,6 +250,16 @@ class EventLog:
         """Every stored checkpoint note, smallest tree first."""
         with transaction(self.path) as con:
             return [r[0] for r in con.execute("SELECT note FROM tree_heads ORDER BY tree_size").fetchall()]
+
+
+_APPEND_LOCKS: dict[Path, threading.Lock] = {}
+_APPEND_LOCKS_GUARD = threading.Lock()
+
+
+def _append_lock(path: Path) -> threading.Lock:
+    """This process's lock on appending to the event log at ``path``."""
+    with _APPEND_LOCKS_GUARD:
+        return _APPEND_LOCKS.setdefault(Path(path).resolve(), threading.Lock())
 
 
 def _insert_bulk(con: duckdb.DuckDBPyConnection, name: str, rows: pd.DataFrame | BulkQuery, seq: int) -> None:

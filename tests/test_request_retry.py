@@ -27,8 +27,12 @@ from verify._verifier import StatisticalVerifier
 
 
 def _impossible(policy: Policy) -> Policy:
-    """The policy with a Recall@20 rule no model meets (validation forbids it in a file; a test builds it)."""
-    return policy.model_copy(update={"verification": policy.verification.model_copy(update={"max_recall_drop": -2.0})})
+    """The policy with a Recall@20 rule the sharded model misses and a single retrain meets: other users' recall
+    must *exceed* the original's by 8 % (validation forbids a negative drop in a file; a test builds it). Its controls
+    still separate (Retrain* 0.48 passes the 0.46 bar, the damaged retrain 0.35 fails it), so the check is an
+    informative failure, not inconclusive; the SISA model (0.43, as its original) fails it. A rule no model meets
+    (the old -2.0) is now inconclusive: its positive control fails too (issue 19)."""
+    return policy.model_copy(update={"verification": policy.verification.model_copy(update={"max_recall_drop": -0.08})})
 
 
 def _failing_engine(workspace: Services) -> ErasureEngine:

@@ -1165,5 +1165,26 @@ def register(
     out.print(table)
 
 
+def main() -> None:
+    """The ``lethe`` command: the app, with click's usage errors (an unknown option, a value that does not parse)
+    printed as one line like every other error, not click's three-line block."""
+    try:
+        code = app(standalone_mode=False)
+    except Exception as exc:  # click's UsageError and kin; typer vendors click, so they are known by their shape
+        if not (hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int)):
+            raise
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group (`lethe request`): its help, as click shows it
+            err.print(exc.format_message(), highlight=False, markup=False)
+            sys.exit(exc.exit_code)
+        context = getattr(exc, "ctx", None)
+        hint = f"; see `{context.command_path} --help`" if context is not None else ""
+        err.print(f"[red]error:[/red] {escape(exc.format_message())}{hint}", highlight=False)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted", highlight=False)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -263,6 +263,7 @@ class ErasureEngine:
         actor = actor.strip()
         if not actor or any(ord(ch) < 32 for ch in actor):
             raise RequestError("a retry is recorded with who retried it: give a name (no control characters)")
+        self.require(request_id)  # an unknown id is refused before any lock file is made (it changes nothing)
         with self.ledger.workspace.exclusive(request_id):
             record = self.require(request_id)
             if record.state != "failed":

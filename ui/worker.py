@@ -105,14 +105,16 @@ class Worker:
             if "being worked on by another process" not in str(exc):
                 raise
             self._failing[request_id] = self.clock() + 5.0
-            self.say(f"{request_id} skipped: another process runs it")
+            self.say(f"{request_id} skipped: another process runs it")  # its steps are that process's to log
             return False
         except LetheError as exc:  # nothing new recorded: try it again later, not in a tight loop
             self._failing[request_id] = self.clock() + 60.0
             self.say(f"{request_id} not run: {exc} (next try in 60 s)")
             return False
-        finally:
-            log_new_steps()
+        except WorkerStopped:
+            log_new_steps()  # what this worker recorded before the signal
+            raise
+        log_new_steps()
         return True
 
     def once(self) -> int:

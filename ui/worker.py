@@ -89,11 +89,13 @@ class Worker:
         request_id, logged = record.request_id, [record.history[-1].seq]
 
         def log_new_steps(*_: object) -> None:
-            """One line per lifecycle step recorded since the last line (called on every progress report)."""
+            """One line per lifecycle step this worker recorded since the last line (called on every progress
+            report). Steps are told apart by their actor: the record this worker picked may be stale, and another
+            process may have moved the request on meanwhile."""
             for event in self.services.ledger.request(request_id).history:
                 if event.seq > logged[0]:
                     logged[0] = event.seq
-                    if event.kind not in REQUEST_ANNOTATIONS:
+                    if event.kind not in REQUEST_ANNOTATIONS and event.actor == self.name:
                         reason = event.payload.get("reason")
                         self.say(f"{request_id} {event.kind.removeprefix('request.')}"
                                  + (f": {reason}" if reason else ""))
@@ -105,16 +107,14 @@ class Worker:
             if "being worked on by another process" not in str(exc):
                 raise
             self._failing[request_id] = self.clock() + 5.0
-            self.say(f"{request_id} skipped: another process runs it")  # its steps are that process's to log
+            self.say(f"{request_id} skipped: another process runs it")
             return False
         except LetheError as exc:  # nothing new recorded: try it again later, not in a tight loop
             self._failing[request_id] = self.clock() + 60.0
             self.say(f"{request_id} not run: {exc} (next try in 60 s)")
             return False
-        except WorkerStopped:
-            log_new_steps()  # what this worker recorded before the signal
-            raise
-        log_new_steps()
+        finally:
+            log_new_steps()
         return True
 
     def once(self) -> int:

@@ -103,6 +103,14 @@ class Workspace:
                 handle.write(secrets.token_bytes(32))
         return path.read_bytes()
 
+    def held(self, name: str) -> bool:
+        """Whether another process holds the lock ``name`` now (e.g. runs that request); probing takes it briefly."""
+        try:
+            with self.exclusive(name):
+                return False
+        except WorkspaceError:
+            return True
+
     @contextmanager
     def exclusive(self, name: str, wait: float = 0.0) -> Iterator[None]:
         """Hold an inter-process lock named ``name`` (a request id, or :data:`DEPLOYMENTS_LOCK`).

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ledger import Ledger
+from tests._processes import children_of, free_port, running
 from ui._apikeys import add_key, revoke_key
 from ui.api import create_app
 from ui.services import Services
@@ -170,12 +170,6 @@ def test_a_worker_completes_it_and_the_results_url_is_the_signed_certificate(
     assert client.delete(f"/opendsr/v1/requests/{sent['subject_request_id']}").status_code == 409
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _call(method: str, url: str, token: str, payload: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
     data = json.dumps(payload).encode() if payload is not None else None
     request = urllib.request.Request(url, data=data, method=method, headers={
@@ -187,18 +181,6 @@ def _call(method: str, url: str, token: str, payload: dict[str, Any] | None = No
         return error.code, json.loads(error.read())
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if int((entry / "stat").read_text().split(") ")[1].split()[1]) == pid:
-                    found.append(int(entry.name))
-            except (OSError, IndexError, ValueError):
-                continue
-    return found
-
-
 def test_lethe_serve_files_runs_and_certifies_then_stops_every_child(api: dict[str, Any]) -> None:
     root = api["services"].ledger.workspace.root
     lethe_bin = str(Path(sys.executable).parent / "lethe")
@@ -208,7 +190,7 @@ def test_lethe_serve_files_runs_and_certifies_then_stops_every_child(api: dict[s
     assert "fides" in subprocess.run([lethe_bin, "apikey", "list", "-w", str(root)], capture_output=True,
                                      text=True).stdout
     assert token.encode() not in (root / "api-keys.toml").read_bytes()  # only its hash is kept
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([str(Path(sys.executable).parent / "lethe"), "serve", "-w", str(root), "--port",
                                str(port), "--identities", str(api["identities"])],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -230,15 +212,14 @@ def test_lethe_serve_files_runs_and_certifies_then_stops_every_child(api: dict[s
         while _call("GET", f"{base}/requests/{sent['subject_request_id']}", token)[1]["request_status"] != "completed":
             assert time.monotonic() < deadline
             time.sleep(1)
-        children = _children(server.pid)
+        children = children_of(server.pid)
         assert len(children) == 2  # one worker and the scheduler
     finally:
         server.send_signal(signal.SIGINT)
         _, log = server.communicate(timeout=90)
     assert server.returncode == 0, log
     assert "stopped: the API, the workers and the scheduler" in log
-    for pid in children:
-        assert not Path(f"/proc/{pid}").exists() or "Z" in (Path(f"/proc/{pid}") / "stat").read_text().split()[2]
+    assert not [pid for pid in children if running(pid)]
     assert Ledger.open(root).verify().ok
 
 

@@ -9,7 +9,6 @@ Without Chromium the test skips on a workstation, and fails when ``LETHE_REQUIRE
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from ledger import Ledger, load_public_key
+from tests._processes import free_port
 from tests.conftest import build_workspace
 from ui._access import add_user
 from verify import verify_certificate_file
@@ -42,12 +42,6 @@ def _chromium() -> Path:
     return CHROMIUM
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("browser") / "ws"
@@ -60,7 +54,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def console_url(workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``streamlit run ui/app.py`` on a free port against the workspace, and a ``lethe worker`` for the requests the
     console queues (what ``lethe console`` starts); both stopped (by their pids) afterwards."""
-    port = _free_port()
+    port = free_port()
     log = (tmp_path_factory.mktemp("streamlit") / "server.log").open("w")
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "ui" / "app.py"), "--server.headless", "true",

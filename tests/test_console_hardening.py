@@ -3,7 +3,6 @@ every failure in the ledger (never the password), and idle sessions end."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from ledger import Ledger
+from tests._processes import children_of, free_port, running
 from ui._access import SIGN_IN_FAILED, AccessError, SignInLimits, add_user, sign_in
 
 PASSWORD = "correct horse battery"
@@ -43,9 +43,7 @@ def _listening_addresses(port: int) -> set[str]:
 def test_lethe_console_listens_on_loopback_only_by_default(tmp_path: Path) -> None:
     """Streamlit's own default is every interface: an erasure console must not be reachable from the network
     unless someone asks for it (--address 0.0.0.0)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     console = subprocess.Popen([str(Path(sys.executable).with_name("lethe")), "console", "-w", str(tmp_path / "ws"),
                                 "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -120,24 +118,10 @@ def test_an_idle_session_is_signed_out(ledger: Ledger, monkeypatch: pytest.Monke
         assert "idle" in at.info[0].value
 
 
-def _children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if int((entry / "stat").read_text().rsplit(") ", 1)[1].split()[1]) == pid:
-                    found.append(int(entry.name))
-            except (OSError, IndexError, ValueError):
-                continue
-    return found
-
-
 def test_lethe_console_passes_the_idle_limit_and_stops_with_its_children(tmp_path: Path) -> None:
     """The idle limit reaches Streamlit's process, a worker runs beside it, and stopping `lethe console` (SIGTERM)
     leaves neither serving the port nor running."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     console = subprocess.Popen([str(Path(sys.executable).with_name("lethe")), "console", "-w", str(tmp_path / "ws"),
                                 "--port", str(port), "--idle-minutes", "30"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -145,7 +129,7 @@ def test_lethe_console_passes_the_idle_limit_and_stops_with_its_children(tmp_pat
         deadline = time.monotonic() + 90
         while not _listening_addresses(port) and time.monotonic() < deadline and console.poll() is None:
             time.sleep(0.3)
-        children = _children_of(console.pid)
+        children = children_of(console.pid)
         commands = {pid: Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") for pid in children}
         streamlit = next(pid for pid, argv in commands.items() if b"streamlit" in argv)
         assert any(b"worker" in argv for argv in commands.values())
@@ -155,9 +139,7 @@ def test_lethe_console_passes_the_idle_limit_and_stops_with_its_children(tmp_pat
         console.terminate()
         console.wait(timeout=30)
     deadline = time.monotonic() + 30
-    while (any(Path(f"/proc/{pid}").exists() for pid in children) or _listening_addresses(port)) \
-            and time.monotonic() < deadline:
+    while (any(running(pid) for pid in children) or _listening_addresses(port)) and time.monotonic() < deadline:
         time.sleep(0.3)
     assert not _listening_addresses(port)
-    assert not [pid for pid in children if Path(f"/proc/{pid}").exists()
-                and "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[0]]
+    assert not [pid for pid in children if running(pid)]

@@ -18,7 +18,7 @@ from pathlib import Path
 from ledger import Ledger
 from policies import activate_policy
 from ui.services import Services
-from unlearn.requests import ErasureRequest
+from unlearn.requests import FINAL_STATES, ErasureRequest
 
 LETHE = str(Path(sys.executable).parent / "lethe")
 
@@ -77,20 +77,28 @@ def test_two_workers_run_every_queued_request_once(workspace: Services, tmp_path
     assert Ledger.open(root).verify().ok
 
 
-def test_a_worker_stopped_mid_run_exits_cleanly_and_the_next_one_resumes_the_request(workspace: Services) -> None:
+def interrupted_then_resumed(workspace: Services, stop: signal.Signals, during: tuple[str, ...]) -> tuple[
+        str, str, subprocess.Popen[str], str, subprocess.CompletedProcess[str]]:
+    """Queue one request, signal its worker once the request is in one of ``during``, then run `worker --once`:
+    (root, request id, the stopped worker, its log, the resuming run)."""
     root = str(workspace.ledger.workspace.root)
     (request_id,) = file_requests(workspace, 1)
     assert lethe("request", "queue", request_id, "-w", root).returncode == 0
     worker = start_worker(root, "first")
     ledger = Ledger.open(root)
-    wait_for(lambda: ledger.request(request_id).state in ("planned", "unlearned", "data_erased"))
-    worker.send_signal(signal.SIGTERM)
+    wait_for(lambda: ledger.request(request_id).state in during)
+    worker.send_signal(stop)
     _, log = worker.communicate(timeout=60)
-    assert worker.returncode == 0 and "stopped by signal" in log, log
-    stopped_at = ledger.request(request_id).state
-    assert stopped_at != "certified"
+    assert ledger.request(request_id).state not in FINAL_STATES  # stopped mid-run, not after
     again = subprocess.run([LETHE, "worker", "-w", root, "--once"], capture_output=True, text=True, timeout=240)
     assert again.returncode == 0, again.stderr
+    return root, request_id, worker, log, again
+
+
+def test_a_worker_stopped_mid_run_exits_cleanly_and_the_next_one_resumes_the_request(workspace: Services) -> None:
+    root, request_id, worker, log, again = interrupted_then_resumed(
+        workspace, signal.SIGTERM, ("planned", "unlearned", "data_erased"))
+    assert worker.returncode == 0 and "stopped by signal" in log, log
     record = Ledger.open(root).request(request_id)
     assert record.state == "certified", again.stderr
     assert [e.kind for e in record.history].count("request.validated") == 1  # resumed, nothing redone
@@ -101,16 +109,9 @@ def test_a_worker_killed_mid_run_leaves_a_request_the_next_worker_finishes(works
                                                                            tmp_path: Path) -> None:
     """SIGKILL, not SIGTERM: no handler runs, the kernel drops the locks, nothing half-recorded stays."""
     defer_verification(workspace, tmp_path)
-    root = str(workspace.ledger.workspace.root)
-    (request_id,) = file_requests(workspace, 1)
-    assert lethe("request", "queue", request_id, "-w", root).returncode == 0
-    worker = start_worker(root, "doomed")
-    ledger = Ledger.open(root)
-    wait_for(lambda: ledger.request(request_id).state in ("validated", "planned", "unlearned"))
-    worker.send_signal(signal.SIGKILL)
-    worker.communicate(timeout=60)
-    again = subprocess.run([LETHE, "worker", "-w", root, "--once"], capture_output=True, text=True, timeout=240)
-    assert again.returncode == 0, again.stderr
+    root, request_id, worker, _, _ = interrupted_then_resumed(workspace, signal.SIGKILL,
+                                                             ("validated", "planned", "unlearned"))
+    assert worker.returncode == -signal.SIGKILL
     assert Ledger.open(root).request(request_id).state == "data_erased"
     assert Ledger.open(root).verify().ok
 

@@ -47,6 +47,7 @@ from ui._queries import request_summary
 from ui.services import Services, open_services
 from ui.worker import queue_request
 from unlearn.requests import BatchErasureRequest, ErasureRequest
+from verify import AUDIT_COMPLETED
 
 API_VERSION = "2.0"
 MAX_BODY_BYTES = 64 * 1024
@@ -93,12 +94,12 @@ class IdentityMap:
 
     def subject(self, identities: list[Identity]) -> str | None:
         """The subject the identities name: the map's entry, or a ``lethe_subject_id`` identity given directly."""
+        mapped = {(row["identity_type"], row["identity_value"]): row["subject"] for row in self.rows()}
         for identity in identities:
             if identity.identity_type == "lethe_subject_id":
                 return identity.identity_value
-            for row in self.rows():
-                if (row["identity_type"], row["identity_value"]) == (identity.identity_type, identity.identity_value):
-                    return row["subject"]
+            if (identity.identity_type, identity.identity_value) in mapped:
+                return mapped[(identity.identity_type, identity.identity_value)]
         return None
 
 
@@ -115,17 +116,8 @@ def request_status(services: Services, record: RequestRecord, probe_lock: bool =
         return "completed"
     if record.state == "rejected":
         return "cancelled"
-    if record.state in ("received", "validated") and not (probe_lock and _being_run(services, record.request_id)):
-        return "pending"
-    return "in_progress"
-
-
-def _being_run(services: Services, request_id: str) -> bool:
-    try:
-        with services.ledger.workspace.exclusive(request_id):
-            return False
-    except LetheError:
-        return True
+    running = probe_lock and services.ledger.workspace.held(record.request_id)
+    return "pending" if record.state in ("received", "validated") and not running else "in_progress"
 
 
 def create_app(workspace: Path, identities: Path | None = None, controller_id: str = "controller") -> FastAPI:
@@ -305,7 +297,7 @@ def create_app(workspace: Path, identities: Path | None = None, controller_id: s
     def audits() -> list[dict[str, Any]]:
         """The signed audit reports, newest first (their ids and files under ``reports/``)."""
         svc = services()
-        return [{"seq": e.seq, "ts": e.ts, **e.payload} for e in reversed(svc.ledger.log.events(["audit.completed"]))]
+        return [{"seq": e.seq, "ts": e.ts, **e.payload} for e in reversed(svc.ledger.log.events([AUDIT_COMPLETED]))]
 
     return app
 

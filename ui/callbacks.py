@@ -56,9 +56,10 @@ class CallbackDispatcher:
             attempts.setdefault((event.payload["request_id"], event.payload["url"]), []).append(
                 {**event.payload, "ts": datetime.fromisoformat(event.ts)})
         due = []
+        records = {record.request_id: record for record in services.ledger.requests()}
         for link in services.ledger.log.events([OPENDSR_LINKED]):
             request_id = link.payload["request_id"]
-            record = services.ledger.request(request_id)
+            record = records[request_id]
             status = request_status(services, record, probe_lock=False)
             for url in link.payload["status_callback_urls"]:
                 tried = [a for a in attempts.get((request_id, url), []) if a["request_status"] == status]

@@ -915,7 +915,7 @@ def certificate_verify(
     key = _public_key(public_key, workspace)
     from ledger import NoteVerifier, SignedCheckpoint
     from verify import verify_certificate_file
-    from verify.standalone import NoteKey, parse_vkey
+    from verify.standalone import parse_vkey
     from verify.witness import find_witnessed
 
     external = SignedCheckpoint.read(checkpoint) if checkpoint else None
@@ -926,8 +926,7 @@ def certificate_verify(
     if workspace is not None and (external is not None or witnesses):
         ledger = _ledger(workspace)
         leaves = ledger.log.leaf_hashes
-        log = NoteVerifier.for_key(key)
-        log_key = NoteKey(log.name, log.key_hash, key)
+        log_key = NoteVerifier.for_key(key)
 
         witnessed = partial(find_witnessed, ledger.workspace.root / "checkpoints", log_key, witnesses,
                             leaf_hashes=leaves)

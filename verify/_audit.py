@@ -38,7 +38,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ledger import CheckpointRecord, Ledger, LetheError, RequestRecord, WorkspaceError
+from ledger import CheckpointRecord, Ledger, LetheError, RequestRecord
 from policies import DeadlineState, Policy, record_policy
 from unlearn.engine import ErasureEngine
 from unlearn.lifecycle import failure_note
@@ -251,20 +251,12 @@ class _Window:
             self.verifier.references[references.key] = references
             self.trained.append(references)
 
-    def busy(self, request_id: str) -> bool:
-        """Whether another process is running the request now (it holds the request's lock)."""
-        try:
-            with self.ledger.workspace.exclusive(request_id):
-                return False
-        except WorkspaceError:
-            return True
-
     def verify_pending(self, record: RequestRecord, erased_at: datetime) -> WindowRequest:
         engine = ErasureEngine(self.ledger, self.policy, self.verifier, defer_verification=False)
         try:
             record = engine.run(record.request_id, self.progress, self.actor)
         except LetheError as exc:
-            if self.busy(record.request_id):  # another process took it up since the audit looked
+            if self.ledger.workspace.held(record.request_id):  # another process took it up since the audit looked
                 return self.in_progress(record, erased_at)
             return WindowRequest(request_id=record.request_id, erased_at=erased_at, action="not verifiable",
                                  state=record.state, report_id=None, passed=False, reference_reused=None,
@@ -322,7 +314,7 @@ def _check_window(window: _Window, requests: list[RequestRecord], window_start: 
         return AuditCheck(name="window verification", passed=False,
                           detail=f"skipped: the ledger does not verify, so none of the window's {len(members)} "
                                  "erasure(s) is verified or certified on it"), []
-    busy = {r.request_id for r, _ in members if r.state not in ANSWERED_STATES and window.busy(r.request_id)}
+    busy = {r.request_id for r, _ in members if r.state not in ANSWERED_STATES and window.ledger.workspace.held(r.request_id)}
     pending = [r for r, _ in members if r.state == "data_erased" and r.request_id not in busy]
     window.share_references(pending)
     rows = []

@@ -303,8 +303,7 @@ def verify_certificate_file(
         raise SignatureError(f"{path}: file not found") from exc
     except OSError as exc:
         raise SignatureError(f"{path}: cannot read the file ({exc})") from exc
-    log = NoteVerifier.for_key(key)
-    log_key = NoteKey(log.name, log.key_hash, key)
+    log_key = NoteVerifier.for_key(key)
     try:
         statement = verify_certificate_statement(data, log_key)
         head = parse_checkpoint(statement["predicate"]["inclusion_proof"]["checkpoint"])  # verified just now

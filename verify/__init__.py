@@ -11,8 +11,9 @@ import importlib
 # rest of this package, nor the ledger back in a circle.
 _LAZY = {
     **dict.fromkeys(("APPROXIMATE_NOTICE", "Certificate", "DeadlineExtension", "Verdict", "gdpr_deadline",
-                     "issue_certificate", "render_certificate_pdf", "verify_certificate_file"),
+                     "verify_certificate_file"),
                     "verify._certificate"),
+    **dict.fromkeys(("issue_certificate", "render_certificate_pdf"), "verify._certificate_pdf"),
     **dict.fromkeys(("CERTIFICATE_PAYLOAD_TYPE", "CERTIFICATE_PREDICATE_TYPE", "REPORT_PAYLOAD_TYPE",
                      "REPORT_PREDICATE_TYPE", "STATEMENT_PAYLOAD_TYPE", "CheckpointSwap", "ErasureScope",
                      "MetricCheck", "ReportStatement", "Signature", "SignedEnvelope", "VerificationReport",

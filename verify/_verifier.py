@@ -28,7 +28,8 @@ from unlearn.lifecycle import complete_deployments
 from unlearn.methods import MethodSettings, get_method
 from unlearn.progress import ProgressCallback
 from unlearn.training_data import Interactions, training_set_digest
-from verify._certificate import Certificate, DeadlineExtension, Verdict, issue_certificate
+from verify._certificate import Certificate, DeadlineExtension, Verdict
+from verify._certificate_pdf import issue_certificate
 from verify._evidence import ErasureCase, judge, measure
 from verify._lineage import prove_lineage
 from verify._reference import ReferenceKey, ReferenceModels

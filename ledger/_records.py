@@ -50,8 +50,11 @@ REQUEST_EXTENDED = "request.extended"
 REQUEST_RETRIED = "request.retried"
 REQUEST_QUEUED = "request.queued"
 """Someone asked for the request to be run by a worker (``ui.worker``): who, and when."""
+REQUEST_STATISTICALLY_VERIFIED = "request.statistically_verified"
+"""The statistical verification that follows a certificate issued on the lineage proof alone (policy
+``verification.certify_exact_on: lineage``): a second signed report, referencing the first."""
 #: Request events that annotate a request without moving it through its lifecycle (state ignores them).
-REQUEST_ANNOTATIONS = frozenset({REQUEST_EXTENDED, REQUEST_QUEUED})
+REQUEST_ANNOTATIONS = frozenset({REQUEST_EXTENDED, REQUEST_QUEUED, REQUEST_STATISTICALLY_VERIFIED})
 
 
 class RequestKind(StrEnum):

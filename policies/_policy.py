@@ -96,7 +96,9 @@ class VerificationThresholds(_Strict):
     (forgetting checks: the original model, a no-op; collateral checks: a retrain on ``damaged_fraction`` of the
     data; over-unlearning: the metric's failing extreme) and a positive one that must pass it (Retrain*). A check
     whose controls do not separate, or whose sample is too small for any value to fail it, is *inconclusive*
-    (the report says why), never pass. An exact method certifies on its lineage proof when no check fails; an
+    (the report says why), never pass. With ``certify_exact_on: lineage`` an exact method certifies at once on its
+    lineage proof and the model-replaced check, and the statistical checks follow at the audit (a second signed
+    report). Otherwise an exact method certifies on its lineage proof when no check fails; an
     approximate one needs at least one forgetting check passed with separating controls and none failed. Evidence
     that is all inconclusive does not certify (the request fails as inconclusive and may be retried); with
     ``audit.defer_verification`` one shared reference verifies the audit window's subjects together.
@@ -148,6 +150,14 @@ class VerificationThresholds(_Strict):
     )
     sample_other_users: int = Field(500, ge=1, le=1_000_000,
                                     description="non-forgetting users sampled for RBO and utility checks")
+    certify_exact_on: Literal["lineage", "statistics"] = Field(
+        "lineage",
+        description="lineage: an exact method's request is certified at once on its lineage proof (no serving "
+                    "checkpoint trained on the erased data) and a model-replaced check; the statistical verification "
+                    "follows at the next audit, with the window's shared reference, as a second signed report. The "
+                    "escrowed pairs and replaced checkpoints it measures are kept until then. statistics: the request "
+                    "waits for its own references (minutes on large data) and is certified on both at once",
+    )
 
 
 class DeadlineState(StrEnum):
@@ -219,6 +229,12 @@ class AuditSchedule(_Strict):
 
         CronTrigger.from_crontab(value, timezone="UTC")  # raises ValueError naming the bad part
         return value
+
+    def next_run(self, after: datetime) -> datetime:
+        """When the scheduled audit next runs after ``after`` (UTC)."""
+        from apscheduler.triggers.cron import CronTrigger
+
+        return CronTrigger.from_crontab(self.cron, timezone="UTC").get_next_fire_time(None, after)
 
 
 class Retention(_Strict):

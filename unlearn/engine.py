@@ -15,6 +15,11 @@
    the replaced checkpoints' artifacts are shredded — after this nothing of the subject's data remains.
 6. *certified*: the verifier issues the signed certificate (JSON + PDF).
 
+With the policy's ``verification.certify_exact_on: lineage`` an exact method's report at step 5 rests on the lineage
+proof alone (basis ``lineage``): the request is certified in seconds, keeping its escrow and the checkpoints it
+replaced; :meth:`ErasureEngine.verify_statistically` (run by the audit, with the window's shared reference) later
+signs the statistical report that follows it (``request.statistically_verified``) and only then shreds them.
+
 When the policy defers verification to the audit (``audit.defer_verification``), ``run`` stops at
 *data_erased*; the audit then verifies the window's erasures with one shared reference and finishes them.
 Every lifecycle event carries the policy's digest; the policy itself is recorded (``policy.activated``) before
@@ -40,14 +45,22 @@ import math
 import time
 import uuid
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from ledger import DEPLOYMENT_RETIRED, DEPLOYMENTS_LOCK, Ledger, RequestError, RequestKind, RequestRecord
+from ledger import (
+    DEPLOYMENT_RETIRED,
+    DEPLOYMENTS_LOCK,
+    REQUEST_STATISTICALLY_VERIFIED,
+    Ledger,
+    RequestError,
+    RequestKind,
+    RequestRecord,
+)
 from policies import Policy, record_policy
 from unlearn.artifacts import has_artifact, shred
-from unlearn.lifecycle import complete_deployments, latest_event, resume_point
+from unlearn.lifecycle import complete_deployments, latest_event, resume_point, statistics_pending
 from unlearn.methods import DeploymentPlan, MethodSettings, framework_methods, get_method
 from unlearn.progress import ProgressCallback, no_progress
 from unlearn.requests import (
@@ -77,6 +90,10 @@ class VerificationOutcome(BaseModel):
     report_sha256: str
     passed: bool
     failed_checks: list[str]
+    basis: Literal["lineage", "statistics"] = "statistics"
+    """lineage: the report rests on the lineage proof, its statistical verification follows (see the module doc)."""
+    follows_report: str | None = None
+    """For a statistical follow-up: the id of the lineage report it follows."""
 
 
 class CertificateOutcome(BaseModel):
@@ -92,6 +109,10 @@ class RequestVerifier(Protocol):
     """Statistical verification and certification of a request, provided by the ``verify`` package."""
 
     def verify(self, ledger: Ledger, request_id: str, progress: ProgressCallback) -> VerificationOutcome: ...
+
+    def verify_statistically(self, ledger: Ledger, request_id: str, progress: ProgressCallback) -> VerificationOutcome:
+        """The statistical follow-up of a report whose basis was the lineage proof."""
+        ...
 
     def certify(self, ledger: Ledger, request_id: str) -> CertificateOutcome: ...
 
@@ -520,9 +541,36 @@ class ErasureEngine:
         if self.verifier is None:
             raise RequestError("no verifier is configured: a request cannot be verified or certified without one")
         outcome = self.verifier.verify(self.ledger, record.request_id, progress)
-        to_shred = self._shreddable(record, outcome.passed)
+        # a certificate on the lineage proof keeps what its statistical follow-up measures (escrow, replaced models)
+        to_shred = [] if outcome.passed and outcome.basis == "lineage" else self._shreddable(record, outcome.passed)
         self._append("verified", record, {**outcome.model_dump(mode="json"), "shredded_artifacts": to_shred}, actor)
         self._finish(self.require(record.request_id), actor)
+
+    def verify_statistically(self, request_id: str, progress: ProgressCallback = no_progress,
+                             actor: str = "system") -> RequestRecord:
+        """Run the statistical verification a certificate issued on the lineage proof promised: sign the second
+        report (it names the first), record ``request.statistically_verified``, and when it passes shred what it
+        needed (escrow, replaced checkpoints). A failing one keeps them and stays pending: the audit reports it and
+        tries again. Idempotent: a crash after the event finishes the shredding on the next call."""
+        self.require(request_id)
+        with self.ledger.workspace.exclusive(request_id):
+            record = self.require(request_id)
+            if statistics_pending(record):
+                if self.verifier is None:
+                    raise RequestError("no verifier is configured: a request cannot be verified without one")
+                outcome = self.verifier.verify_statistically(self.ledger, request_id, progress)
+                self.ledger.append(REQUEST_STATISTICALLY_VERIFIED, {
+                    "request_id": request_id, **outcome.model_dump(mode="json"),
+                    "shredded_artifacts": self._shreddable(record, outcome.passed) if outcome.passed else [],
+                    "policy_digest": self.policy.digest}, actor=actor)
+                record = self.require(request_id)
+            follow_up = record.payload(REQUEST_STATISTICALLY_VERIFIED.removeprefix("request."))
+            if follow_up is None:
+                raise RequestError(f"request {request_id} is {record.state}, not certified on its lineage proof: "
+                                   "it has no statistical follow-up to run")
+            if follow_up["passed"]:
+                self._shred(record, follow_up["shredded_artifacts"])
+        return record
 
     def _replaced_artifacts(self, records: list[RequestRecord], keep: frozenset[str] = frozenset()) -> list[str]:
         """The artifacts of the checkpoints these requests replaced (every forget of theirs: a re-planned retry forgot
@@ -551,7 +599,8 @@ class ErasureEngine:
             return self._replaced_artifacts([record], frozenset(live))
         requests = self.ledger.requests()
         needed = {cid for other in requests
-                  if other.request_id != record.request_id and other.state in _MEASURES_AGAINST_BEFORE
+                  if other.request_id != record.request_id
+                  and (other.state in _MEASURES_AGAINST_BEFORE or statistics_pending(other))
                   for entry in other.require_payload("planned")["deployments"] for cid in entry["live_before"].values()}
         verified = [other for other in requests
                     if other.request_id == record.request_id or (other.payload("verified") or {}).get("passed")]
@@ -572,9 +621,8 @@ class ErasureEngine:
         request may be certified."""
         verified = record.require_payload("verified")
         if verified["passed"]:
-            for sha in verified["shredded_artifacts"]:
-                shred(self.ledger.workspace.artifacts_dir, sha)
-            self.ledger.store.shred_escrow(record.request_id)
+            if verified.get("basis") != "lineage":  # else its statistical follow-up measures the escrow
+                self._shred(record, verified["shredded_artifacts"])
             return True
         if record.state != "failed":
             reason = ("verification failed: " + ", ".join(verified["failed_checks"]) if verified["failed_checks"] else
@@ -584,6 +632,13 @@ class ErasureEngine:
                     "replaced_checkpoints": len(verified["shredded_artifacts"])}
             self._append("failed", record, {"reason": reason, "kept_for_retry": kept}, actor)
         return False
+
+
+    def _shred(self, record: RequestRecord, artifacts: list[str]) -> None:
+        """Destroy what a passing verification needed: the replaced checkpoints' artifacts and the escrowed pairs."""
+        for sha in artifacts:
+            shred(self.ledger.workspace.artifacts_dir, sha)
+        self.ledger.store.shred_escrow(record.request_id)
 
 
 def _not_retryable(record: RequestRecord) -> str:

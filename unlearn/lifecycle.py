@@ -6,7 +6,15 @@ request's state without loading any model; and which deployments a request answe
 
 from __future__ import annotations
 
-from ledger import REQUEST_RETRIED, DeploymentRecord, Event, Ledger, LedgerIntegrityError, RequestRecord
+from ledger import (
+    REQUEST_RETRIED,
+    REQUEST_STATISTICALLY_VERIFIED,
+    DeploymentRecord,
+    Event,
+    Ledger,
+    LedgerIntegrityError,
+    RequestRecord,
+)
 from unlearn.requests import FINAL_STATES, REQUEST_STATES
 
 
@@ -28,6 +36,22 @@ def resume_point(record: RequestRecord) -> str:
         raise LedgerIntegrityError(f"request {record.request_id}: no completed step before its failure to resume from")
     last = before[-1]
     return str(last.payload["resumes_from"]) if last.kind == REQUEST_RETRIED else last.kind.removeprefix("request.")
+
+
+def certified_on_lineage(record: RequestRecord) -> bool:
+    """Whether the request's certificate rests on the lineage proof alone (policy ``certify_exact_on: lineage``)."""
+    verified = record.payload("verified")
+    return record.state == "certified" and verified is not None and verified.get("basis") == "lineage"
+
+
+def statistics_pending(record: RequestRecord) -> bool:
+    """Whether a certificate issued on the lineage proof still awaits its statistical follow-up (none recorded, or
+    the last one did not pass): the audit runs it, and until it passes the request keeps its escrowed pairs and the
+    checkpoints it replaced."""
+    if not certified_on_lineage(record):
+        return False
+    follow_up = record.payload(REQUEST_STATISTICALLY_VERIFIED.removeprefix("request."))
+    return follow_up is None or not follow_up["passed"]
 
 
 def failure_note(record: RequestRecord) -> str | None:

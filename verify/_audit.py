@@ -38,10 +38,10 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ledger import CheckpointRecord, Ledger, LetheError, RequestRecord
+from ledger import REQUEST_STATISTICALLY_VERIFIED, CheckpointRecord, Ledger, LetheError, RequestRecord
 from policies import DeadlineState, Policy, record_policy
 from unlearn.engine import ErasureEngine
-from unlearn.lifecycle import failure_note
+from unlearn.lifecycle import failure_note, statistics_pending
 from unlearn.methods import MethodSettings, get_method
 from unlearn.progress import ProgressCallback, no_progress
 from unlearn.requests import ANSWERED_STATES
@@ -85,8 +85,10 @@ class WindowRequest(BaseModel):
     model_config = FROZEN
     request_id: str
     erased_at: UtcDatetime
-    action: Literal["verified now", "report re-checked", "not verifiable", "in progress"] = Field(
-        description="in progress: another process was running the request when the audit looked (judged next time)")
+    action: Literal["verified now", "statistics verified now", "report re-checked", "not verifiable",
+                    "in progress"] = Field(
+        description="statistics verified now: the statistical follow-up of a certificate issued on the lineage proof; "
+                    "in progress: another process was running the request when the audit looked (judged next time)")
     state: str = Field(description="the request's state after the audit")
     report_id: str | None
     passed: bool
@@ -252,16 +254,22 @@ class _Window:
             self.trained.append(references)
 
     def verify_pending(self, record: RequestRecord, erased_at: datetime) -> WindowRequest:
+        """Verify (and certify) a request waiting at ``data_erased``, or run the statistical follow-up of one
+        certified on its lineage proof."""
         engine = ErasureEngine(self.ledger, self.policy, self.verifier, defer_verification=False)
+        follow_up = statistics_pending(record)
         try:
-            record = engine.run(record.request_id, self.progress, self.actor)
+            if follow_up:
+                record = engine.verify_statistically(record.request_id, self.progress, self.actor)
+            else:
+                record = engine.run(record.request_id, self.progress, self.actor)
         except LetheError as exc:
             if self.ledger.workspace.held(record.request_id):  # another process took it up since the audit looked
                 return self.in_progress(record, erased_at)
             return WindowRequest(request_id=record.request_id, erased_at=erased_at, action="not verifiable",
                                  state=record.state, report_id=None, passed=False, reference_reused=None,
                                  detail=str(exc))
-        return self._from_report(record, erased_at, "verified now")
+        return self._from_report(record, erased_at, "statistics verified now" if follow_up else "verified now")
 
     def in_progress(self, record: RequestRecord, erased_at: datetime) -> WindowRequest:
         """A request another process is running is judged by its state now: under way, not failed."""
@@ -274,8 +282,10 @@ class _Window:
         return self._from_report(record, erased_at, "report re-checked")
 
     def _from_report(self, record: RequestRecord, erased_at: datetime,
-                     action: Literal["verified now", "report re-checked"]) -> WindowRequest:
-        verified = record.require_payload("verified")
+                     action: Literal["verified now", "statistics verified now", "report re-checked"]) -> WindowRequest:
+        """Judge the request by its latest signed report: the statistical follow-up if it has one."""
+        verified = record.payload(REQUEST_STATISTICALLY_VERIFIED.removeprefix("request.")) or \
+            record.require_payload("verified")
         workspace = self.ledger.workspace
         try:
             statement = load_report(workspace.root / verified["report_path"], workspace.signer.public_key)
@@ -291,6 +301,9 @@ class _Window:
             failed = [c.name for c in report.checks if c.verdict == "fail"]
             problems.append("failed checks: " + ", ".join(failed) if failed else
                             "inconclusive: no check separated forgetting from a no-op, and the method is not exact")
+            if report.follows is not None:
+                problems.append(f"certified on the lineage proof (report {report.follows.report_id}), but its "
+                                "statistical follow-up did not pass: investigate; the next audit tries it again")
             if record.state == "failed":
                 problems.append(f"retry with `lethe request retry {record.request_id}`")
         reused = report.reference.reused if report.reference else None
@@ -309,19 +322,20 @@ def _erased_at(record: RequestRecord) -> datetime | None:
 def _check_window(window: _Window, requests: list[RequestRecord], window_start: datetime,
                   ledger_ok: bool) -> tuple[AuditCheck, list[WindowRequest]]:
     members = [(r, at) for r in requests if (at := _erased_at(r)) is not None
-               and (r.state == "data_erased" or at >= window_start)]
+               and (r.state == "data_erased" or statistics_pending(r) or at >= window_start)]
     if not ledger_ok:
         return AuditCheck(name="window verification", passed=False,
                           detail=f"skipped: the ledger does not verify, so none of the window's {len(members)} "
                                  "erasure(s) is verified or certified on it"), []
     busy = {r.request_id for r, _ in members if r.state not in ANSWERED_STATES and window.ledger.workspace.held(r.request_id)}
-    pending = [r for r, _ in members if r.state == "data_erased" and r.request_id not in busy]
+    pending = [r for r, _ in members
+               if (r.state == "data_erased" or statistics_pending(r)) and r.request_id not in busy]
     window.share_references(pending)
     rows = []
     for record, at in members:  # filing order: each verification still finds the checkpoints it replaced
         if record.request_id in busy:
             rows.append(window.in_progress(record, at))
-        elif record.state == "data_erased":
+        elif record.state == "data_erased" or statistics_pending(record):
             rows.append(window.verify_pending(record, at))
         elif record.payload("verified") is not None:
             rows.append(window.recheck(record, at))
@@ -330,7 +344,7 @@ def _check_window(window: _Window, requests: list[RequestRecord], window_start: 
                                       state=record.state, report_id=None, passed=False, reference_reused=None,
                                       detail=f"erased but {record.state} without a verification report"))
     failed = [f"{row.request_id}: {row.detail}" for row in rows if not row.passed]
-    verified_now = sum(row.action == "verified now" for row in rows)
+    verified_now = sum(row.action in ("verified now", "statistics verified now") for row in rows)
     detail = (f"{len(rows)} erasure(s) in the window: {verified_now} verified now with "
               f"{len(window.trained)} shared reference retrain(s), {len(rows) - verified_now} earlier report(s) "
               "re-checked" if rows else "no erasure in the window")
@@ -409,7 +423,7 @@ def run_audit(
         progress("audit", 4, 4)
         checks = [ledger_check, contamination, window_check, deadline_check]
         shared = window.trained[0] if window.trained else None
-        verified_now = sum(row.action == "verified now" for row in rows)
+        verified_now = sum(row.action in ("verified now", "statistics verified now") for row in rows)
         report = AuditReport(
             audit_id=f"audit-{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}",
             created_at=now,

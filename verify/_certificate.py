@@ -26,6 +26,7 @@ from ledger.errors import LedgerIntegrityError, SignatureError
 from policies import gdpr_deadline  # noqa: F401 - re-exported: certificates state dates against it
 from verify._report import (
     CERTIFICATE_PREDICATE_TYPE,
+    Basis,
     FROZEN,
     CheckpointSwap,
     ErasureScope,
@@ -52,6 +53,14 @@ APPROXIMATE_NOTICE = (
     "This erasure used an approximate unlearning method. That the erased data no longer influences the model "
     "cannot be proven from its weights; the claim rests on the statistical evidence listed below, measured "
     "against a model retrained without that data."
+)
+
+LINEAGE_NOTICE = (
+    "Certified on the lineage proof: the signed ledger shows that no model serving after the erasure was trained on "
+    "the erased data, and the serving model's scores on that data changed. The statistical verification (a "
+    "comparison with models retrained without the data) follows at the scheduled audit due by {due} and is recorded "
+    "with this request as a second signed report naming this certificate's report. Until it passes, the erased "
+    "(user, item) index pairs and the replaced model files are kept for that check only, then destroyed."
 )
 
 # The keyed pseudonym of Workspace.subject_ref (hex); a raw subject id can never pass as one.
@@ -83,7 +92,7 @@ class Certificate(BaseModel):
     """
 
     model_config = FROZEN
-    schema_version: Literal[2, 3] = 3  # 3: verdicts are pass, fail or inconclusive, with a role
+    schema_version: Literal[2, 3, 4] = 4  # 3: verdicts are pass, fail or inconclusive, with a role; 4: basis
     certificate_id: FileSafeId
     request_id: str
     regulation: str = "GDPR Art. 17"
@@ -99,6 +108,9 @@ class Certificate(BaseModel):
     method: str
     exact: bool
     approximate_notice: str | None = None
+    basis: Basis = Field("statistics", description="lineage: certified on the lineage proof, statistics to follow")
+    statistics_due: date | None = Field(None, description="basis lineage: the audit that verifies it is due by then")
+    basis_notice: str | None = None
     deployment_id: str
     shards_retrained: list[int]
     checkpoints_replaced: list[CheckpointSwap]
@@ -117,13 +129,20 @@ class Certificate(BaseModel):
     def _default_notice(cls, data: Any) -> Any:
         # An approximate method always carries the notice, whether or not the caller remembered it.
         if isinstance(data, dict) and data.get("exact") is False and data.get("approximate_notice") is None:
-            return {**data, "approximate_notice": APPROXIMATE_NOTICE}
+            data = {**data, "approximate_notice": APPROXIMATE_NOTICE}
+        if (isinstance(data, dict) and data.get("basis") == "lineage" and data.get("basis_notice") is None
+                and data.get("statistics_due") is not None):
+            data = {**data, "basis_notice": LINEAGE_NOTICE.format(due=data["statistics_due"])}
         return data
 
     @model_validator(mode="after")
     def _consistent(self) -> Certificate:
         if self.exact and self.approximate_notice is not None:
             raise ValueError("an exact method's certificate carries no approximate notice")
+        if self.basis == "lineage" and not (self.exact and self.statistics_due and self.basis_notice):
+            raise ValueError("a certificate on the lineage proof is an exact method's, with the statistics' due date")
+        if self.basis == "statistics" and (self.statistics_due or self.basis_notice):
+            raise ValueError("a certificate on statistics has no statistics to follow")
         if self.completed_at < self.received_at:
             raise ValueError("completed_at is before received_at")
         if self.deadline < self.received_at.date():

@@ -356,6 +356,21 @@ def _nothing_personal_left(metrics: dict[str, dict[str, float]], k: int, forgett
     return forgetting_users > 1 and metrics[REFERENCE].get(key) == 1 and metrics[RETRAIN_STAR].get(key) == 1
 
 
+def model_replaced(original: Recommender, unlearned: Recommender, forgotten: Pairs) -> MetricCheck:
+    """The one measured check of a report on the lineage proof: the serving model's scores on the forgotten pairs
+    moved from the original's. The lineage proof reads the ledger, which a method could satisfy while serving the
+    old weights; this reads the weights. Its controls (Retrain*) come with the statistical report that follows."""
+    if len(forgotten[0]) == 0:
+        raise ValueError("nothing was forgotten: there is no erasure to verify")
+    before = _sigmoid(original.score(*forgotten))
+    change = float(np.abs(_sigmoid(unlearned.score(*forgotten)) - before).mean())
+    return MetricCheck(
+        name=MODEL_REPLACED, value=change, threshold=0.0, comparison=">", verdict="pass" if change > 0 else "fail",
+        role="proof", detail=f"mean |Δσ(score)| from the original on the {len(forgotten[0])} forgotten training "
+                             f"pairs: {change:.4f}; a model that forgot nothing is the original (0); the statistical "
+                             "checks and their controls follow in the audit's report")
+
+
 def judge(evidence: Evidence, rules: VerificationThresholds, exact_with_proof: bool = False) -> list[MetricCheck]:
     """The policy's verdict on each metric, each with its controls and the numbers it rests on in its detail.
 

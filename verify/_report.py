@@ -262,11 +262,29 @@ class ReferenceInfo(BaseModel):
     reused: bool = Field(description="trained earlier for the same deployment and remaining data (audit window)")
 
 
-class VerificationReport(BaseModel):
-    """Evidence that one request's erasure took effect: metrics of the models compared and the checks."""
+class ReportReference(BaseModel):
+    """Another signed report, by id and the SHA-256 of its payload (as the ledger recorded it)."""
 
     model_config = FROZEN
-    schema_version: Literal[2, 3, 4] = 4  # 3: checks carry a verdict and a role; 4: and their controls
+    report_id: str
+    sha256: Sha256Hex
+
+
+Basis = Literal["lineage", "statistics"]
+"""What a report rests on: the lineage proof alone (its statistics follow in a second report), or statistics too."""
+
+
+class VerificationReport(BaseModel):
+    """Evidence that one request's erasure took effect: metrics of the models compared and the checks.
+
+    ``basis`` lineage: an exact method's proof and its model-replaced check only (policy ``certify_exact_on:
+    lineage``); the statistical report that follows it names it in ``follows``.
+    """
+
+    model_config = FROZEN
+    schema_version: Literal[2, 3, 4, 5] = 5  # 3: checks carry a verdict and a role; 4: their controls; 5: basis
+    basis: Basis = "statistics"
+    follows: ReportReference | None = Field(None, description="the lineage report this statistical one follows")
     report_id: str
     request_id: str
     deployment_id: str
@@ -293,6 +311,8 @@ class VerificationReport(BaseModel):
                 raise ValueError("a report without checks cannot pass")
             failed = [check.name for check in self.checks if check.verdict == "fail"]
             raise ValueError(f"passed={self.passed} contradicts the checks (failed: {failed or 'none'})")
+        if self.basis == "lineage" and (not self.exact or self.follows is not None):
+            raise ValueError("only an exact method's first report may rest on the lineage proof alone")
         return self
 
 

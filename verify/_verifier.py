@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ledger import SignedCheckpoint, Ledger, RequestError, sha256_hex
 from policies import Policy
@@ -30,7 +31,7 @@ from unlearn.progress import ProgressCallback
 from unlearn.training_data import Interactions, training_set_digest
 from verify._certificate import Certificate, DeadlineExtension, Verdict
 from verify._certificate_pdf import issue_certificate
-from verify._evidence import ErasureCase, judge, measure
+from verify._evidence import ErasureCase, judge, measure, model_replaced
 from verify._lineage import prove_lineage
 from verify._reference import ReferenceKey, ReferenceModels
 from verify._report import (
@@ -39,6 +40,7 @@ from verify._report import (
     ErasureScope,
     MetricCheck,
     ReferenceInfo,
+    ReportReference,
     ReportStatement,
     ResourceDescriptor,
     VerificationReport,
@@ -48,7 +50,19 @@ from verify._report import (
     save_envelope,
     sign_payload,
 )
-from verify.names import LINEAGE
+from verify.names import LINEAGE, ORIGINAL, SCORE_CHANGE, UNLEARNED
+
+
+def _planned(ledger: Ledger, request_id: str) -> dict[str, Any]:
+    record = ledger.request(request_id)
+    assert record is not None
+    return record.require_payload("planned")
+
+
+def _escrowed_pairs(escrow: pd.DataFrame, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """The request's escrowed ``(users, items)`` of one split."""
+    rows = escrow[escrow["split"] == split]
+    return rows["user_idx"].to_numpy(np.int64), rows["item_idx"].to_numpy(np.int64)
 
 
 def _descriptor(name: str, sha256: str) -> ResourceDescriptor:
@@ -68,6 +82,23 @@ class StatisticalVerifier:
 
     # -- verification ---------------------------------------------------------------------------
     def verify(self, ledger: Ledger, request_id: str, progress: ProgressCallback) -> VerificationOutcome:
+        """The request's report: on the lineage proof alone when the policy certifies exact methods on it and the
+        request's deployments were all forgotten exactly; else with every statistical check."""
+        planned = _planned(ledger, request_id)
+        lineage_first = (self.policy.verification.certify_exact_on == "lineage" and bool(planned["deployments"])
+                         and all(e["exact"] for e in planned["deployments"]))
+        return self._verify(ledger, request_id, progress, statistics=not lineage_first)
+
+    def verify_statistically(self, ledger: Ledger, request_id: str, progress: ProgressCallback) -> VerificationOutcome:
+        """The statistical report that follows a lineage one: every check, naming the report it follows."""
+        record = ledger.request(request_id)
+        assert record is not None
+        first = record.require_payload("verified")
+        follows = ReportReference(report_id=first["report_id"], sha256=first["report_sha256"])
+        return self._verify(ledger, request_id, progress, statistics=True, follows=follows)
+
+    def _verify(self, ledger: Ledger, request_id: str, progress: ProgressCallback, statistics: bool,
+                follows: ReportReference | None = None) -> VerificationOutcome:
         record = ledger.request(request_id)
         assert record is not None
         planned, unlearned = record.require_payload("planned"), record.require_payload("unlearned")
@@ -105,22 +136,30 @@ class StatisticalVerifier:
             before = {int(shard): cid for shard, cid in entry["live_before"].items()}
             original = loader.load(ledger, deployment_id, before).model
             after = loader.load(ledger, deployment_id)
-            case = self._case(ledger, request_id, escrow)
-            references, reused = self.references_for(deployment_id, settings, case.remaining, progress)
-            progress("measure", 0, 1)
-            evidence = measure(original, after.model, references, case, self.policy.verification, seed,
-                               loader.latent_space_note)
-            progress("measure", 1, 1)
-            metrics, figures = evidence.metrics, evidence.figures
-            checks += judge(evidence, self.policy.verification, exact_with_proof=exact and checks[0].passed)
-            reference = ReferenceInfo(base_model=references.base_model, data_digest=references.data_digest,
-                                      seed=references.seed, retrain_star_seed=references.retrain_star_seed,
-                                      reused=reused)
+            if statistics:
+                case = self._case(ledger, request_id, escrow)
+                references, reused = self.references_for(deployment_id, settings, case.remaining, progress)
+                progress("measure", 0, 1)
+                evidence = measure(original, after.model, references, case, self.policy.verification, seed,
+                                   loader.latent_space_note)
+                progress("measure", 1, 1)
+                metrics, figures = evidence.metrics, evidence.figures
+                checks += judge(evidence, self.policy.verification, exact_with_proof=exact and checks[0].passed)
+                reference = ReferenceInfo(base_model=references.base_model, data_digest=references.data_digest,
+                                          seed=references.seed, retrain_star_seed=references.retrain_star_seed,
+                                          reused=reused)
+                subjects += [_descriptor(name, sha)
+                             for name, sha in references.save(ledger.workspace.artifacts_dir).items()]
+            else:
+                replaced = model_replaced(original, after.model, _escrowed_pairs(escrow, "train"))
+                metrics = {ORIGINAL: {SCORE_CHANGE: 0.0}, UNLEARNED: {SCORE_CHANGE: replaced.value or 0.0}}
+                checks.append(replaced)
             subjects += [_descriptor(f"unlearned/{c.checkpoint_id}", c.artifact_sha256)
                          for _, c in sorted(after.checkpoints.items())]
-            subjects += [_descriptor(name, sha) for name, sha in references.save(ledger.workspace.artifacts_dir).items()]
         report = VerificationReport(
             report_id=f"rep-{uuid.uuid4().hex[:12]}",
+            basis="statistics" if statistics else "lineage",
+            follows=follows,
             request_id=request_id,
             deployment_id=deployment_id,
             method=method,
@@ -159,6 +198,8 @@ class StatisticalVerifier:
             report_sha256=payload_digest(statement.payload()),
             passed=report.passed,
             failed_checks=[c.name for c in checks if c.verdict == "fail"],
+            basis=report.basis,
+            follows_report=follows.report_id if follows else None,
         )
 
     def references_for(
@@ -182,22 +223,18 @@ class StatisticalVerifier:
         return next((e for e in entries if e["deployment_id"] == serving), entries[0] if entries else None)
 
     @staticmethod
-    def _case(ledger: Ledger, request_id: str, escrow: Any) -> ErasureCase:
+    def _case(ledger: Ledger, request_id: str, escrow: pd.DataFrame) -> ErasureCase:
         """The request's escrowed pairs against the data left in the store.
 
         The score attack's non-members are the erased held-out pairs; a narrower request may have erased none
         (it listed training interactions only), and then the forgetting users' remaining held-out pairs serve:
         no model ever trained on them either.
         """
-        def pairs(split: str) -> tuple[np.ndarray, np.ndarray]:
-            rows = escrow[escrow["split"] == split]
-            return rows["user_idx"].to_numpy(np.int64), rows["item_idx"].to_numpy(np.int64)
-
-        forgotten = pairs("train")
+        forgotten = _escrowed_pairs(escrow, "train")
         if forgotten[0].size == 0:
             raise RequestError(f"request {request_id}: no escrowed training pairs to verify against")
         test = Interactions.from_store(ledger, "test")
-        held_out = pairs("test")
+        held_out = _escrowed_pairs(escrow, "test")
         if held_out[0].size == 0:
             theirs = np.isin(test.user_idx, forgotten[0])
             held_out = test.user_idx[theirs], test.item_idx[theirs]
@@ -234,6 +271,8 @@ class StatisticalVerifier:
             shards_retrained=report.shards_retrained,
             checkpoints_replaced=report.checkpoints_replaced,
             lineage_proof=lineage.detail,
+            basis=report.basis,
+            statistics_due=self.policy.audit.next_run(completed_at).date() if report.basis == "lineage" else None,
             verdicts=[Verdict.from_check(c) for c in report.checks],
             passed=report.passed,
             report_digest=verified["report_sha256"],

@@ -9,10 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from ledger._checkpoints import SignedCheckpoint
 from ledger._events import GENESIS_HASH, Event, EventLog, IntegrityResult
@@ -37,6 +34,10 @@ from ledger._records import (
 from ledger._store import InteractionStore
 from ledger._workspace import Workspace, default_workspace_path
 from ledger.errors import LedgerIntegrityError, LetheError, RequestError, WorkspaceError
+
+if TYPE_CHECKING:  # numpy and pandas load where used: the CLI's light commands never need them (issue 21, point 4)
+    import numpy as np
+    import pandas as pd
 
 
 def _state(history: list[Event]) -> str:
@@ -154,6 +155,8 @@ class Ledger:
         (one query instead of one per shard: 8.4 s → 0.7 s for 20 shards at 10M interactions), and kept for the
         two deployments read last — their assignments never change after the fit that recorded them.
         """
+        import numpy as np
+
         if deployment_id not in self._assignments:
             frame = self.shard_assignments(deployment_id)
             if frame.empty:  # not recorded (yet): nothing to keep
@@ -170,22 +173,25 @@ class Ledger:
 
     # -- lineage of a subject -------------------------------------------------------------------
     def subject_interaction_ids(self, subject_ref: str) -> list[int]:
-        frame = self.log.query(
+        rows = self.log.rows(
             "SELECT interaction_id FROM interaction_lineage WHERE subject_ref = ? ORDER BY interaction_id",
             [subject_ref],
         )
-        return frame["interaction_id"].astype(int).tolist()
+        return [int(interaction_id) for (interaction_id,) in rows]
 
     def shards_holding(self, deployment_id: str, interaction_ids: list[int]) -> dict[int, list[int]]:
         """Which shards of a deployment trained on the given interactions: ``{shard: [ids]}``."""
         if not interaction_ids:
             return {}
-        frame = self.log.query(
+        rows = self.log.rows(  # tuples, not a DataFrame: `lethe ledger lineage` loads no pandas
             "SELECT shard, interaction_id FROM shard_assignments WHERE deployment_id = ? "
             "AND interaction_id IN (SELECT unnest(?::BIGINT[])) ORDER BY shard, interaction_id",
             [deployment_id, [int(i) for i in interaction_ids]],
         )
-        return {int(shard): group["interaction_id"].astype(int).tolist() for shard, group in frame.groupby("shard")}
+        held: dict[int, list[int]] = {}
+        for shard, interaction_id in rows:
+            held.setdefault(int(shard), []).append(int(interaction_id))
+        return held
 
     def subject_lineage(self, subject: str) -> dict[str, Any]:
         """Everything the ledger knows of a subject: interaction ids, their shard and live checkpoint in every

@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from ledger._db import transaction
 from ledger._events import BulkQuery
+
+if TYPE_CHECKING:  # loaded where used: the CLI's light commands never need them (issue 21, point 4)
+    import numpy as np
+    import pandas as pd
 
 _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS interactions (
@@ -31,6 +32,9 @@ _SCHEMA = [
 
 def _sorted_keys(values: pd.Series) -> np.ndarray:
     """Unique ids in natural order (numeric ids numerically), so indices look like the source's ids."""
+    import numpy as np
+    import pandas as pd
+
     unique = pd.unique(values)
     numeric = pd.to_numeric(pd.Series(unique), errors="coerce")
     if not numeric.isna().any():
@@ -67,6 +71,9 @@ class InteractionStore:
         split) runs in the ledger's transaction with this store attached read-only: it holds no item, rating
         or time, and the commitments become unopenable once a subject's salt is destroyed.
         """
+        import numpy as np
+        import pandas as pd
+
         subjects = pd.DataFrame({"subject": _sorted_keys(frame["subject"])})
         subjects["user_idx"] = np.arange(len(subjects), dtype=np.int32)
         subjects["subject_ref"] = [subject_ref_of(s) for s in subjects["subject"]]
@@ -129,6 +136,9 @@ class InteractionStore:
         if user_idx is not None:
             query, params = query + " AND user_idx = ?", params + [user_idx]
         if ids is not None:  # a semi-join with the frame DuckDB scans by name: no Python list of 10⁵ parameters
+            import numpy as np
+            import pandas as pd
+
             wanted = pd.DataFrame({"interaction_id": np.asarray(ids, dtype=np.int64)})  # noqa: F841
             query += " AND interaction_id IN (SELECT interaction_id FROM wanted)"
         with transaction(self.path) as con:

@@ -53,8 +53,20 @@ REQUEST_QUEUED = "request.queued"
 REQUEST_STATISTICALLY_VERIFIED = "request.statistically_verified"
 """The statistical verification that follows a certificate issued on the lineage proof alone (policy
 ``verification.certify_exact_on: lineage``): a second signed report, referencing the first."""
+REQUEST_ASSIGNED = "request.assigned"
+"""The officer responsible for a request (``assignee``), set or changed by someone (the actor)."""
+REQUEST_IDENTITY_VERIFIED = "request.identity_verified"
+"""The subject's identity was verified: how (``method``) and by whom (the actor); never the document itself."""
+REQUEST_APPROVED = "request.approved"
+"""A second person approved running the request (policy ``approvers.run_request``): the approver and their role."""
+REQUEST_DUPLICATE_RECEIVED = "request.duplicate_received"
+"""Another filing for a subject this open request already covers: flagged on it instead of filed twice."""
+REQUEST_LETTER_ISSUED = "request.letter_issued"
+"""A letter to the data subject was written (kind, file, sha256); Lethe never sends it."""
 #: Request events that annotate a request without moving it through its lifecycle (state ignores them).
-REQUEST_ANNOTATIONS = frozenset({REQUEST_EXTENDED, REQUEST_QUEUED, REQUEST_STATISTICALLY_VERIFIED})
+REQUEST_ANNOTATIONS = frozenset({REQUEST_EXTENDED, REQUEST_QUEUED, REQUEST_STATISTICALLY_VERIFIED, REQUEST_ASSIGNED,
+                                 REQUEST_IDENTITY_VERIFIED, REQUEST_APPROVED, REQUEST_DUPLICATE_RECEIVED,
+                                 REQUEST_LETTER_ISSUED})
 
 
 class RequestKind(StrEnum):

@@ -15,6 +15,7 @@ from policies._activation import (
 from policies._policy import (
     DEFAULT_POLICY_PATH,
     Approvers,
+    Intake,
     AuditSchedule,
     Deadlines,
     DeadlineState,
@@ -34,6 +35,7 @@ __all__ = [
     "DEFAULT_POLICY_PATH",
     "POLICY_ACTIVATED",
     "Approvers",
+    "Intake",
     "AuditSchedule",
     "Deadlines",
     "DeadlineState",

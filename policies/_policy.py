@@ -26,7 +26,7 @@ DEFAULT_POLICY_PATH = Path(__file__).with_name("default.yaml")
 Role = Literal["officer", "auditor"]
 MAX_DAYS = 36_500
 """A century: the longest audit window or retention a policy may set (a date that far back still exists)."""
-Action = Literal["extend_deadline", "activate_policy", "run_audit"]
+Action = Literal["extend_deadline", "activate_policy", "run_audit", "run_request"]
 
 
 def gdpr_deadline(received: date, months: int = 1) -> date:
@@ -251,6 +251,25 @@ class Approvers(_Strict):
     extend_deadline: list[Role] = Field(["officer"], min_length=1)
     activate_policy: list[Role] = Field(["officer"], min_length=1)
     run_audit: list[Role] = Field(["officer", "auditor"], min_length=1)
+    run_request: list[Role] = Field(
+        [], description="roles one of whom, someone other than the filer, must approve a request of an intake "
+                        "``workflow.identity_verification`` gates before it runs; empty: no second approval")
+
+
+Intake = Literal["console", "api", "cli", "system"]
+"""Where a request came in: a console user filed it, a DSR tool posted it (``lethe serve``), the CLI, or code."""
+
+
+class Workflow(_Strict):
+    """The request workflow before a run (issue 23): which intakes need the subject's identity verified in Lethe
+    (and the run approved, when ``approvers.run_request`` names roles) before a request may run."""
+
+    identity_verification: list[Intake] = Field(
+        ["console"], description="intakes whose requests run only after identity verification is recorded")
+    identity_methods: list[str] = Field(
+        ["matched to the signed-in customer account", "government ID sighted (not kept)",
+         "knowledge-based questions", "verified by the DSR tool upstream"], min_length=1,
+        description="the ways of verifying identity an officer may record (method and who, never the document)")
 
 
 class Policy(_Strict):
@@ -264,6 +283,7 @@ class Policy(_Strict):
     audit: AuditSchedule = Field(default_factory=AuditSchedule)
     retention: Retention = Field(default_factory=Retention)
     approvers: Approvers = Field(default_factory=Approvers)
+    workflow: Workflow = Field(default_factory=Workflow)
 
     @property
     def digest(self) -> str:

@@ -47,6 +47,7 @@ from ui._queries import request_summary
 from ui.services import Services, open_services
 from ui.worker import queue_request
 from unlearn.requests import BatchErasureRequest, ErasureRequest
+from unlearn.workflow import workflow_status
 from verify import AUDIT_COMPLETED
 
 API_VERSION = "2.0"
@@ -305,12 +306,14 @@ def create_app(workspace: Path, identities: Path | None = None, controller_id: s
 def _file_and_queue(services: Services, request: ErasureRequest | BatchErasureRequest, actor: str,
                     link: dict[str, Any] | None = None) -> str:
     try:
-        request_id = services.engine.file(request, actor=actor)
+        request_id = services.engine.file(request, actor=actor, intake="api")
     except LetheError as exc:
         raise opendsr_error(422, 422, str(exc)) from None
     if link is not None:
         services.ledger.append(OPENDSR_LINKED, {"request_id": request_id, **link}, actor=actor)
-    queue_request(services, request_id, actor)
+    # a policy that gates the api intake (workflow.identity_verification) leaves it for an officer to verify and run
+    if not workflow_status(services.engine.require(request_id), services.policy).blockers:
+        queue_request(services, request_id, actor)
     return request_id
 
 

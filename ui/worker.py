@@ -26,6 +26,7 @@ from typing import TextIO
 from ledger import REQUEST_ANNOTATIONS, REQUEST_QUEUED, Event, LetheError, RequestError, RequestRecord, WorkspaceError
 from ui.services import Services
 from unlearn.requests import FINAL_STATES
+from unlearn.workflow import require_cleared
 
 
 class WorkerStopped(BaseException):
@@ -36,7 +37,8 @@ def queue_request(services: Services, request_id: str, actor: str) -> RequestRec
     """Record that ``request_id`` should be run (by any worker); the request as it stands.
 
     Refused with a reason: an unknown request, one that is already certified or rejected, a failed one (it must be
-    retried first: `lethe request retry`, which says from where it resumes), one already waiting in the queue.
+    retried first: `lethe request retry`, which says from where it resumes), one already waiting in the queue, one
+    whose workflow the policy wants complete first (identity verified, approved: ``unlearn.workflow``).
     """
     record = services.engine.require(request_id)
     if record.state == "failed":
@@ -46,6 +48,7 @@ def queue_request(services: Services, request_id: str, actor: str) -> RequestRec
         raise RequestError(f"request {request_id} is already {record.state}; nothing to run")
     if is_queued(record):
         raise RequestError(f"request {request_id} is already queued")
+    require_cleared(record, services.policy)  # the workflow (identity verified, approved) comes before the queue
     services.ledger.append(REQUEST_QUEUED, {"request_id": request_id}, actor=actor)
     return services.engine.require(request_id)
 

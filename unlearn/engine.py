@@ -52,13 +52,14 @@ from pydantic import BaseModel, ConfigDict
 from ledger import (
     DEPLOYMENT_RETIRED,
     DEPLOYMENTS_LOCK,
+    REQUEST_DUPLICATE_RECEIVED,
     REQUEST_STATISTICALLY_VERIFIED,
     Ledger,
     RequestError,
     RequestKind,
     RequestRecord,
 )
-from policies import Policy, record_policy
+from policies import Intake, Policy, record_policy
 from unlearn.artifacts import has_artifact, shred
 from unlearn.lifecycle import complete_deployments, latest_event, resume_point, statistics_pending
 from unlearn.methods import DeploymentPlan, MethodSettings, framework_methods, get_method
@@ -71,6 +72,7 @@ from unlearn.requests import (
     ListedInteractions,
     WholeSubject,
 )
+from unlearn.workflow import open_request_for, require_cleared
 
 
 _UNDER_DEPLOYMENTS_LOCK = ("received", "validated", "planned", "unlearned")
@@ -131,13 +133,22 @@ class ErasureEngine:
                                    else defer_verification)
 
     # -- filing ---------------------------------------------------------------------------------
-    def file(self, request: ErasureRequest | BatchErasureRequest, actor: str = "system") -> str:
-        """Record a new request after checking it can be served; returns its id. Appends nothing on error.
+    def file(self, request: ErasureRequest | BatchErasureRequest, actor: str = "system",
+             intake: Intake | None = None) -> str:
+        """Record a new request after checking it can be served; returns its id. Appends nothing on error, except
+        for a duplicate: a subject is in one open request at a time, and a second filing for them is flagged on the
+        open one (``request.duplicate_received``: who, from where, when) before it is refused.
 
         A narrower scope (listed items, a time window) is resolved here, against the store, into the subject's
-        interaction ids: the ledger records those ids, never the items. A subject is in one open request at a time.
+        interaction ids: the ledger records those ids, never the items. ``intake`` (console, api, cli, system) is
+        recorded when given: the policy's ``workflow`` says which intakes must verify identity before a run.
         """
         self.ledger.require_dataset()
+        duplicated = open_request_for(self.ledger, [self.ledger.workspace.subject_ref(s) for s in request.subjects])
+        if duplicated is not None:
+            self.ledger.append(REQUEST_DUPLICATE_RECEIVED, {
+                "request_id": duplicated.request_id, "intake": intake, "kind": request.kind.value,
+                "received_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}, actor=actor)
         servable = [self._servable(subject) for subject in request.subjects]
         refs = [ref for ref, _, _ in servable]
         scope_facts = ({} if isinstance(request, BatchErasureRequest)
@@ -157,6 +168,7 @@ class ErasureEngine:
                 "notes": request.notes,
                 "received_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "routed_method": routed,
+                **({"intake": intake} if intake is not None else {}),
                 "policy_digest": self.policy.digest,
             },
             actor=actor,
@@ -382,6 +394,7 @@ class ErasureEngine:
             )
         if record.state in FINAL_STATES:
             raise RequestError(f"request {request_id} is already {record.state}; nothing to run")
+        require_cleared(record, self.policy)  # identity verified / approved first, when the policy gates its intake
         record_policy(self.ledger, self.policy, actor)
         steps = {
             "received": self._validate,

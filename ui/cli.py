@@ -1166,7 +1166,11 @@ def register(
 
 def main() -> None:
     """The ``lethe`` command: the app, with click's usage errors (an unknown option, a value that does not parse)
-    printed as one line like every other error, not click's three-line block."""
+    printed as one line like every other error, not click's three-line block. The thread policy is set first,
+    before any command loads torch or numba, and the processes a command starts inherit it."""
+    from unlearn.threads import apply_thread_policy
+
+    apply_thread_policy()
     try:
         code = app(standalone_mode=False)
     except Exception as exc:  # click's UsageError and kin; typer vendors click, so they are known by their shape

@@ -20,6 +20,8 @@ from typing import Protocol, TypeVar
 
 import torch
 
+from unlearn.threads import usable_cores
+
 Task = TypeVar("Task")
 Result = TypeVar("Result")
 
@@ -38,8 +40,8 @@ class SerialExecutor:
 
 
 def available_cores() -> int:
-    """CPUs this process may run on (the affinity mask, not the machine's count)."""
-    return len(os.sched_getaffinity(0))
+    """CPUs this process may run on: the affinity mask, capped by a cgroup CPU quota (:mod:`unlearn.threads`)."""
+    return usable_cores()
 
 
 def _single_threaded_worker() -> None:

@@ -142,7 +142,7 @@ def test_a_registered_model_left_untouched_fails_the_verifier(outside: dict[str,
     report = load_report(services.ledger.workspace.root / verified["report_path"],
                          services.ledger.workspace.signer.public_key).predicate
     failed = {c.name for c in report.checks if not c.passed}
-    assert "lineage" in failed and len(failed) >= 3, failed
+    assert {"lineage", "model replaced"} <= failed, failed  # the ledger and the weights, each on its own
 
 
 def test_the_torch_example_goes_through_the_same_path(outside: dict[str, Any], tmp_path: Path) -> None:

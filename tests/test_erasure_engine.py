@@ -37,17 +37,20 @@ def test_request_retrains_only_the_subjects_shard_and_ends_certified(workspace: 
     assert ledger.verify().ok
 
 
-def test_erasure_leaves_no_row_escrow_or_replaced_artifact(workspace: Services) -> None:
+def test_erasure_leaves_no_row_escrow_or_replaced_artifact_once_its_statistics_followed(workspace: Services) -> None:
     ledger = workspace.ledger
     subject = _subject(workspace)
     request_id = workspace.engine.file(ErasureRequest(subject=subject))
     record = workspace.engine.run(request_id)
-
     assert ledger.store.subject(subject) is None
+    assert record.require_payload("verified")["shredded_artifacts"] == []  # certified on lineage: kept for now
+    assert not ledger.store.escrowed(request_id).empty
+
+    record = workspace.engine.verify_statistically(request_id)
     assert ledger.store.escrowed(request_id).empty
-    verified = next(e.payload for e in record.history if e.kind == "request.verified")
-    assert verified["shredded_artifacts"]
-    for sha in verified["shredded_artifacts"]:
+    follow_up = record.require_payload("statistically_verified")
+    assert follow_up["passed"] and follow_up["shredded_artifacts"]
+    for sha in follow_up["shredded_artifacts"]:
         assert not (ledger.workspace.artifacts_dir / f"{sha.removeprefix('sha256:')}.npz").exists()
 
 

@@ -16,12 +16,13 @@ from ledger import Ledger
 from policies import load_policy
 from ui.services import Services
 from unlearn.data import load_source
+from unlearn.engine import ErasureEngine
 from unlearn.ingest import ingest
 from unlearn.methods import ShardedRetraining
 from unlearn.models import BPRConfig
 from unlearn.requests import ErasureRequest
 from unlearn.training_data import Interactions
-from verify import load_report
+from verify import StatisticalVerifier, load_report
 from verify._power import PowerStudy, family, run_power_study, separation_rows
 
 FORGET_USERS = 40
@@ -68,13 +69,17 @@ def test_the_separation_is_wide_on_the_forgetting_metrics(study: PowerStudy) -> 
 
 def test_the_engine_fails_a_no_op_on_statistics_as_well_as_lineage(workspace: Services,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """Through the engine on one synthetic subject: the report names the lineage and the statistical failures."""
+    """Through the engine on one synthetic subject, verified on statistics at once (``certify_exact_on:
+    statistics``): the report names the lineage and the statistical failures."""
     ledger = workspace.ledger
+    rules = workspace.policy.verification.model_copy(update={"certify_exact_on": "statistics"})
+    policy = workspace.policy.model_copy(update={"verification": rules})
+    engine = ErasureEngine(ledger, policy, StatisticalVerifier(policy))
     subjects = ledger.store.subjects_frame().sort_values("interactions", ascending=False)
-    request_id = workspace.engine.file(ErasureRequest(subject=str(subjects.iloc[0]["subject"])))
+    request_id = engine.file(ErasureRequest(subject=str(subjects.iloc[0]["subject"])))
     monkeypatch.setattr(ShardedRetraining, "forget", lambda self, ledger, plan, *args, **kwargs:
                         self.load(ledger, plan.deployment_id))
-    record = workspace.engine.run(request_id)
+    record = engine.run(request_id)
     assert record.state == "failed"
     verified = record.require_payload("verified")
     report = load_report(ledger.workspace.root / verified["report_path"], ledger.workspace.signer.public_key)

@@ -1,7 +1,8 @@
 """``lethe demo``: the whole path on the embedded synthetic data, with a summary table at the end.
 
 ingest → train SISA (BPR-MF, 5 shards) and a retrain baseline → file a request for one subject → run it
-(only the subject's shard retrains; the baseline retrains fully) → erase → verify → sign → certify.
+(only the subject's shard retrains; the baseline retrains fully) → erase → certify on the lineage proof → the
+audit's statistical follow-up (a second signed report), run at once instead of at the scheduled audit.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from rich.table import Table
 from ui.services import Services
 from unlearn.data import load_source
 from unlearn.ingest import ingest
+from unlearn.lifecycle import statistics_pending
 from unlearn.methods import MethodSettings, get_method, set_serving
 from unlearn.progress import TqdmProgress
 from unlearn.requests import ErasureRequest
@@ -59,7 +61,27 @@ def run_demo(services: Services, n_users: int, n_items: int, epochs: int, seed: 
     certificate = ledger.workspace.root / final["json_path"]
     console.print(f"certificate: {certificate}\n         pdf: {ledger.workspace.root / final['pdf_path']}")
     console.print(f"verify it:   lethe certificate verify {certificate} --public-key {ledger.workspace.public_key_path}")
+    if statistics_pending(record):
+        _follow_up(services, request_id, console)
     return str(certificate)
+
+
+def _follow_up(services: Services, request_id: str, console: Console) -> None:
+    """Run now what the scheduled audit does for a certificate issued on the lineage proof: the statistical checks
+    against models retrained without the data, signed as a second report that names the first."""
+    from verify import run_audit
+
+    console.rule("5. the audit's statistical follow-up (scheduled weekly; run now for the demo)")
+    console.print("certified on the lineage proof: the statistics follow, with one shared reference per audit window")
+    started = time.perf_counter()
+    audit = run_audit(services.ledger, services.policy, role="officer", actor="demo")
+    row = next(r for r in audit.requests if r.request_id == request_id)
+    console.print(f"{row.action} in {time.perf_counter() - started:.1f}s: {row.detail}")
+    record = services.ledger.request(request_id)
+    assert record is not None
+    follow_up = record.payload("statistically_verified")
+    if follow_up is not None:
+        _report_tables(services, follow_up["report_path"], console)
 
 
 def _number(value: float | None) -> str:
@@ -88,19 +110,26 @@ def _summary(services: Services, request_id: str, console: Console) -> None:
             )
     console.print(table)
     verified = next((e.payload for e in record.history if e.kind == "request.verified"), None)
-    if verified is None:
-        return
+    if verified is not None:
+        _report_tables(services, verified["report_path"], console)
+
+
+_VERDICT = {"pass": "[green]PASS[/green]", "fail": "[red]FAIL[/red]", "inconclusive": "[yellow]inconclusive[/yellow]"}
+
+
+def _report_tables(services: Services, report_path: str, console: Console) -> None:
+    """The signed report's checks (with their verdicts) and the metrics of every model it compared."""
     from verify import load_report
 
-    path, key = ledger.workspace.root / verified["report_path"], ledger.workspace.signer.public_key
-    report = load_report(path, key).predicate.model_dump(mode="json")
-    checks = Table(title=f"verification report {report['report_id']} (signed)")
+    workspace = services.ledger.workspace
+    report = load_report(workspace.root / report_path, workspace.signer.public_key).predicate.model_dump(mode="json")
+    checks = Table(title=f"verification report {report['report_id']} (signed; basis: {report['basis']})")
     for column in ("check", "value", "threshold", "verdict"):
         checks.add_column(column)
     for check in report["checks"]:
         value = _number(check["value"])
         threshold = "-" if check["threshold"] is None else f"{check['comparison']} {check['threshold']:.4f}"
-        checks.add_row(check["name"], value, threshold, "[green]PASS[/green]" if check["passed"] else "[red]FAIL[/red]")
+        checks.add_row(check["name"], value, threshold, _VERDICT[check["verdict"]])
     console.print(checks)
     metrics = Table(title="models compared")
     names = list(report["metrics"])

@@ -237,7 +237,7 @@ class _Window:
 
     def __init__(self, ledger: Ledger, policy: Policy, progress: ProgressCallback, actor: str) -> None:
         self.ledger, self.policy, self.progress, self.actor = ledger, policy, progress, actor
-        self.verifier = StatisticalVerifier(policy)
+        self.verifier = StatisticalVerifier(policy, lineage_first=False)  # the window's references serve all
         self.trained: list[ReferenceModels] = []
 
     def share_references(self, pending: list[RequestRecord]) -> None:

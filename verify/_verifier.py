@@ -76,16 +76,21 @@ class StatisticalVerifier:
     remaining data match one reuses it, any other request trains its own.
     """
 
-    def __init__(self, policy: Policy, references: Iterable[ReferenceModels] = ()) -> None:
+    def __init__(self, policy: Policy, references: Iterable[ReferenceModels] = (),
+                 lineage_first: bool | None = None) -> None:
         self.policy = policy
         self.references: dict[ReferenceKey, ReferenceModels] = {r.key: r for r in references}
+        self.lineage_first = policy.verification.certify_exact_on == "lineage" if lineage_first is None \
+            else lineage_first
+        """Certify exact methods on the lineage proof first (the policy's choice; the audit, whose window shares
+        references anyway, verifies statistically at once)."""
 
     # -- verification ---------------------------------------------------------------------------
     def verify(self, ledger: Ledger, request_id: str, progress: ProgressCallback) -> VerificationOutcome:
         """The request's report: on the lineage proof alone when the policy certifies exact methods on it and the
         request's deployments were all forgotten exactly; else with every statistical check."""
         planned = _planned(ledger, request_id)
-        lineage_first = (self.policy.verification.certify_exact_on == "lineage" and bool(planned["deployments"])
+        lineage_first = (self.lineage_first and bool(planned["deployments"])
                          and all(e["exact"] for e in planned["deployments"]))
         return self._verify(ledger, request_id, progress, statistics=not lineage_first)
 

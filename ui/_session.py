@@ -39,11 +39,30 @@ def services() -> Services:
     return _open_services(str(default_workspace_path().resolve()))
 
 
+FIELD_WORDS = {"subject": "the subject's id", "basis": "the legal basis", "regulation": "the regulation",
+               "notes": "the notes", "items": "the interactions to erase", "start": "the window's first day",
+               "end": "the window's last day", "name": "the name", "dpo_email": "the DPO's e-mail",
+               "dpo_name": "the DPO's name", "reason": "the reason"}
+"""How a form field is named in an error, instead of pydantic's location path."""
+
+
 def _message(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        first = exc.errors()[0]
-        return f"{'.'.join(str(part) for part in first['loc']) or 'input'}: {first['msg']}"
-    return str(exc)
+    """An error in plain words: a rejected form value names the field as the form does and what to do."""
+    if not isinstance(exc, ValidationError):
+        return str(exc)
+    first = exc.errors()[0]
+    last = str(first["loc"][-1]) if first["loc"] else "input"
+    field = FIELD_WORDS.get(last, last.replace("_", " "))
+    limits = first.get("ctx") or {}
+    if first["type"] == "string_too_short":
+        return f"Enter {field}: it cannot be empty." if limits.get("min_length", 1) <= 1 else \
+            f"{field.capitalize()} needs at least {limits['min_length']} characters."
+    if first["type"] == "string_too_long":
+        return f"{field.capitalize()} is too long: at most {limits.get('max_length')} characters."
+    if first["type"] == "missing":
+        return f"{field.capitalize()} is missing."
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"{field.capitalize()}: {message[:1].lower()}{message[1:]}."
 
 
 @contextmanager
@@ -123,8 +142,9 @@ def sign_in(name: str, password: str) -> User:
 
 
 def sign_out(user: User) -> None:
+    """Record the sign-out and clear the whole session: chosen request, filters, form values, everything."""
     services().ledger.append("console.signed_out", {"role": user.role}, actor=user.name)
-    _end_session()
+    st.session_state.clear()
 
 
 def record_action(user: User, permission: Permission, kind: str, payload: dict[str, Any]) -> None:

@@ -15,15 +15,14 @@ from typing import Any
 
 from ledger import Event, Ledger, RequestRecord, SignedCheckpoint
 from policies import Policy
-from ui._queries import event_facts, request_row
+from ui._queries import request_row
+from ui._timeline import sentence
 from unlearn.methods import MethodSettings
 from unlearn.requests import REQUEST_STATES
-from verify import AuditReport, VerificationReport, load_audit_report, load_report
+from unlearn.workflow import workflow_status
+from verify import AuditReport, Certificate, VerificationReport, load_audit_report, load_report, verify_certificate_file
 from verify import AUDIT_COMPLETED
 
-PLAN_COLUMNS = ("deployment_id", "method", "exact", "estimated_cost_fraction", "interactions_hit",
-                "training_interactions")
-"""Plan facts shown first (a recorded plan comes back from the ledger with its keys sorted); any others follow."""
 LEDGER_VERIFIED = "console.ledger_verified"
 """The event a console integrity check leaves: who checked, when, and what they found."""
 
@@ -49,19 +48,87 @@ def open_request_rows(ledger: Ledger, policy: Policy, today: date) -> list[dict[
     return sorted(rows, key=lambda r: r["days left"])
 
 
+DEADLINE_FILTERS = ("any", "late", "due within 7 days", "on time")
+
+
+def queue_rows(ledger: Ledger, policy: Policy, today: date) -> list[dict[str, Any]]:
+    """Every request (the register), with its workflow and its standing against the deadline: one row each, the
+    columns the queue filters and sorts on and the CSV export carries (no subject id: the pseudonym only)."""
+    rows = []
+    for record in ledger.requests():
+        row = request_row(record, policy)
+        status = workflow_status(record, policy)
+        standing = policy.deadlines.status(record, today)
+        rejected = record.payload("rejected") or {}
+        certified = record.payload("certified") or {}
+        rows.append({
+            "request": record.request_id,
+            "state": record.state,
+            "kind": record.kind.value,
+            "scope": row["scope"],
+            "subject pseudonym": ", ".join(r[:12] for r in record.subject_refs),
+            "received": record.received_at[:10],
+            "deadline": row["deadline"],
+            "days left": standing.days_left if row["open"] else None,
+            "deadline status": standing.state.value if row["open"] else "answered",
+            "assignee": status.assignee.payload["assignee"] if status.assignee else "",
+            "identity verified": (f"{status.identity.payload['method']} ({status.identity.actor})"
+                                  if status.identity else ("required" if status.identity_required else "not required")),
+            "approved by": ", ".join(a.actor for a in status.approvals),
+            "intake": status.intake or "",
+            "filed by": status.filed_by,
+            "duplicates flagged": len(status.duplicates),
+            "outcome": (rejected.get("reason", "") if record.state == "rejected"
+                        else certified.get("certificate_id", "") if record.state == "certified" else row["note"]),
+            "open": row["open"],
+            "subject_refs": record.subject_refs,
+        })
+    return rows
+
+
+def filter_queue(rows: list[dict[str, Any]], states: list[str], kinds: list[str], deadline: str, subject: str,
+                 assignee: str) -> list[dict[str, Any]]:
+    """The queue rows that match every filter given (an empty list or "any" matches everything)."""
+    subject = subject.strip().lower()
+
+    def matches(row: dict[str, Any]) -> bool:
+        if states and row["state"] not in states or kinds and row["kind"] not in kinds:
+            return False
+        if deadline == "late" and row["deadline status"] != "late":
+            return False
+        if deadline == "due within 7 days" and not (row["days left"] is not None and 0 <= row["days left"] <= 7):
+            return False
+        if deadline == "on time" and row["deadline status"] != "on time":
+            return False
+        if subject and not any(ref.startswith(subject) for ref in row["subject_refs"]):
+            return False
+        if assignee == "unassigned":
+            return not row["assignee"]
+        return assignee in ("", "anyone") or row["assignee"] == assignee
+
+    return [row for row in rows if matches(row)]
+
+
+def register_csv(rows: list[dict[str, Any]]) -> bytes:
+    """The register as CSV (Art. 30 records, Art. 33 questions): every column but the internal ones, full
+    pseudonyms."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    columns = [c for c in rows[0] if c not in ("open", "subject_refs")] if rows else ["request"]
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({**row, "subject pseudonym": " ".join(row["subject_refs"])})
+    return out.getvalue().encode("utf-8")
+
+
 def state_counts(ledger: Ledger) -> dict[str, int]:
     """How many requests are in each state, in lifecycle order (states a newer engine adds come last)."""
     counts = Counter(r.state for r in ledger.requests())
     order = [s for s in REQUEST_STATES if s in counts] + sorted(set(counts) - set(REQUEST_STATES))
     return {state: counts[state] for state in order}
-
-
-def history_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    """A request's events from :func:`ui._queries.request_summary`, without the raw payloads."""
-    return [
-        {"seq": e["seq"], "time": e["ts"][:19], "state": e["state"], "actor": e["actor"], "facts": e["facts"]}
-        for e in summary["history"]
-    ]
 
 
 # -- plans --------------------------------------------------------------------------------------------
@@ -74,17 +141,34 @@ def _cell(value: Any) -> Any:
     return value
 
 
+PLAN_HELP = {
+    "deployment": "the trained model (a set of shard checkpoints) the plan acts on",
+    "method": "how it forgets: exact methods retrain the parts that saw the data; approximate ones adjust weights",
+    "shards hit": "parts of the model that trained on the subject's rows and are retrained; index = which part",
+    "training interactions hit": "the subject's rows in the training split, which models learned from; the "
+                                 "certificate counts these as 'training' and adds the held-out test rows no model "
+                                 "trained on",
+    "training set": "all training rows of the deployment",
+    "estimated cost": "the retraining work as a share of retraining the whole model",
+    "other methods that could forget it": "methods registered for this deployment's model besides its own",
+}
+
+
 def plan_rows(plans: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per deployment plan with every scalar fact the method's plan holds (whatever the method:
-    shards, groups, exactness, cost); lists of hit parts are counted, their detail is in :func:`plan_parts`."""
+    """One row per deployment plan, each number named for what it counts (see :data:`PLAN_HELP`)."""
     rows = []
     for plan in plans:
-        keys = [k for k in PLAN_COLUMNS if k in plan]
-        keys += [k for k in plan if k not in PLAN_COLUMNS and k != "live_before"]
-        row = {key.replace("_", " "): _cell(plan[key]) for key in keys}
-        if "estimated cost fraction" in row:
-            row["estimated cost fraction"] = f"{plan['estimated_cost_fraction']:.1%}"
-        rows.append(row)
+        parts = plan.get("shards") or plan.get("groups") or []
+        indices = [str(p.get("shard", p.get("group"))) for p in parts if isinstance(p, dict)]
+        rows.append({
+            "deployment": plan["deployment_id"],
+            "method": f"{plan['method']} ({'exact' if plan.get('exact') else 'approximate'})",
+            "shards hit": f"{len(indices)} (index {', '.join(indices)})" if indices else "0",
+            "training interactions hit": plan.get("interactions_hit"),
+            "training set": plan.get("training_interactions"),
+            "estimated cost": f"{plan.get('estimated_cost_fraction', 0):.1%} of a full retrain",
+            "other methods that could forget it": ", ".join(plan.get("applicable_methods") or []) or "none",
+        })
     return rows
 
 
@@ -107,13 +191,28 @@ def verified_report(ledger: Ledger, record: RequestRecord) -> VerificationReport
     return load_report(workspace.root / verified["report_path"], workspace.signer.public_key).predicate
 
 
+VERDICT_LABELS = {"pass": "✅ PASS", "fail": "❌ FAIL", "inconclusive": "⚪ INCONCLUSIVE"}
+ROLE_LABELS = {"proof": "proof from the ledger", "forgetting": "model forgot the data",
+               "collateral": "no harm to other users"}
+
+
+def _control(control: Any) -> str:
+    value = "not measured" if control.value is None else f"{control.value:.3f}"
+    return f"{control.model} {value} ({'meets' if control.passed else 'misses'} it)"
+
+
 def check_rows(report: VerificationReport) -> list[dict[str, Any]]:
+    """Each check with what it shows, its verdict (inconclusive said as such) and its controls: the model that must
+    fail it and the one that must pass it, which is what makes a pass mean something."""
     return [
         {
             "check": check.name,
-            "verdict": check.verdict.upper(),
+            "shows": ROLE_LABELS.get(check.role or "", ""),
+            "verdict": VERDICT_LABELS[check.verdict],
             "value": check.value,
             "threshold": "" if check.threshold is None else f"{check.comparison} {check.threshold:.4f}",
+            "must fail it (negative control)": _control(check.controls.negative) if check.controls else "",
+            "must pass it (positive control)": _control(check.controls.positive) if check.controls else "",
             "detail": check.detail,
         }
         for check in report.checks
@@ -127,6 +226,14 @@ def certificate_files(ledger: Ledger, record: RequestRecord) -> dict[str, Path]:
         return {}
     root = ledger.workspace.root
     return {"pdf": root / certified["pdf_path"], "json": root / certified["json_path"]}
+
+
+def issued_certificate(ledger: Ledger, record: RequestRecord) -> Certificate | None:
+    """A certified request's certificate, only if it verifies with the workspace key (signature and ledger proof)."""
+    files = certificate_files(ledger, record)
+    if not files:
+        return None
+    return verify_certificate_file(files["json"], ledger.workspace.signer.public_key)
 
 
 # -- models and lineage ---------------------------------------------------------------------------------
@@ -227,7 +334,7 @@ def audit_check_rows(report: AuditReport) -> list[dict[str, Any]]:
 def latest_event_rows(ledger: Ledger, n: int = 50) -> list[dict[str, Any]]:
     """The newest ``n`` events, newest first."""
     return [
-        {"seq": e.seq, "time": e.ts[:19], "kind": e.kind, "actor": e.actor, "facts": event_facts(e.payload)}
+        {"seq": e.seq, "time (UTC)": e.ts[:19].replace("T", " "), "kind": e.kind, "what happened": sentence(e)}
         for e in ledger.recent_events(n)
     ]
 

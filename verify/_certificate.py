@@ -123,6 +123,10 @@ class Certificate(BaseModel):
     inclusion_proof: dict[str, Any] | None = Field(None, description="filled from the ledger's Merkle log")
     key_fingerprint: Sha256Hex
     issued_at: UtcDatetime
+    controller: str | None = Field(None, max_length=200, description="the organisation answering the request "
+                                   "(organisation.toml); absent in certificates issued before it was named")
+    officer: str | None = Field(None, max_length=64, description="the officer responsible for the request (its "
+                                "assignee, else who filed it); absent when code filed it")
 
     @model_validator(mode="before")
     @classmethod
@@ -159,7 +163,13 @@ def certificate_statement(certificate: Certificate) -> dict[str, Any]:
     """The in-toto Statement v1 a certificate is signed as: its subject is the signed verification report (the
     SHA-256 of that envelope's payload bytes), its predicate the certificate."""
     subject = [ResourceDescriptor(name="verification-report", digest={"sha256": certificate.report_digest})]
-    return statement_payload(subject, CERTIFICATE_PREDICATE_TYPE, certificate.model_dump(mode="json"))
+    # optional fields added later are left out when unset, so certificates signed before them keep verifying
+    unset = {name for name in OPTIONAL_LATER if getattr(certificate, name) is None}
+    return statement_payload(subject, CERTIFICATE_PREDICATE_TYPE, certificate.model_dump(mode="json", exclude=unset))
+
+
+OPTIONAL_LATER = ("controller", "officer")
+"""Certificate fields added after schema 4 without a new schema version: omitted from the signed JSON when unset."""
 
 
 def verify_certificate_file(

@@ -38,6 +38,8 @@ if failed_rows:  # not answered: their deadline still runs until a retry certifi
                "on the Request detail page):\n\n"
                + "\n\n".join(f"**{r['request_id']}** (due {r['deadline']}, {r['status']}) — {r['note']}"
                              for r in failed_rows))
+st.page_link("console_pages/requests.py", label="All requests: filter, open, export the register",
+             icon=":material/inbox:")
 if open_rows:
     st.dataframe(pd.DataFrame(open_rows).style.apply(
         lambda row: [f"background-color: {STATUS_COLORS[row['status']]}"] * len(row), axis=1),
@@ -46,6 +48,8 @@ else:
     st.info("No open requests.")
 if counts:
     st.plotly_chart(state_counts_figure(counts), key="chart_states")
+    st.caption("How many requests stand in each step of the lifecycle, from received to certified (or rejected / "
+               "failed).")
 
 integrity, audit = st.columns(2)
 with integrity:

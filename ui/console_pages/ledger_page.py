@@ -8,13 +8,13 @@ import streamlit as st
 from ui._queries import request_summary
 from ui._tables import (
     LEDGER_VERIFIED,
-    history_rows,
     latest_event_rows,
     latest_integrity_check,
     signed_checkpoint_rows,
     subject_view,
 )
 from ui._session import page_user, record_action, reported_errors, services
+from ui._timeline import timeline_rows
 
 user = page_user()
 ledger = services().ledger
@@ -59,7 +59,8 @@ if searched and query.strip():
             summary = request_summary(ledger, services().policy, query)
             st.markdown(f"**{query}**: {summary['state']} (received {summary['received_at'][:19]}, "
                         f"deadline {summary['deadline']})")
-            st.dataframe(history_rows(summary), hide_index=True, key="search_history")
+            st.dataframe(timeline_rows(ledger.request(query).history), hide_index=True, key="search_history")
+            st.page_link("console_pages/request_detail.py", label=f"Open {query}", query_params={"id": query})
         else:
             view = subject_view(ledger, query)
             # looking a person up is itself accountable: who looked, and the pseudonym, go to the ledger
@@ -74,4 +75,12 @@ if searched and query.strip():
             st.dataframe(view["requests"], hide_index=True, key="search_requests")
 
 st.subheader("Latest 50 events")
-st.dataframe(latest_event_rows(ledger, 50), hide_index=True, key="events")
+events = latest_event_rows(ledger, 50)
+st.dataframe(events, hide_index=True, key="events", column_config={"what happened": st.column_config.TextColumn(
+    width="large")})
+with st.expander("Raw event (as signed in the ledger)"):
+    seq = st.selectbox("Event", [e["seq"] for e in events], key="raw_ledger_event")
+    if seq is not None:
+        raw = next(e for e in ledger.recent_events(50) if e.seq == seq)
+        st.json({"seq": raw.seq, "ts": raw.ts, "kind": raw.kind, "actor": raw.actor, "payload": raw.payload,
+                 "prev_hash": raw.prev_hash, "hash": raw.hash})

@@ -35,6 +35,8 @@ if not rows:
     st.stop()
 st.dataframe(rows, hide_index=True, key="deployments")
 st.plotly_chart(shard_sizes_figure(ledger), key="chart_shard_sizes")
+st.caption("How many training interactions each shard (a part of the model trained on its own) holds: an erasure "
+           "retrains only the shards that hold the subject's rows, so even shards keep that cost even.")
 
 st.subheader("Live checkpoints")
 live: list[str] = []

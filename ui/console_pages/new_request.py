@@ -17,9 +17,10 @@ from ui._tables import today
 from ui._session import page_user, reported_errors, services
 from unlearn.requests import ErasureRequest, ListedInteractions, TimeWindow, WholeSubject
 
+# The kinds one subject's request can have (a batch is filed from the command line). No bare strings in pages:
+# Streamlit's "magic" prints them.
 SCOPES = {RequestKind.SUBJECT: "Whole subject", RequestKind.INTERACTIONS: "Chosen interactions",
           RequestKind.TIME_WINDOW: "A time window"}
-"""The kinds one subject's request can have (a batch is filed from the command line)."""
 
 user = page_user()
 ledger, engine, policy = services().ledger, services().engine, services().policy
@@ -32,12 +33,35 @@ if not user.can("file_request"):
 
 
 def subject_items(subject: str) -> list[str]:
-    """The items the subject interacted with, while the store holds their data (empty for an unknown subject)."""
+    """The items the subject interacted with, while the store holds their data (empty for an unknown subject),
+    in natural order (item 2 before item 10)."""
     found = ledger.store.subject(subject.strip()) if subject.strip() and ledger.dataset() else None
     if found is None:
         return []
     item_of = ledger.store.items_frame().set_index("item_idx")["item"]
-    return sorted({str(item_of[i]) for i in ledger.store.interactions(user_idx=found[1])["item_idx"]})
+    items = {str(item_of[i]) for i in ledger.store.interactions(user_idx=found[1])["item_idx"]}
+    return sorted(items, key=lambda item: (0, int(item), "") if item.isdigit() else (1, 0, item))
+
+
+def subject_card(subject: str) -> None:
+    """What the store holds for the subject typed in, so the officer confirms the right person before filing; an
+    open request for them is flagged here already (filing again would only be recorded on it as a duplicate)."""
+    from unlearn.workflow import open_request_for
+
+    found = ledger.store.subject(subject) if subject and ledger.dataset() else None
+    if found is None:
+        st.warning(f"No data of subject {subject!r} in the store: check the id (erased subjects have none left).")
+        return
+    rows = ledger.store.interactions(user_idx=found[1])
+    st.success(f"Subject {subject}: {len(rows)} interaction(s) in the store ({int((rows['split'] == 'train').sum())} "
+               f"that models trained on); ledger pseudonym `{found[0]}`.")
+    duplicate = open_request_for(ledger, [found[0]])
+    if duplicate is not None:
+        st.error(f"Possible duplicate: request {duplicate.request_id} for this subject is still open "
+                 f"({duplicate.state}, received {duplicate.received_at[:10]}). Open it instead of filing again; a "
+                 "new filing is refused and flagged on it.")
+        st.page_link("console_pages/request_detail.py", label=f"Open {duplicate.request_id}",
+                     query_params={"id": duplicate.request_id}, icon=":material/arrow_forward:")
 
 
 def utc_midnight(day: date) -> datetime:
@@ -47,7 +71,11 @@ def utc_midnight(day: date) -> datetime:
 defaults = ErasureRequest.model_fields
 st.caption(f"If filed today, the response is due by {gdpr_deadline(today(), policy.deadlines.response_months)} "
            f"(policy {policy.name!r}: {policy.deadlines.response_months} month(s), GDPR Art. 12(3)).")
-subject = st.text_input("Subject id (as in the data set)", key="subject")
+subject = st.text_input("Subject id (the customer id your recommender data uses)", key="subject",
+                        help="The id in the interaction data, e.g. the customer or account number. Lethe keeps only "
+                             "a keyed pseudonym of it in the ledger.").strip()
+if subject:
+    subject_card(subject)
 kind = st.radio("Scope", list(SCOPES), format_func=SCOPES.__getitem__, key="scope", horizontal=True)
 with st.form("new_request"):
     chosen: list[str] = []
@@ -58,7 +86,8 @@ with st.form("new_request"):
         options = subject_items(subject)
         if not options:
             st.caption("Enter the id of a subject whose data is in the store to choose their interactions.")
-        chosen = st.multiselect("Interactions to erase (by item)", options, key="items")
+        chosen = st.multiselect("Interactions to erase (by item)", options, key="items",
+                                format_func=lambda item: f"item {item}")
     else:
         from_column, to_column = st.columns(2)
         first_day = from_column.date_input("From (UTC, first day included)", value=today() - timedelta(days=30),
@@ -71,6 +100,9 @@ with st.form("new_request"):
 if submitted:
     with reported_errors():
         require(page_user(), "file_request")  # the role is re-read from the users file at the moment of filing
+        if not subject:
+            st.error("Enter the subject's id first.")
+            st.stop()
         if kind == RequestKind.INTERACTIONS and not chosen:
             st.error("Choose at least one interaction to erase, or file for the whole subject.")
             st.stop()
@@ -78,7 +110,8 @@ if submitted:
                  else ListedInteractions(items=chosen) if kind == RequestKind.INTERACTIONS
                  else TimeWindow(start=utc_midnight(first_day), end=utc_midnight(last_day + timedelta(days=1))))
         request = ErasureRequest(subject=subject, scope=scope, regulation=regulation, basis=basis, notes=notes)
-        request_id = engine.file(request, actor=user.name)
-        st.session_state["request_id"] = request_id  # the detail page opens on it
-        st.success(f"Filed request {request_id}; review its plan and run it on the Request detail page.")
-        st.page_link("console_pages/request_detail.py", label="Open the request", icon=":material/arrow_forward:")
+        request_id = engine.file(request, actor=user.name, intake="console")
+        st.success(f"Filed request {request_id}. Next: verify the subject's identity and review the plan on the "
+                   "request's page.")
+        st.page_link("console_pages/request_detail.py", label="Open the request", query_params={"id": request_id},
+                     icon=":material/arrow_forward:")

@@ -63,10 +63,13 @@ REQUEST_DUPLICATE_RECEIVED = "request.duplicate_received"
 """Another filing for a subject this open request already covers: flagged on it instead of filed twice."""
 REQUEST_LETTER_ISSUED = "request.letter_issued"
 """A letter to the data subject was written (kind, file, sha256); Lethe never sends it."""
+REQUEST_AWAITING_WINDOW = "request.awaiting_window"
+"""An approximate method's verification was all inconclusive (one subject gives the attacks too little to decide):
+the request waits at ``data_erased`` for the audit, whose window verifies its subjects together."""
 #: Request events that annotate a request without moving it through its lifecycle (state ignores them).
 REQUEST_ANNOTATIONS = frozenset({REQUEST_EXTENDED, REQUEST_QUEUED, REQUEST_STATISTICALLY_VERIFIED, REQUEST_ASSIGNED,
                                  REQUEST_IDENTITY_VERIFIED, REQUEST_APPROVED, REQUEST_DUPLICATE_RECEIVED,
-                                 REQUEST_LETTER_ISSUED})
+                                 REQUEST_LETTER_ISSUED, REQUEST_AWAITING_WINDOW})
 
 
 class RequestKind(StrEnum):

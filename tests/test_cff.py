@@ -20,6 +20,7 @@ from unlearn.methods._cff import FusedModel, cff_unlearn, fit_fusion, item_means
 from unlearn.models import RatingMFConfig, RatingMFModel, train_rating_mf
 from unlearn.noise import NoiseScenario, inject_noise
 from unlearn.training_data import Interactions
+from verify import run_audit
 from verify._report import load_report
 
 RMF = RatingMFConfig(embedding_size=8, epochs=8, learning_rate=0.01, reg=0.1)
@@ -151,14 +152,18 @@ def test_cff_rejects_bad_settings_with_the_offending_field(settings: dict, error
 
 def test_cff_serves_a_request_through_the_engine_as_an_approximate_method(tmp_path: Path) -> None:
     """A CFF request runs end to end; on this weakly trained model no statistical check can separate forgetting from
-    doing nothing, so an approximate method is not certified (issue 16: inconclusive is never a pass)."""
+    doing nothing, so an approximate method is not certified (issue 16: inconclusive is never a pass): the request
+    waits for the audit window (issue 19), whose verdict on one subject is still inconclusive, and then it fails."""
     options = {"fusion_epochs": 4, "hidden": 32, "rescue_epochs": 3, "patience": 2}
     settings = MethodSettings(method="cff", base_model="rating_mf", model={"epochs": 4, "embedding_size": 8},
                               options=options)
     assert not get_method("cff").exact
     services, before, after, record = serve_and_erase(tmp_path / "ws", settings, subject_rank=3)
     request_id = record.request_id
-    report = load_report(services.ledger.workspace.root / record.require_payload("verified")["report_path"],
+    assert record.state == "data_erased"
+    waiting = record.require_payload("awaiting_window")
+    assert waiting["reason"].startswith("verification inconclusive") and waiting["audit_due"]
+    report = load_report(services.ledger.workspace.root / waiting["report_path"],
                          services.ledger.workspace.signer.public_key).predicate
     # CFF's fused features are a non-linear map of m1's and m2's, not a rotation of a retrain's: the verifier
     # records the latent check as not applicable, and the other checks decide.
@@ -167,7 +172,14 @@ def test_cff_serves_a_request_through_the_engine_as_an_approximate_method(tmp_pa
     assert latent.verdict == "inconclusive"
     forgetting = {c.name: c.verdict for c in report.checks if c.role == "forgetting"}
     assert "pass" not in forgetting.values() and "fail" not in forgetting.values(), forgetting
-    assert record.state == "failed" and not report.passed
+    assert not report.passed
+    assert services.engine.run(request_id).state == "data_erased"  # still waiting: a run does not decide it
+
+    audit = run_audit(services.ledger, services.policy)
+    (row,) = [r for r in audit.requests if r.request_id == request_id]
+    assert row.action == "verified now" and not row.passed
+    record = services.ledger.request(request_id)
+    assert record.state == "failed"
     assert record.history[-1].payload["reason"].startswith("verification inconclusive")
     assert after.parent == before.checkpoint_id and after.facts["approximate"]
     assert after.facts["forgets_requests"] == [request_id] and after.excludes_requests == []

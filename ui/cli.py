@@ -201,24 +201,42 @@ def _print_checks(checks: Iterable[Any]) -> None:
 
 
 def _print_verification(ledger: Ledger, record: Any) -> None:
-    """The verdicts of a request's latest verification, from its signed report (checked with the workspace key)."""
-    verified = record.payload("verified")
+    """The verdicts of a request's verifications, from their signed reports (checked with the workspace key): the
+    report it was certified (or failed) on, a statistical follow-up of a certificate on the lineage proof, or the
+    inconclusive report of a request waiting for the audit window."""
+    verified, waiting = record.payload("verified"), record.payload("awaiting_window")
     if verified is None:
-        if record.state == "data_erased":
+        if waiting is not None and record.state == "data_erased":
+            out.print(f"verification: {waiting['reason']}; audit due by {waiting['audit_due']}", highlight=False)
+            _print_report(ledger, waiting["report_path"], "inconclusive verification")
+        elif record.state == "data_erased":
             out.print("verification: deferred to the next audit (the policy's audit.defer_verification)",
                       highlight=False)
         return
-    path = ledger.workspace.root / verified["report_path"]
-    if not path.is_file():
-        out.print(f"verification report {path}: no longer on disk", highlight=False)
+    report = _print_report(ledger, verified["report_path"], "verification")
+    if report is None or report.basis != "lineage":
         return
+    follow_up = record.payload("statistically_verified")
+    if follow_up is None:
+        out.print("certified on the lineage proof: the statistical checks follow at the next audit", highlight=False)
+    else:
+        _print_report(ledger, follow_up["report_path"], "statistical follow-up")
+
+
+def _print_report(ledger: Ledger, report_path: str, what: str) -> Any:
+    """One signed report's outcome and checks; returns its predicate (``None`` if its file is gone)."""
+    path = ledger.workspace.root / report_path
+    if not path.is_file():
+        out.print(f"{what} report {path}: no longer on disk", highlight=False)
+        return None
     from verify import load_report
 
     report = load_report(path, ledger.workspace.public_key_path).predicate
     outcome = "passed" if report.passed else "did not pass"
-    out.print(f"verification {outcome} ({report.method}, {'exact' if report.exact else 'approximate'}); "
-              f"report {path}", highlight=False)
+    out.print(f"{what} {outcome} ({report.method}, {'exact' if report.exact else 'approximate'}, basis "
+              f"{report.basis}); report {path}", highlight=False)
     _print_checks(report.checks)
+    return report
 
 
 def _certificate_paths(ledger: Ledger, record: Any) -> dict[str, str] | None:

@@ -21,7 +21,10 @@ replaced; :meth:`ErasureEngine.verify_statistically` (run by the audit, with the
 signs the statistical report that follows it (``request.statistically_verified``) and only then shreds them.
 
 When the policy defers verification to the audit (``audit.defer_verification``), ``run`` stops at
-*data_erased*; the audit then verifies the window's erasures with one shared reference and finishes them.
+*data_erased*; the audit then verifies the window's erasures with one shared reference and finishes them. So does
+a request whose verification was all inconclusive (an approximate method, a subject too small for any check to
+decide): it records ``request.awaiting_window`` with that report and waits for the audit, whose window verifies
+its subjects together; only the audit's verdict (``inconclusive_waits=False``) may fail it.
 Every lifecycle event carries the policy's digest; the policy itself is recorded (``policy.activated``) before
 the first event written under it. A deadline extension (:meth:`ErasureEngine.extend`) annotates a request
 without changing its state.
@@ -52,6 +55,7 @@ from pydantic import BaseModel, ConfigDict
 from ledger import (
     DEPLOYMENT_RETIRED,
     DEPLOYMENTS_LOCK,
+    REQUEST_AWAITING_WINDOW,
     REQUEST_DUPLICATE_RECEIVED,
     REQUEST_STATISTICALLY_VERIFIED,
     Ledger,
@@ -77,6 +81,7 @@ from unlearn.workflow import open_request_for, require_cleared
 
 _UNDER_DEPLOYMENTS_LOCK = ("received", "validated", "planned", "unlearned")
 """The states whose steps (validate, plan, forget, erase) run holding the deployments lock."""
+_AWAITING = REQUEST_AWAITING_WINDOW.removeprefix("request.")
 _MEASURES_AGAINST_BEFORE = ("planned", "unlearned", "data_erased", "failed")
 """States of a request whose (next) verification loads the checkpoints that served before it: they must not be
 shredded yet."""
@@ -124,13 +129,14 @@ class ErasureEngine:
 
     def __init__(
         self, ledger: Ledger, policy: Policy, verifier: RequestVerifier | None = None,
-        defer_verification: bool | None = None,
+        defer_verification: bool | None = None, inconclusive_waits: bool = True,
     ) -> None:
         self.ledger = ledger
         self.policy = policy
         self.verifier = verifier
         self.defer_verification = (policy.audit.defer_verification if defer_verification is None
                                    else defer_verification)
+        self.inconclusive_waits = inconclusive_waits
 
     # -- filing ---------------------------------------------------------------------------------
     def file(self, request: ErasureRequest | BatchErasureRequest, actor: str = "system",
@@ -416,8 +422,9 @@ class ErasureEngine:
         """Run the request's steps while its state is one of ``states``; returns it as it then stands."""
         record = self.require(record.request_id)  # as it stands now that this process holds what it waited for
         while record.state in states and record.state in steps:
-            if record.state == "data_erased" and self.defer_verification:
-                break  # the policy leaves verification to the next audit (one shared reference for the window)
+            if record.state == "data_erased" and (self.defer_verification or (
+                    self.inconclusive_waits and record.payload(_AWAITING) is not None)):
+                break  # verification is left to the next audit (one shared reference for the window)
             steps[record.state](record, progress, actor)
             record = self.require(record.request_id)
         return record
@@ -554,6 +561,15 @@ class ErasureEngine:
         if self.verifier is None:
             raise RequestError("no verifier is configured: a request cannot be verified or certified without one")
         outcome = self.verifier.verify(self.ledger, record.request_id, progress)
+        if not outcome.passed and not outcome.failed_checks and self.inconclusive_waits:
+            self.ledger.append(REQUEST_AWAITING_WINDOW, {
+                "request_id": record.request_id, **outcome.model_dump(mode="json", include={
+                    "report_id", "report_path", "report_sha256"}),
+                "reason": "verification inconclusive: no check could tell this model from one that forgot nothing "
+                          "on this request alone; the audit's window verifies its subjects together",
+                "audit_due": self.policy.audit.next_run(datetime.now(timezone.utc)).date().isoformat(),
+                "policy_digest": self.policy.digest}, actor=actor)
+            return
         # a certificate on the lineage proof keeps what its statistical follow-up measures (escrow, replaced models)
         to_shred = [] if outcome.passed and outcome.basis == "lineage" else self._shreddable(record, outcome.passed)
         self._append("verified", record, {**outcome.model_dump(mode="json"), "shredded_artifacts": to_shred}, actor)

@@ -256,7 +256,8 @@ class _Window:
     def verify_pending(self, record: RequestRecord, erased_at: datetime) -> WindowRequest:
         """Verify (and certify) a request waiting at ``data_erased``, or run the statistical follow-up of one
         certified on its lineage proof."""
-        engine = ErasureEngine(self.ledger, self.policy, self.verifier, defer_verification=False)
+        engine = ErasureEngine(self.ledger, self.policy, self.verifier, defer_verification=False,
+                               inconclusive_waits=False)  # the window's verdict is final
         follow_up = statistics_pending(record)
         try:
             if follow_up:

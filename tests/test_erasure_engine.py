@@ -61,13 +61,16 @@ def test_unknown_subject_is_refused_and_appends_nothing(workspace: Services) -> 
     assert _event_count(workspace.ledger) == count
 
 
-def test_second_request_for_an_open_subject_is_a_duplicate(workspace: Services) -> None:
+def test_second_request_for_an_open_subject_is_a_duplicate_flagged_on_the_open_one(workspace: Services) -> None:
     subject = _subject(workspace)
     first = workspace.engine.file(ErasureRequest(subject=subject))
     count = _event_count(workspace.ledger)
     with pytest.raises(RequestError, match=f"{first}.*already open"):
         workspace.engine.file(ErasureRequest(subject=subject))
-    assert _event_count(workspace.ledger) == count
+    (flag,) = workspace.ledger.log.events()[count:]  # no second request: one note on the open one (issue 23)
+    assert flag.kind == "request.duplicate_received" and flag.payload["request_id"] == first
+    assert [r.request_id for r in workspace.ledger.requests()].count(first) == 1
+    assert workspace.ledger.request(first).state == "received"
 
 
 def test_already_erased_subject_and_fulfilled_request_are_refused(workspace: Services) -> None:

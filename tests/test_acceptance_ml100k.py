@@ -29,7 +29,8 @@ def erased(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
     set_serving(ledger, deployment.deployment_id)
     before = ledger.live_checkpoints(deployment.deployment_id)
     request_id = services.engine.file(ErasureRequest(subject=SUBJECT))
-    record = services.engine.run(request_id)
+    services.engine.run(request_id)  # certified on the lineage proof (the default policy)
+    record = services.engine.verify_statistically(request_id)  # what the audit runs next
     return {"services": services, "deployment_id": deployment.deployment_id, "before": before, "record": record}
 
 
@@ -51,7 +52,8 @@ def test_no_row_of_the_subject_remains_and_forgotten_pairs_score_lower(erased: d
     assert record.state == "certified"
     assert services.ledger.store.subject(SUBJECT) is None
     assert services.ledger.store.interactions(user_idx=41).empty  # ids 1..943 map to indices 0..942
-    verified = next(e.payload for e in record.history if e.kind == "request.verified")
+    follow_up = record.require_payload("statistically_verified")
+    assert follow_up["passed"]
     workspace = services.ledger.workspace
-    metrics = load_report(workspace.root / verified["report_path"], workspace.signer.public_key).predicate.metrics
+    metrics = load_report(workspace.root / follow_up["report_path"], workspace.signer.public_key).predicate.metrics
     assert metrics["unlearned"]["re-predict"] < metrics["original"]["re-predict"]

@@ -191,7 +191,7 @@ def verified_report(ledger: Ledger, record: RequestRecord) -> VerificationReport
     return load_report(workspace.root / verified["report_path"], workspace.signer.public_key).predicate
 
 
-VERDICT_LABELS = {"pass": "✅ PASS", "fail": "❌ FAIL", "inconclusive": "⚪ INCONCLUSIVE"}
+VERDICT_LABELS = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE"}
 ROLE_LABELS = {"proof": "proof from the ledger", "forgetting": "model forgot the data",
                "collateral": "no harm to other users"}
 

@@ -6,7 +6,7 @@ who has no Lethe.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -107,14 +107,18 @@ def _erased_phrase(c: Certificate) -> str:
     return f"{what} ({scope.training_pairs} that models trained on, {scope.held_out_pairs} held out for testing)"
 
 
+def _day(moment: date | datetime) -> str:
+    return f"{moment.day} {moment:%B %Y}"
+
+
 def _plain_summary(c: Certificate) -> str:
     subjects = "the data subject" if len(c.subject_refs) == 1 else f"{len(c.subject_refs)} data subjects"
     by = f"{c.controller} " if c.controller else "The controller "
     done = "within" if c.within_deadline else "AFTER"
-    return (f"{by}received a request under {c.regulation} from {subjects} on {c.received_at:%d %B %Y}. It erased "
+    return (f"{by}received a request under {c.regulation} from {subjects} on {_day(c.received_at)}. It erased "
             f"{_erased_phrase(c)} from its records and replaced every part of its recommender model ({c.method}, "
-            f"{c.deployment_id}) that had learned from that data. The work finished on {c.completed_at:%d %B %Y}, "
-            f"{done} the legal deadline of {c.deadline:%d %B %Y} (GDPR Art. 12(3)). The checks below were signed "
+            f"{c.deployment_id}) that had learned from that data. The work finished on {_day(c.completed_at)}, "
+            f"{done} the legal deadline of {_day(c.deadline)} (GDPR Art. 12(3)). The checks below were signed "
             "by the controller's key and can be verified by anyone without its software, as explained at the end.")
 
 
@@ -156,6 +160,7 @@ def render_certificate_pdf(certificate: Certificate, envelope_signature: dict[st
     paragraph(_result_line(c), style="B")
     pdf.ln(1)
     paragraph(_plain_summary(c))
+    pdf.ln(2)
 
     swaps = "\n".join(f"{swap.old} -> {swap.new}" for swap in c.checkpoints_replaced) or "none"
     checkpoint = c.ledger_checkpoint or {}

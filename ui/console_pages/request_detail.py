@@ -11,6 +11,7 @@ user's role and is a ledger event with them as the actor.
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from ui._access import load_users, require
@@ -98,16 +99,17 @@ with st.container(border=True):
     owner.markdown("**Assignee**  \n" + (f"{status.assignee.payload['assignee']} (since {status.assignee.ts[:10]})"
                                          if status.assignee else "nobody yet"))
     if status.identity:
-        identity.markdown(f"**Identity verified** ✅  \n{status.identity.payload['method']} — by "
+        identity.markdown(f"**Identity verified** :material/check_circle:  \n{status.identity.payload['method']} — by "
                           f"{status.identity.actor}, {status.identity.ts[:16].replace('T', ' ')} UTC")
     else:
-        identity.markdown("**Identity verification**  \n" + ("⏳ required before it can run" if status.identity_required
+        identity.markdown("**Identity verification**  \n" + (":material/pending: required before it can run" if status.identity_required
                                                              else "not required for this intake by the policy"))
     if status.approval_roles:
-        approval.markdown("**Second approval**  \n" + ("✅ " + ", ".join(f"{a.actor} ({a.payload['role']})"
+        approval.markdown("**Second approval**  \n" + (":material/check_circle: approved by " + ", ".join(f"{a.actor} ({a.payload['role']})"
                                                                           for a in status.approvals)
                                                         if status.approvals else
-                                                        f"⏳ needed from an {' or '.join(status.approval_roles)} "
+                                                        f":material/pending: needed from an "
+                                                        f"{' or '.join(status.approval_roles)} "
                                                         "other than who filed it or verified the identity"))
     else:
         approval.markdown("**Second approval**  \nnot required by the policy")
@@ -229,6 +231,7 @@ if record.state not in ANSWERED_STATES and room > 0 and user.role in policy.appr
                 st.rerun()
 
 # -- the report and its plots -------------------------------------------------------------------------------
+VERDICT_COLOURS = {"PASS": "#d1e7dd", "FAIL": "#f8d7da", "INCONCLUSIVE": "#e2e3e5"}
 READING = {
     "chart_metrics": "Each group is one measure, each bar one model. The unlearned model (red) should sit with the "
                      "reference retrained without the data (green), not with the original (blue).",
@@ -241,11 +244,24 @@ READING = {
 }
 
 
+def report_has_controls(report) -> bool:  # noqa: ANN001 - a VerificationReport
+    return any(check.controls is not None for check in report.checks)
+
+
 def show_report(report, key: str) -> None:  # noqa: ANN001 - a VerificationReport
     """A signed report's checks (verdicts with their controls) and plots, each with how to read it."""
     inconclusive = [c.name for c in report.checks if c.verdict == "inconclusive"]
-    st.dataframe(check_rows(report), hide_index=True, key=f"checks_{key}",
+    rows = pd.DataFrame(check_rows(report))
+    details = rows.pop("detail")
+    if not report_has_controls(report):
+        rows = rows.drop(columns=[c for c in rows.columns if "control" in c])
+    st.dataframe(rows.style.apply(lambda row: [f"background-color: {VERDICT_COLOURS.get(row['verdict'], '')}"
+                                               if column == "verdict" else "" for column in row.index], axis=1),
+                 hide_index=True, key=f"checks_{key}",
                  column_config={"value": st.column_config.NumberColumn(format="%.4f")})
+    with st.expander("What each check measured"):
+        for name, detail in zip(rows["check"], details):
+            st.markdown(f"**{name}** — {detail}")
     if inconclusive:
         st.caption(f"Inconclusive ({', '.join(inconclusive)}): the controls did not separate or the sample was too "
                    "small, so the check could not have failed — it counts neither for nor against, never as a pass.")
@@ -263,7 +279,8 @@ if report is not None:
     st.subheader(f"Verification report {report.report_id} ({verdict}; signature verified)")
     if report.basis == "lineage":
         certificate = issued_certificate(ledger, record)
-        due = f" due by {certificate.statistics_due:%d %B %Y}" if certificate and certificate.statistics_due else ""
+        due = (f" due by {certificate.statistics_due.day} {certificate.statistics_due:%B %Y}"
+               if certificate and certificate.statistics_due else "")
         if follow_up is None:
             st.info(f"Certified on the lineage proof; the statistical checks are{due or ' due'} at the next audit, "
                     "which signs them as a second report (shown here when it has run).")
@@ -324,8 +341,10 @@ elif not letters:
     st.caption("No letter written yet.")
 
 st.subheader("Timeline")
-st.dataframe(timeline_rows(record.history), hide_index=True, key="history",
-             column_config={"what happened": st.column_config.TextColumn(width="large")})
+with st.container(border=True, key="timeline"):
+    for row in timeline_rows(record.history):
+        after = f" (+{row['after']})" if row["after"] else ""
+        st.markdown(f"`{row['time (UTC)']}`{after} — {row['what happened']}")
 with st.expander("Raw events (as signed in the ledger)"):
     seq = st.selectbox("Event", [e.seq for e in record.history], key="raw_event",
                        format_func=lambda s: f"#{s} {next(e.kind for e in record.history if e.seq == s)}")

@@ -39,10 +39,12 @@ if submitted:
                    f"— every check passed.")
     else:
         st.error(f"Not valid: {result.failed_step or 'a check'} failed. Do not rely on this certificate.")
-    icons = {"pass": "✅ pass", "fail": "❌ FAIL", "not checked": "⏸ not checked", "skipped": "➖ skipped"}
-    st.dataframe([{"check": step.name, "result": icons[step.outcome], "detail": step.detail} for step in result.steps],
-                 hide_index=True, key="verification_steps",
-                 column_config={"detail": st.column_config.TextColumn(width="large")})
+    marks = {"pass": ":green[:material/check_circle: PASS]", "fail": ":red[:material/cancel: FAIL]",
+             "not checked": ":gray[:material/pause_circle: not checked]",
+             "skipped": ":gray[:material/remove_circle: skipped]"}
+    with st.container(border=True, key="verification_steps"):
+        for step in result.steps:
+            st.markdown(f"{marks[step.outcome]} — **{step.name}**  \n{step.detail}")
     if predicate:
         with st.expander("What the certificate states"):
             st.json({k: v for k, v in predicate.items() if k not in ("inclusion_proof", "ledger_checkpoint")})

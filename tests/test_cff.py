@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from tests.test_approximate import serve_and_erase
 from unlearn.data import load_source
+from unlearn.lifecycle import awaiting_window
 from unlearn.methods import CFFOptions, MethodSettings, get_method
 from unlearn.methods._cff import FusedModel, cff_unlearn, fit_fusion, item_means
 from unlearn.models import RatingMFConfig, RatingMFModel, train_rating_mf
@@ -173,7 +174,7 @@ def test_cff_serves_a_request_through_the_engine_as_an_approximate_method(tmp_pa
     forgetting = {c.name: c.verdict for c in report.checks if c.role == "forgetting"}
     assert "pass" not in forgetting.values() and "fail" not in forgetting.values(), forgetting
     assert not report.passed
-    assert services.engine.run(request_id).state == "data_erased"  # still waiting: a run does not decide it
+    assert awaiting_window(record) and services.engine.run(request_id).state == "data_erased"  # a run waits too
 
     audit = run_audit(services.ledger, services.policy)
     (row,) = [r for r in audit.requests if r.request_id == request_id]
@@ -181,6 +182,8 @@ def test_cff_serves_a_request_through_the_engine_as_an_approximate_method(tmp_pa
     record = services.ledger.request(request_id)
     assert record.state == "failed"
     assert record.history[-1].payload["reason"].startswith("verification inconclusive")
+    record = services.engine.retry(request_id)
+    assert record.state != "failed" and not awaiting_window(record)  # a retry runs (and verifies) again
     assert after.parent == before.checkpoint_id and after.facts["approximate"]
     assert after.facts["forgets_requests"] == [request_id] and after.excludes_requests == []
     assert after.facts["inputs"]["options"] == {**CFFOptions().model_dump(), **options}

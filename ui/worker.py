@@ -25,6 +25,7 @@ from typing import TextIO
 
 from ledger import REQUEST_ANNOTATIONS, REQUEST_QUEUED, Event, LetheError, RequestError, RequestRecord, WorkspaceError
 from ui.services import Services
+from unlearn.lifecycle import awaiting_window
 from unlearn.requests import FINAL_STATES
 from unlearn.workflow import require_cleared
 
@@ -83,7 +84,7 @@ class Worker:
         deferred = self.services.engine.defer_verification
         now = self.clock()
         ready = [record for record in self.services.ledger.requests()
-                 if is_queued(record) and not (deferred and record.state == "data_erased")
+                 if is_queued(record) and not (record.state == "data_erased" and (deferred or awaiting_window(record)))
                  and self._failing.get(record.request_id, 0.0) <= now]
         return sorted(ready, key=lambda record: _queued_seq(record))
 

@@ -65,7 +65,13 @@ from ledger import (
 )
 from policies import Intake, Policy, record_policy
 from unlearn.artifacts import has_artifact, shred
-from unlearn.lifecycle import complete_deployments, latest_event, resume_point, statistics_pending
+from unlearn.lifecycle import (
+    awaiting_window,
+    complete_deployments,
+    latest_event,
+    resume_point,
+    statistics_pending,
+)
 from unlearn.methods import DeploymentPlan, MethodSettings, framework_methods, get_method
 from unlearn.progress import ProgressCallback, no_progress
 from unlearn.requests import (
@@ -81,7 +87,6 @@ from unlearn.workflow import open_request_for, require_cleared
 
 _UNDER_DEPLOYMENTS_LOCK = ("received", "validated", "planned", "unlearned")
 """The states whose steps (validate, plan, forget, erase) run holding the deployments lock."""
-_AWAITING = REQUEST_AWAITING_WINDOW.removeprefix("request.")
 _MEASURES_AGAINST_BEFORE = ("planned", "unlearned", "data_erased", "failed")
 """States of a request whose (next) verification loads the checkpoints that served before it: they must not be
 shredded yet."""
@@ -423,7 +428,7 @@ class ErasureEngine:
         record = self.require(record.request_id)  # as it stands now that this process holds what it waited for
         while record.state in states and record.state in steps:
             if record.state == "data_erased" and (self.defer_verification or (
-                    self.inconclusive_waits and record.payload(_AWAITING) is not None)):
+                    self.inconclusive_waits and awaiting_window(record))):
                 break  # verification is left to the next audit (one shared reference for the window)
             steps[record.state](record, progress, actor)
             record = self.require(record.request_id)

@@ -7,6 +7,7 @@ request's state without loading any model; and which deployments a request answe
 from __future__ import annotations
 
 from ledger import (
+    REQUEST_AWAITING_WINDOW,
     REQUEST_RETRIED,
     REQUEST_STATISTICALLY_VERIFIED,
     DeploymentRecord,
@@ -36,6 +37,16 @@ def resume_point(record: RequestRecord) -> str:
         raise LedgerIntegrityError(f"request {record.request_id}: no completed step before its failure to resume from")
     last = before[-1]
     return str(last.payload["resumes_from"]) if last.kind == REQUEST_RETRIED else last.kind.removeprefix("request.")
+
+
+def awaiting_window(record: RequestRecord) -> bool:
+    """Whether the request waits at ``data_erased`` for the audit window because its last verification was all
+    inconclusive (``request.awaiting_window`` is its latest verification step: a retry since then runs again)."""
+    if record.state != "data_erased":
+        return False
+    steps = (REQUEST_AWAITING_WINDOW, REQUEST_RETRIED, "request.verified", "request.failed")
+    latest = next((e for e in reversed(record.history) if e.kind in steps), None)
+    return latest is not None and latest.kind == REQUEST_AWAITING_WINDOW
 
 
 def certified_on_lineage(record: RequestRecord) -> bool:

@@ -100,8 +100,9 @@ class VerificationThresholds(_Strict):
     lineage proof and the model-replaced check, and the statistical checks follow at the audit (a second signed
     report). Otherwise an exact method certifies on its lineage proof when no check fails; an
     approximate one needs at least one forgetting check passed with separating controls and none failed. Evidence
-    that is all inconclusive does not certify (the request fails as inconclusive and may be retried); with
-    ``audit.defer_verification`` one shared reference verifies the audit window's subjects together.
+    that is all inconclusive does not certify: the request waits for the audit, whose window verifies its subjects
+    together with one shared reference (only that verdict may fail it); with ``audit.defer_verification`` every
+    request waits for the window.
     """
 
     rbo_depths: list[Annotated[int, Field(ge=1, le=1000)]] = Field([10, 20, 50], min_length=1, max_length=10,

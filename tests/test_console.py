@@ -406,6 +406,40 @@ def test_an_auditor_reads_the_report_and_gets_the_certificate_but_no_run_button(
     assert "cannot run requests" in at.info[0].value
 
 
+def test_the_statistical_follow_up_of_a_lineage_certificate_is_shown_with_its_verdict(
+    trained: Path, certified: dict, console: Console
+) -> None:
+    """The audit's follow-up (here run directly, as the audit runs it) appears on the request as a second signed
+    report, with its verdict next to the lineage certificate's."""
+    services = open_services(trained)
+    record = services.engine.verify_statistically(certified["request_id"], actor="test-audit")
+    follow_up = record.payload("statistically_verified")
+    at = console(trained, "console_pages/request_detail.py", role="auditor", request_id=certified["request_id"])
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    box = [b.value for b in [*at.success, *at.error] if "statistical follow-up" in b.value]
+    assert box and box[0].startswith("Certified on the lineage proof; the statistical follow-up (due by ")
+    assert ("passed" if follow_up["passed"] else "FAILED") in box[0] and follow_up["report_id"] in box[0]
+    assert any(h.value.startswith(f"Statistical follow-up {follow_up['report_id']}") for h in at.subheader)
+    verdicts = [set(d.value["verdict"]) for d in at.dataframe if "verdict" in d.value.columns]
+    assert len(verdicts) == 2 and verdicts[1] <= {"PASS", "FAIL", "INCONCLUSIVE"} and "re-predict" in str(
+        [d.value["check"].tolist() for d in at.dataframe if "verdict" in d.value.columns][1])
+    assert len(at.get("plotly_chart")) == 4  # the follow-up's plots, each titled and explained
+    assert sum("should" in c.value for c in at.caption) >= 3
+
+
+def test_signing_out_clears_the_session_and_the_request_address(
+    trained: Path, certified: dict, console: Console
+) -> None:
+    at = console(trained, "console_pages/request_detail.py", request_id=certified["request_id"])
+    assert at.title[0].value == f"Request {certified['request_id']}"
+    at = at.sidebar.button(key="sign_out").click().run()
+    assert at.title[0].value == "Sign in to the Lethe console"
+    assert "id" not in at.query_params
+    for key in ("signed_in_as", "signed_in_seen", "raw_event"):  # the user, their session, the page's widgets
+        assert key not in at.session_state, key
+    # the browser test checks the next user lands on the dashboard (AppTest does not follow st.switch_page's address)
+
+
 def test_an_officer_demoted_while_the_page_is_open_can_no_longer_run(trained: Path, subjects: Iterator[str],
                                                                     console: Console) -> None:
     """The role is read from the users file at every run, so the click after a demotion is refused server-side."""

@@ -268,6 +268,10 @@ def officer_journey(workspace: Path, console_url: str, chromium, tmp_path_factor
     b.shot("approved-by-second-officer")
     b.sign_out()
     expect(page.get_by_text(f"Signed in as {SECOND_OFFICER}")).to_have_count(0)
+    assert "request" not in page.url and "id=" not in page.url, page.url  # the next user starts afresh
+    b.sign_in(AUDITOR)
+    b.heading("Dashboard")  # not the previous user's request
+    b.sign_out()
 
     # 5. the officer runs it, leaves, reloads (a new session), and comes back to it through the queue
     b.open_request(request_id, OFFICER)

@@ -15,7 +15,9 @@ ledger holds (the subject is addressed by the request's reference, never by name
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -28,7 +30,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from ledger import REQUEST_LETTER_ISSUED, Ledger, LetheError, RequestRecord
 from policies import Policy
 from ui._queries import scope_line
-from verify import Organisation, load_organisation
+from verify import Certificate, Organisation, load_organisation
 
 LetterKind = Literal["acknowledgement", "extension", "completion", "refusal"]
 LETTER_TITLES: dict[str, str] = {
@@ -117,10 +119,6 @@ def letter_context(ledger: Ledger, policy: Policy, record: RequestRecord, kind: 
         if certified is None:
             raise LetterError(f"request {record.request_id} is {record.state}: the completion letter follows the "
                               "certificate")
-        from verify import Certificate  # light: the certificate's model only
-        import base64
-        import json
-
         json_path = ledger.workspace.root / certified["json_path"]
         predicate = json.loads(base64.b64decode(json.loads(json_path.read_text())["payload"]))["predicate"]
         certificate = Certificate.model_validate(predicate)

@@ -66,6 +66,12 @@ PolicyOption = Annotated[Optional[Path], typer.Option("--policy", help="policy Y
 Verbose = Annotated[bool, typer.Option("--verbose", help="show the full traceback on errors")]
 AsJson = Annotated[bool, typer.Option("--json", help="print JSON instead of text")]
 RequestId = Annotated[str, typer.Argument(help="the request's id, as `lethe request file` printed it")]
+ExecutorOption = Annotated[Optional[str], typer.Option(
+    "--executor", help="where shards and reference retrains train: local (this machine) or ray "
+                       "[default: $LETHE_EXECUTOR, else local]")]
+RayAddress = Annotated[Optional[str], typer.Option(
+    "--ray-address", help="with --executor ray: auto, HOST:PORT or ray://HOST:PORT [default: $LETHE_RAY_ADDRESS, "
+                          "else a Ray started on this machine]")]
 
 LEDGER_FILE = "ledger.duckdb"  # a folder is a workspace once it holds its ledger (ledger/_workspace.py's layout)
 
@@ -150,6 +156,18 @@ def _routed_to_registered(policy: Policy) -> Policy:
 
         policy.routing.require_registered(methods())
     return policy
+
+
+def _choose_executor(executor: str | None, ray_address: str | None) -> None:
+    """``--executor``/``--ray-address``: set for this process and the ones it starts (``LETHE_EXECUTOR``)."""
+    if executor is None and ray_address is None:
+        return
+    from unlearn.executor import executor_kind, use_executor
+
+    try:
+        use_executor(executor or executor_kind(), ray_address)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def _services(workspace: Path | None, policy: Path | None = None, *, create: bool = False) -> Services:
@@ -407,11 +425,13 @@ def train(
     option: Annotated[Optional[list[str]], typer.Option(
         "--option", "-o", help="method-specific option KEY=VALUE (VALUE read as JSON when it parses), repeatable")] = None,
     serve: Annotated[bool, typer.Option(help="make it the serving deployment")] = True,
+    executor: ExecutorOption = None, ray_address: RayAddress = None,
     workspace: Workspace = None, verbose: Verbose = False,
 ) -> None:
     """Train a deployment; every interaction's shard and every checkpoint go to the ledger."""
+    _choose_executor(executor, ray_address)
     services = _services(workspace)
-    from unlearn.executor import executor_for
+    from unlearn.executor import distributed_executor, executor_for
     from unlearn.methods import MethodSettings, get_method, set_serving
     from unlearn.progress import TqdmProgress
 
@@ -419,7 +439,7 @@ def train(
     settings = MethodSettings(method=method, base_model=model, shards=shards, seed=seed, partition=partition,
                               aggregation=aggregation, model={"epochs": epochs} if epochs else {},
                               options=_parse_options(option or []))
-    trainer = get_method(method).with_executor(executor_for(workers))
+    trainer = get_method(method).with_executor(distributed_executor() or executor_for(workers))
     deployment = trainer.fit(services.ledger, settings, TqdmProgress(), actor="cli")
     if serve:
         set_serving(services.ledger, deployment.deployment_id, actor="cli")
@@ -497,10 +517,11 @@ def request_file(
 
 @request_app.command("run")
 @reasons
-def request_run(request_id: RequestId, workspace: Workspace = None, policy: PolicyOption = None,
-                verbose: Verbose = False) -> None:
+def request_run(request_id: RequestId, executor: ExecutorOption = None, ray_address: RayAddress = None,
+                workspace: Workspace = None, policy: PolicyOption = None, verbose: Verbose = False) -> None:
     """Run (or resume) a request to its end: unlearn, erase, verify, certify; prints the verdicts and the
     certificate's files."""
+    _choose_executor(executor, ray_address)
     _run_and_report(_services(workspace, policy), request_id, "cli")
 
 
@@ -592,10 +613,12 @@ def worker(
         help="the worker's name in logs and ledger events (default worker-<pid>)")] = None,
     poll: Annotated[float, typer.Option(min=0.1, help="seconds between looks at the queue when it is empty")] = 1.0,
     once: Annotated[bool, typer.Option("--once", help="run what is queued now, then exit")] = False,
+    executor: ExecutorOption = None, ray_address: RayAddress = None,
     workspace: Workspace = None, policy: PolicyOption = None, verbose: Verbose = False,
 ) -> None:
     """Run queued requests until SIGTERM or Ctrl-C (several workers may share a workspace); one log line per
     state change on stderr."""
+    _choose_executor(executor, ray_address)
     from ui.worker import Worker
 
     runner = Worker(_services(workspace, policy), name or f"worker-{os.getpid()}", poll_seconds=poll)
@@ -1040,10 +1063,12 @@ def audit_run(
     window_days: Annotated[Optional[int], typer.Option(min=1, help="days of erasures to re-check (default: policy)")] = None,
     as_json: AsJson = False,
     role: Annotated[str, typer.Option(help="role running the audit (see the policy's approvers)")] = "auditor",
+    executor: ExecutorOption = None, ray_address: RayAddress = None,
     workspace: Workspace = None, policy: PolicyOption = None, verbose: Verbose = False,
 ) -> None:
     """Audit now (for cron): ledger, re-contamination, the window's erasures, deadlines. Exit 1 if a check fails,
     3 if the ledger or a live model file fails its integrity check."""
+    _choose_executor(executor, ray_address)
     services = _services(workspace, policy)
     from unlearn.progress import TqdmProgress
     from verify import audit_report_path, run_audit

@@ -16,11 +16,9 @@ share one, while a request that changed the data gets a fresh one (a stale refer
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import nullcontext
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +26,7 @@ from pydantic import BaseModel
 
 from policies import VerificationThresholds
 from unlearn.artifacts import save_arrays
-from unlearn.executor import available_cores
+from unlearn.executor import available_cores, distributed_executor, map_shared
 from unlearn.models import FactorModel, NeuralModel, Recommender, one_intra_op_thread
 from unlearn.progress import ProgressCallback, no_progress
 from unlearn.registry import base_model
@@ -43,6 +41,38 @@ ReferenceKey = tuple[str, str]
 def derive_seed(seed: int, purpose: str) -> int:
     """A 32-bit seed for one random choice of a verification, derived from the report's seed and the choice's name."""
     return int.from_bytes(hashlib.sha256(f"{seed}:{purpose}".encode()).digest()[:4], "little")
+
+
+_ReferenceJob = tuple[str, int]
+"""``(kind, seed)``: ``retrain`` (reference, Retrain*, calibration), ``attack`` (its shadow recommender) or the damaged
+control."""
+
+
+@dataclass(frozen=True)
+class _ReferenceData:
+    """What every reference job reads: the base model, its config and the remaining data (shared, sent once)."""
+
+    base_model: str
+    config: BaseModel
+    remaining: Interactions
+    damaged_fraction: float
+
+
+def _train_reference(data: _ReferenceData, job: _ReferenceJob) -> object:
+    """One job of :meth:`ReferenceModels.train`, in a thread of this process or as a Ray task: a pure function of
+    its arguments, so both give the same model."""
+    kind, seed = job
+    spec = base_model(data.base_model)
+
+    def fit(rows: Interactions, fit_seed: int) -> Recommender:
+        return spec.train(rows.user_idx, rows.item_idx, rows.n_users, rows.n_items, data.config, fit_seed)
+
+    if kind == "attack":
+        return RecommenderAttack.train(data.remaining, fit, seed)
+    if kind == DAMAGED:
+        kept = np.random.default_rng(seed).random(len(data.remaining.user_idx)) < data.damaged_fraction
+        return fit(data.remaining.subset(kept), seed)
+    return fit(data.remaining, seed)
 
 
 @dataclass(frozen=True)
@@ -85,32 +115,35 @@ class ReferenceModels:
     ) -> "ReferenceModels":
         """Train the reference (``seed``), Retrain* (a derived seed), the damaged control (``damaged_fraction`` of
         the rows, a derived seed), ``calibration_retrains - 2`` more retrains and the attack's shadow recommender."""
-        spec = base_model(base_model_name)
-
-        def fit(data: Interactions, fit_seed: int) -> Recommender:
-            return spec.train(data.user_idx, data.item_idx, data.n_users, data.n_items, config, fit_seed)
-
         stage = "train references"
         retrain_star_seed = derive_seed(seed, "retrain*")
-        kept = np.random.default_rng(derive_seed(seed, DAMAGED)).random(len(remaining.user_idx)) < damaged_fraction
-        jobs: dict[str, Callable[[], object]] = {
-            REFERENCE: lambda: fit(remaining, seed),
-            RETRAIN_STAR: lambda: fit(remaining, retrain_star_seed),
-            "attack": lambda: RecommenderAttack.train(remaining, fit, derive_seed(seed, "shadow")),
-            DAMAGED: lambda: fit(remaining.subset(kept), derive_seed(seed, DAMAGED)),
-            **{f"calibration {i}": partial(fit, remaining, derive_seed(seed, f"calibration {i}"))
+        jobs: dict[str, _ReferenceJob] = {
+            REFERENCE: ("retrain", seed),
+            RETRAIN_STAR: ("retrain", retrain_star_seed),
+            "attack": ("attack", derive_seed(seed, "shadow")),
+            DAMAGED: (DAMAGED, derive_seed(seed, DAMAGED)),
+            **{f"calibration {i}": ("retrain", derive_seed(seed, f"calibration {i}"))
                for i in range(calibration_retrains - 2)},
         }
+        data = _ReferenceData(base_model_name, config, remaining, damaged_fraction)
         progress(stage, 0, len(jobs))
-        # The three are independent and each seeded by its own generator: trained side by side on the cores this
-        # process may use, one torch thread each (measured on ML-100K BPR, 2 cores: 11.2 s → 7.7 s, same models).
-        workers = min(len(jobs), available_cores())
-        with one_intra_op_thread() if workers > 1 else nullcontext(), ThreadPoolExecutor(workers) as pool:
-            futures = {name: pool.submit(job) for name, job in jobs.items()}
-            for done, future in enumerate(as_completed(futures.values()), 1):
-                future.result()  # the first error stops the wait
+        distributed = distributed_executor()
+        if distributed is not None:  # LETHE_EXECUTOR=ray: one task each, the remaining data in the store once
+            results = []
+            for done, model in enumerate(map_shared(distributed, _train_reference, data, list(jobs.values())), 1):
+                results.append(model)
                 progress(stage, done, len(jobs))
-        reference, retrain_star, attack, damaged, *calibration = (futures[name].result() for name in jobs)
+        else:
+            # Independent, each seeded by its own generator: trained side by side on the cores this process may use,
+            # one torch thread each (measured on ML-100K BPR, 2 cores: 11.2 s → 7.7 s, same models).
+            workers = min(len(jobs), available_cores())
+            with one_intra_op_thread() if workers > 1 else nullcontext(), ThreadPoolExecutor(workers) as pool:
+                futures = [pool.submit(_train_reference, data, job) for job in jobs.values()]
+                for done, future in enumerate(as_completed(futures), 1):
+                    future.result()  # the first error stops the wait
+                    progress(stage, done, len(jobs))
+            results = [future.result() for future in futures]
+        reference, retrain_star, attack, damaged, *calibration = results
         for name, model in ((REFERENCE, reference), (RETRAIN_STAR, retrain_star)):
             if not isinstance(model, (FactorModel, NeuralModel)):  # NeuralModel: LASER's DMF/NeuMF
                 raise TypeError(f"base model {base_model_name!r} gave a {type(model).__name__} {name}: "

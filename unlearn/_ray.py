@@ -1,0 +1,78 @@
+"""Shard and reference training as Ray tasks: the :class:`~unlearn.executor.ShardExecutor` contract on a cluster.
+
+Chosen with ``LETHE_EXECUTOR=ray`` (``--executor ray``), at ``LETHE_RAY_ADDRESS`` (``auto``, ``HOST:PORT``,
+``ray://HOST:PORT``; unset: a Ray started for this process on the cores it may use). What crosses the wire:
+
+- each task (a shard's own training arrays, its name, config and seed) is put in Ray's object store once
+  (``ray.put``), and so is a value every task shares (:meth:`RayShardExecutor.map_shared`: the remaining data the
+  verifier's reference retrains all read) — never a copy of the full data set per task;
+- a task returns its model's arrays (numpy buffers, out of band) and the driver, the only process that opened the
+  workspace, saves the artifact and appends the ledger event: tasks never see the ledger or the workspace, so the
+  workers need Lethe installed but no shared filesystem.
+
+A task whose worker process dies (killed, out of memory, its node lost) is run again by Ray, up to
+:data:`MAX_RETRIES` times; training is a pure function of the task (arrays, config, seed), so a retried task gives
+the same bytes and the ledger records its checkpoint once. An exception raised by the training itself is not
+retried: it reaches the caller as it would in this process. One torch intra-op thread per task (Ray gives each
+task one CPU), as in the process pool.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import ray
+
+from unlearn.executor import Result, Shared, Task, available_cores, single_threaded_worker
+
+MAX_RETRIES = 3
+"""Times Ray re-runs a task whose worker process died (Ray's ``max_retries``)."""
+
+
+def connect(address: str | None = None) -> None:
+    """Join the Ray cluster at ``address`` (``auto``, ``HOST:PORT``, ``ray://…``), or start one on this machine
+    (one CPU per core this process may use, no dashboard); nothing if this process is connected already."""
+    if ray.is_initialized():
+        return
+    if address:
+        ray.init(address=address, logging_level=logging.WARNING)
+    else:
+        ray.init(num_cpus=available_cores(), include_dashboard=False, logging_level=logging.WARNING)
+
+
+@ray.remote(num_cpus=1, max_retries=MAX_RETRIES)
+def _run(function: Callable[..., Any], *arguments: Any) -> Any:
+    single_threaded_worker()
+    return function(*arguments)
+
+
+class RayShardExecutor:
+    """Every task as a Ray task (one CPU each); results come back in task order, each as soon as it and those before
+    it are done."""
+
+    def __init__(self, address: str | None = None) -> None:
+        self.address = address
+
+    def map(self, function: Callable[[Task], Result], tasks: Sequence[Task]) -> Iterator[Result]:
+        return self._submit(function, None, tasks)
+
+    def map_shared(
+        self, function: Callable[[Shared, Task], Result], shared: Shared, tasks: Sequence[Task]
+    ) -> Iterator[Result]:
+        """``function(shared, task)`` for every task; ``shared`` enters the object store once for all of them."""
+        return self._submit(function, (shared,), tasks)
+
+    def _submit(self, function: Callable[..., Result], shared: tuple[Any] | None,
+                tasks: Sequence[Task]) -> Iterator[Result]:
+        connect(self.address)
+        function_ref = ray.put(function)
+        leading = [ray.put(shared[0])] if shared is not None else []
+        refs = [_run.remote(function_ref, *leading, ray.put(task)) for task in tasks]
+        try:
+            while refs:
+                yield ray.get(refs.pop(0))  # dropping the ref frees its result in the store
+        finally:
+            for ref in refs:  # the caller stopped early (an error): do not leave tasks running for nobody
+                ray.cancel(ref)

@@ -309,6 +309,25 @@ def test_an_officer_files_a_time_window_and_an_empty_window_is_refused(
     assert any(c.value.startswith("Scope — time window") for c in at.caption), [c.value for c in at.caption]
 
 
+def test_an_officer_finds_the_subject_by_e_mail_through_the_workspaces_identity_map(
+    trained: Path, subjects: Iterator[str], console: Console
+) -> None:
+    subject = next(subjects)
+    (trained / "identities.csv").write_text(f"identity_type,identity_value,subject\nemail,Jane@Example.com,{subject}\n",
+                                            encoding="utf-8")
+    try:
+        at = console(trained, "console_pages/new_request.py")
+        at = at.radio(key="identify_by").set_value("email").run()
+        at.text_input(key="identity_value").input("jane@example.com")
+        at = at.form_submit_button[0].click().run()
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        assert at.success[0].value.startswith(f"Subject {subject}: ")
+        filed = _filed(trained, subject)
+        assert "jane" not in str([e.payload for e in filed.history]).lower()  # the e-mail is never recorded
+    finally:
+        (trained / "identities.csv").unlink()
+
+
 def test_an_auditor_cannot_file_a_request(trained: Path, console: Console) -> None:
     at = console(trained, "console_pages/new_request.py", role="auditor")
     assert not at.exception

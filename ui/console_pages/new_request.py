@@ -6,7 +6,9 @@ what the store holds for the subject, by item), or a time window of whole UTC da
 
 from __future__ import annotations
 
+import csv
 from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
 
 import streamlit as st
 
@@ -64,6 +66,22 @@ def subject_card(subject: str) -> None:
                      query_params={"id": duplicate.request_id}, icon=":material/arrow_forward:")
 
 
+IDENTITIES_FILE = "identities.csv"
+
+
+def identity_map(root: Path) -> dict[str, dict[str, str]]:
+    """``{identity type: {value (lower case): subject id}}`` from the workspace's identity map, if it has one: how a
+    privacy team knows a subject (an e-mail, an account number), mapped to the id the interaction data uses."""
+    path = root / IDENTITIES_FILE
+    if not path.exists():
+        return {}
+    table: dict[str, dict[str, str]] = {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            table.setdefault(row["identity_type"], {})[row["identity_value"].strip().lower()] = row["subject"].strip()
+    return table
+
+
 def utc_midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=timezone.utc)
 
@@ -71,9 +89,22 @@ def utc_midnight(day: date) -> datetime:
 defaults = ErasureRequest.model_fields
 st.caption(f"If filed today, the response is due by {gdpr_deadline(today(), policy.deadlines.response_months)} "
            f"(policy {policy.name!r}: {policy.deadlines.response_months} month(s), GDPR Art. 12(3)).")
-subject = st.text_input("Subject id (the customer id your recommender data uses)", key="subject",
-                        help="The id in the interaction data, e.g. the customer or account number. Lethe keeps only "
-                             "a keyed pseudonym of it in the ledger.").strip()
+identities = identity_map(ledger.workspace.root)
+by = "subject id"
+if identities:
+    by = st.radio("Identify the subject by", ["subject id", *sorted(identities)], key="identify_by", horizontal=True,
+                  help=f"From the workspace's {IDENTITIES_FILE} (the map `lethe serve --identities` reads too): "
+                       "identity_type,identity_value,subject.")
+if by == "subject id":
+    subject = st.text_input("Subject id (the customer id your recommender data uses)", key="subject",
+                            help="The id in the interaction data, e.g. the customer or account number. Lethe keeps "
+                                 "only a keyed pseudonym of it in the ledger.").strip()
+else:
+    value = st.text_input(f"The subject's {by}", key="identity_value",
+                          help="Looked up in the identity map; the value itself is never recorded.").strip()
+    subject = identities[by].get(value.lower(), "") if value else ""
+    if value and not subject:
+        st.warning(f"No subject with this {by} in {IDENTITIES_FILE}.")
 if subject:
     subject_card(subject)
 kind = st.radio("Scope", list(SCOPES), format_func=SCOPES.__getitem__, key="scope", horizontal=True)

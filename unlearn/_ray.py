@@ -14,18 +14,24 @@ A task whose worker process dies (killed, out of memory, its node lost) is run a
 :data:`MAX_RETRIES` times; training is a pure function of the task (arrays, config, seed), so a retried task gives
 the same bytes and the ledger records its checkpoint once. An exception raised by the training itself is not
 retried: it reaches the caller as it would in this process. One torch intra-op thread per task (Ray gives each
-task one CPU), as in the process pool.
+task one CPU), as in the process pool. This module imports nothing of :mod:`unlearn.executor`, which imports it
+only when Ray is chosen.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import ray
+import torch
 
-from unlearn.executor import Result, Shared, Task, available_cores, single_threaded_worker
+from unlearn.threads import usable_cores
+
+Task = TypeVar("Task")
+Result = TypeVar("Result")
+Shared = TypeVar("Shared")
 
 MAX_RETRIES = 3
 """Times Ray re-runs a task whose worker process died (Ray's ``max_retries``)."""
@@ -39,12 +45,12 @@ def connect(address: str | None = None) -> None:
     if address:
         ray.init(address=address, logging_level=logging.WARNING)
     else:
-        ray.init(num_cpus=available_cores(), include_dashboard=False, logging_level=logging.WARNING)
+        ray.init(num_cpus=usable_cores(), include_dashboard=False, logging_level=logging.WARNING)
 
 
 @ray.remote(num_cpus=1, max_retries=MAX_RETRIES)
 def _run(function: Callable[..., Any], *arguments: Any) -> Any:
-    single_threaded_worker()
+    torch.set_num_threads(1)  # one CPU per task, as in the process pool (unlearn.executor)
     return function(*arguments)
 
 

@@ -54,7 +54,7 @@ def available_cores() -> int:
     return usable_cores()
 
 
-def single_threaded_worker() -> None:
+def _single_threaded_worker() -> None:
     """Workers share the cores: one torch thread each, so ``workers`` shards never oversubscribe them."""
     torch.set_num_threads(1)
 
@@ -78,7 +78,7 @@ class ProcessPoolShardExecutor:
         pool = ProcessPoolExecutor(
             max_workers=min(self.workers, len(tasks)),
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=single_threaded_worker,
+            initializer=_single_threaded_worker,
         )
         try:
             yield from pool.map(function, tasks)

@@ -151,7 +151,17 @@ class Browser:
         self.expect(self.page.get_by_role("heading", name=text)).to_be_visible()
 
     def go(self, link: str, title: str) -> None:
-        self.page.get_by_role("link", name=link, exact=True).click()
+        """Follow a sidebar link. A click that lands while the page redraws itself (the run's follower reruns the
+        page when a step is recorded) can be overtaken by that redraw, as a person's would: click again then."""
+        heading = self.page.get_by_role("heading", name=title)
+        for _ in range(3):
+            self.settled()
+            self.page.get_by_role("link", name=link, exact=True).click()
+            try:
+                heading.wait_for(timeout=20_000)
+                return
+            except Exception:  # playwright's TimeoutError: the redraw won; try again
+                continue
         self.heading(title)
 
     def sign_in(self, name: str, password: str | None = None) -> None:

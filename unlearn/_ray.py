@@ -21,12 +21,14 @@ only when Ray is chosen.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import ray
 import torch
 
+from ledger import LetheError
 from unlearn.threads import usable_cores
 
 Task = TypeVar("Task")
@@ -37,15 +39,38 @@ MAX_RETRIES = 3
 """Times Ray re-runs a task whose worker process died (Ray's ``max_retries``)."""
 
 
+class RayUnreachable(LetheError):
+    """The Ray cluster named by ``--ray-address`` / ``LETHE_RAY_ADDRESS`` did not accept this process."""
+
+
 def connect(address: str | None = None) -> None:
     """Join the Ray cluster at ``address`` (``auto``, ``HOST:PORT``, ``ray://…``), or start one on this machine
     (one CPU per core this process may use, no dashboard); nothing if this process is connected already."""
     if ray.is_initialized():
         return
     if address:
-        ray.init(address=address, logging_level=logging.WARNING)
+        _reachable(address)
+        try:
+            ray.init(address=address, logging_level=logging.WARNING)
+        except ConnectionError as exc:
+            # Ray 2.60's `ray start` enables token authentication: the client needs RAY_AUTH_MODE=token and the token
+            raise RayUnreachable(
+                f"cannot join the Ray cluster at {address}: {str(exc).splitlines()[0]} (a cluster started with "
+                "`ray start` wants RAY_AUTH_MODE=token and its token in ~/.ray/auth_token or RAY_AUTH_TOKEN here)"
+            ) from exc
     else:
         ray.init(num_cpus=usable_cores(), include_dashboard=False, logging_level=logging.WARNING)
+
+
+def _reachable(address: str) -> None:
+    """A ``HOST:PORT`` nobody listens on fails at once (Ray itself keeps retrying for minutes)."""
+    host, _, port = address.rpartition(":")
+    if "://" in address or not host or not port.isdigit():
+        return  # ``auto``, ``ray://…``: Ray resolves them
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except OSError as exc:
+        raise RayUnreachable(f"cannot join the Ray cluster at {address}: {exc}") from exc
 
 
 @ray.remote(num_cpus=1, max_retries=MAX_RETRIES)
@@ -60,6 +85,7 @@ class RayShardExecutor:
 
     def __init__(self, address: str | None = None) -> None:
         self.address = address
+        connect(address)  # at once: a command fails before it records anything it cannot train
 
     def map(self, function: Callable[[Task], Result], tasks: Sequence[Task]) -> Iterator[Result]:
         return self._submit(function, None, tasks)

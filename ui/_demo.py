@@ -123,7 +123,7 @@ def _report_tables(services: Services, report_path: str, console: Console) -> No
 
     workspace = services.ledger.workspace
     report = load_report(workspace.root / report_path, workspace.signer.public_key).predicate.model_dump(mode="json")
-    checks = Table(title=f"verification report {report['report_id']} (signed; basis: {report['basis']})")
+    checks = Table(title=f"verification report {report['report_id']} (signed; basis: {report['basis'] or 'statistics'})")
     for column in ("check", "value", "threshold", "verdict"):
         checks.add_column(column)
     for check in report["checks"]:

@@ -252,7 +252,7 @@ def _print_report(ledger: Ledger, report_path: str, what: str) -> Any:
     report = load_report(path, ledger.workspace.public_key_path).predicate
     outcome = "passed" if report.passed else "did not pass"
     out.print(f"{what} {outcome} ({report.method}, {'exact' if report.exact else 'approximate'}, basis "
-              f"{report.basis}); report {path}", highlight=False)
+              f"{report.basis or 'statistics'}); report {path}", highlight=False)
     _print_checks(report.checks)
     return report
 

@@ -108,7 +108,8 @@ class Certificate(BaseModel):
     method: str
     exact: bool
     approximate_notice: str | None = None
-    basis: Basis = Field("statistics", description="lineage: certified on the lineage proof, statistics to follow")
+    basis: Basis | None = Field(None, description="lineage: certified on the lineage proof, statistics to follow; "
+                                                 "None in certificates issued before schema 4 (statistics)")
     statistics_due: date | None = Field(None, description="basis lineage: the audit that verifies it is due by then")
     basis_notice: str | None = None
     deployment_id: str
@@ -145,7 +146,7 @@ class Certificate(BaseModel):
             raise ValueError("an exact method's certificate carries no approximate notice")
         if self.basis == "lineage" and not (self.exact and self.statistics_due and self.basis_notice):
             raise ValueError("a certificate on the lineage proof is an exact method's, with the statistics' due date")
-        if self.basis == "statistics" and (self.statistics_due or self.basis_notice):
+        if self.basis != "lineage" and (self.statistics_due or self.basis_notice):
             raise ValueError("a certificate on statistics has no statistics to follow")
         if self.completed_at < self.received_at:
             raise ValueError("completed_at is before received_at")
@@ -168,7 +169,7 @@ def certificate_statement(certificate: Certificate) -> dict[str, Any]:
     return statement_payload(subject, CERTIFICATE_PREDICATE_TYPE, certificate.model_dump(mode="json", exclude=unset))
 
 
-OPTIONAL_LATER = ("controller", "officer")
+OPTIONAL_LATER = ("basis", "statistics_due", "basis_notice", "controller", "officer")
 """Certificate fields added after schema 4 without a new schema version: omitted from the signed JSON when unset."""
 
 

@@ -283,7 +283,8 @@ class VerificationReport(BaseModel):
 
     model_config = FROZEN
     schema_version: Literal[2, 3, 4, 5] = 5  # 3: checks carry a verdict and a role; 4: their controls; 5: basis
-    basis: Basis = "statistics"
+    basis: Basis | None = Field(None, description="set from schema 5; None (older reports): statistics. Optional so "
+                                                 "that reports signed before it keep their recorded digest")
     follows: ReportReference | None = Field(None, description="the lineage report this statistical one follows")
     report_id: str
     request_id: str
@@ -334,7 +335,12 @@ class ReportStatement(BaseModel):
     predicate: VerificationReport
 
     def payload(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True)
+        # fields added in schema 5 are left out when None, so reports signed before keep their recorded digest
+        unset = {name for name in REPORT_FIELDS_ADDED_LATER if getattr(self.predicate, name) is None}
+        return self.model_dump(mode="json", by_alias=True, exclude={"predicate": unset})
+
+
+REPORT_FIELDS_ADDED_LATER = ("basis", "follows")
 
 
 def statement_payload(subject: list[ResourceDescriptor], predicate_type: str, predicate: dict[str, Any]) -> dict[str, Any]:

@@ -11,9 +11,13 @@ words instead of a traceback.
 
 from __future__ import annotations
 
-from pathlib import Path
+from unlearn.threads import apply_thread_policy
 
-import streamlit as st
+THREADS = apply_thread_policy()  # before torch or numba load, also under a bare `streamlit run` (assigned: no magic)
+
+from pathlib import Path  # noqa: E402
+
+import streamlit as st  # noqa: E402
 
 from ui._session import reported_errors, services, sign_out, signed_in_user
 

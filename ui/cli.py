@@ -66,6 +66,7 @@ PolicyOption = Annotated[Optional[Path], typer.Option("--policy", help="policy Y
 Verbose = Annotated[bool, typer.Option("--verbose", help="show the full traceback on errors")]
 AsJson = Annotated[bool, typer.Option("--json", help="print JSON instead of text")]
 RequestId = Annotated[str, typer.Argument(help="the request's id, as `lethe request file` printed it")]
+Actor = Annotated[str, typer.Option(help="who does it (recorded in the ledger as the event's actor)")]
 ExecutorOption = Annotated[Optional[str], typer.Option(
     "--executor", help="where shards and reference retrains train: local (this machine) or ray "
                        "[default: $LETHE_EXECUTOR, else local]")]
@@ -507,12 +508,12 @@ def request_file(
 
     if len(subject) > 1:
         batch = BatchErasureRequest(subjects=subject, basis=basis, notes=notes)
-        out.print(services.engine.file(batch, actor="cli"), highlight=False)
+        out.print(services.engine.file(batch, actor="cli", intake="cli"), highlight=False)
         return
     scope = (ListedInteractions(items=item) if item else TimeWindow(start=since, end=until) if since and until
              else WholeSubject())
     request = ErasureRequest(subject=subject[0], scope=scope, basis=basis, notes=notes)
-    out.print(services.engine.file(request, actor="cli"), highlight=False)
+    out.print(services.engine.file(request, actor="cli", intake="cli"), highlight=False)
 
 
 @request_app.command("run")
@@ -1030,7 +1031,8 @@ def console(
     root = _root(workspace)
     env = {**os.environ, "LETHE_HOME": str(root), IDLE_MINUTES_ENV: str(idle_minutes or DEFAULT_IDLE_MINUTES)}
     commands = [[sys.executable, "-m", "streamlit", "run", str(Path(__file__).with_name("app.py")),
-                 "--server.port", str(port), "--server.address", address, "--browser.gatherUsageStats", "false"]]
+                 "--server.port", str(port), "--server.address", address, "--browser.gatherUsageStats", "false",
+                 "--client.toolbarMode", "minimal"]]  # no Deploy button or developer menu, from the first load
     if worker:
         commands.append([sys.executable, "-m", "ui.cli", "worker", "-w", str(root), "--name", "console-worker"])
     try:
@@ -1055,6 +1057,87 @@ def request_extend(
     record = services.engine.extend(request_id, months, reason, actor="cli", role=role)
     out.print(f"{request_id}: due {services.policy.deadlines.due_date(record).isoformat()} "
               f"(extended by {record.extension_months} month(s) in total)", highlight=False)
+
+
+@request_app.command("assign")
+@reasons
+def request_assign(
+    request_id: RequestId, assignee: Annotated[str, typer.Argument(help="the officer responsible for it")],
+    actor: Actor = "cli", workspace: Workspace = None, policy: PolicyOption = None, verbose: Verbose = False,
+) -> None:
+    """Make an officer responsible for an open request (`request.assigned`)."""
+    services = _services(workspace, policy)
+    from unlearn.workflow import assign
+
+    assign(services.ledger, services.policy, request_id, assignee, actor)
+    out.print(f"{request_id}: assigned to {assignee.strip()}", markup=False, highlight=False)
+
+
+@request_app.command("verify-identity")
+@reasons
+def request_verify_identity(
+    request_id: RequestId,
+    method: Annotated[str, typer.Option(help="how the identity was verified: one of the policy's "
+                                             "workflow.identity_methods")],
+    note: Annotated[str, typer.Option(help="what was checked, in words (never a copy of the document)")] = "",
+    actor: Actor = "cli", workspace: Workspace = None, policy: PolicyOption = None, verbose: Verbose = False,
+) -> None:
+    """Record how the subject's identity was verified, before the request runs (`request.identity_verified`)."""
+    services = _services(workspace, policy)
+    from unlearn.workflow import record_identity
+
+    record_identity(services.ledger, services.policy, request_id, method, actor, note)
+    out.print(f"{request_id}: identity verified ({method}) by {actor.strip()}", markup=False, highlight=False)
+
+
+@request_app.command("approve")
+@reasons
+def request_approve(
+    request_id: RequestId,
+    role: Annotated[str, typer.Option(help="the approver's role (see the policy's approvers.run_request)")] = "officer",
+    actor: Actor = "cli", workspace: Workspace = None, policy: PolicyOption = None, verbose: Verbose = False,
+) -> None:
+    """Approve running a request as a second person (`request.approved`; not its filer nor its identity verifier)."""
+    services = _services(workspace, policy)
+    from unlearn.workflow import approve
+
+    approve(services.ledger, services.policy, request_id, actor, role)
+    out.print(f"{request_id}: approved by {actor.strip()} ({role})", markup=False, highlight=False)
+
+
+@request_app.command("close")
+@reasons
+def request_close(
+    request_id: RequestId,
+    outcome: Annotated[str, typer.Option(help="refused (the request is not granted) or closed (withdrawn, "
+                                              "answered elsewhere)")],
+    reason: Annotated[str, typer.Option(help="why (the subject is told it)")],
+    actor: Actor = "cli", workspace: Workspace = None, policy: PolicyOption = None, verbose: Verbose = False,
+) -> None:
+    """Refuse or close a request nothing has run on yet, with the reason (`request.rejected`)."""
+    services = _services(workspace, policy)
+    from unlearn.workflow import close
+
+    close(services.ledger, services.policy, request_id, outcome, reason, actor)  # type: ignore[arg-type]
+    out.print(f"{request_id}: {outcome}", markup=False, highlight=False)
+
+
+@request_app.command("letter")
+@reasons
+def request_letter(
+    request_id: RequestId,
+    kind: Annotated[str, typer.Argument(help="acknowledgement, extension, completion or refusal (what the request's "
+                                             "state allows)")],
+    actor: Actor = "cli", workspace: Workspace = None, policy: PolicyOption = None, verbose: Verbose = False,
+) -> None:
+    """Write a letter to the data subject as PDF from the organisation's templates and print its path
+    (`request.letter_issued`); Lethe never sends it."""
+    services = _services(workspace, policy)
+    from ui.letters import issue_letter
+
+    record = services.engine.require(request_id)
+    letter = issue_letter(services.ledger, services.policy, record, kind, actor.strip())
+    out.print(str(letter.path), markup=False, highlight=False)
 
 
 @audit_app.command("run")

@@ -78,6 +78,9 @@ SENTENCES: dict[str, Callable[[dict[str, Any]], str]] = {
                                   f"{p.get('reason')}",
     "request.queued": lambda p: "queued it for a worker",
     "request.statistically_verified": _follow_up,
+    "request.awaiting_window": lambda p: f"could not decide it on this request alone (every check inconclusive): it "
+                                         f"waits for the audit due by {p.get('audit_due')} (signed report "
+                                         f"{p.get('report_id')})",
     "request.assigned": lambda p: f"assigned it to {p.get('assignee')}",
     "request.identity_verified": lambda p: f"verified the subject's identity ({p.get('method')})"
                                            + (f": {p['note']}" if p.get("note") else ""),

@@ -31,7 +31,7 @@ from ui._tables import (
 from ui._timeline import timeline_rows
 from ui.letters import LETTER_TITLES, available_letters, issue_letter, issued_letters
 from ui.worker import is_queued, last_queued, queue_request
-from unlearn.lifecycle import resume_point
+from unlearn.lifecycle import awaiting_window, resume_point
 from unlearn.requests import ANSWERED_STATES, FINAL_STATES
 from unlearn.workflow import CLOSABLE_STATES, approve, assign, close, record_identity, workflow_status
 from verify import load_report
@@ -196,7 +196,11 @@ def follow_run(request_id: str, shown_state: str) -> None:
 
 
 if record.state not in FINAL_STATES:
-    if is_queued(record):
+    if awaiting_window(record):
+        st.info(f"Erased; no check could decide on this request alone (every one inconclusive). It waits for the "
+                f"audit due by {record.require_payload('awaiting_window')['audit_due']}, whose window verifies its "
+                "subjects together; there is nothing to run until then.")
+    elif is_queued(record):
         follow_run(request_id, record.state)
     elif user.can("run_request"):
         blockers = status.blockers if record.state == "received" else []

@@ -157,6 +157,16 @@ def test_refused_executor_options_say_why(trained: Path, monkeypatch: pytest.Mon
     assert result.exit_code == 2 and "needs the ray executor" in result.output
 
 
+def test_an_address_nobody_listens_on_fails_at_once_in_one_line(ray_runtime: Any) -> None:
+    from unlearn._ray import RayUnreachable, _reachable
+
+    started = time.monotonic()
+    with pytest.raises(RayUnreachable, match="cannot join the Ray cluster at 127.0.0.1:1: "):
+        _reachable("127.0.0.1:1")
+    assert time.monotonic() - started < 5
+    _reachable("auto")  # Ray resolves it
+
+
 class _DiesOnce:
     """Wraps a task function: the first attempt writes its worker's pid to ``marker`` and waits to be killed; later
     attempts (Ray's retry) train, recording their pid beside it."""

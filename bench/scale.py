@@ -12,7 +12,10 @@ Per synthetic scale (1M, 10M; 100M only with ``--scales …,100m`` and the memor
    every deployment of step 2, so per executor the figure is the engine's recorded forget seconds per deployment
    (one shard retrained each);
 4. `implicit` ALS (alpha 6 ≡ WMF weight 5, same factors, iterations, reg), a full retrain on the same training
-   split, one thread per its own advice on BLAS (the comparison of ``bench/speed_vs_implicit.py``).
+   split, one thread per its own advice on BLAS (the comparison of ``bench/speed_vs_implicit.py``);
+5. (before 4) verification's retrains on the remaining training split (``ReferenceModels.train`` with the policy's
+   defaults: reference, Retrain*, damaged control, calibration retrains, the attack's shadow model) in threads of
+   this process and as Ray tasks (the remaining data put in the object store once); their sha256 must agree.
 
 Appends one section to bench/results/:
 
@@ -110,6 +113,21 @@ def scale_run(scale: str, shards: int, workspace: Path) -> dict[str, Any]:
         facts["forget_s"][label] = [entry["seconds"] for entry in forgotten]
         print(f"[{scale}] erase one subject, {label}: {facts['forget_s'][label]}", flush=True)
 
+    from verify import ReferenceModels
+
+    remaining, saved = Interactions.from_store(ledger, "train"), {}
+    facts["references_s"] = {}
+    for label, kind in (("threads", "local"), ("ray", "ray")):  # step 5
+        os.environ["LETHE_EXECUTOR"] = kind
+        started = time.perf_counter()
+        references = ReferenceModels.train("bench", "wmf", settings.model_config_object(), 0, remaining)
+        facts["references_s"][label] = time.perf_counter() - started
+        (workspace / f"references-{label}").mkdir()
+        saved[label] = references.save(workspace / f"references-{label}")
+        print(f"[{scale}] references, {label}: {facts['references_s'][label]:.1f} s", flush=True)
+    facts["references_identical"] = saved["threads"] == saved["ray"]
+    del remaining, references
+
     import ray
     from implicit.cpu.als import AlternatingLeastSquares
     from threadpoolctl import threadpool_limits
@@ -132,11 +150,13 @@ def _row(facts: dict[str, Any]) -> list[str]:
     ratios = " / ".join(f"{forget[label] / facts['implicit_als_s']:.3f}×" for label in EXECUTORS)
     forgets = " / ".join(f"{forget[label]:.2f}" for label in EXECUTORS)
     walls = " / ".join(f"{facts['to_verification_s'][label]:.1f}" for label in EXECUTORS)
+    references = (f"{facts['references_s']['threads']:.1f} / {facts['references_s']['ray']:.1f} s"
+                  f"{'' if facts['references_identical'] else ' (**sha256 differ**)'}")
     return [
         f"| {facts['scale']} ({facts['n_train']:,} train) | {facts['ingest_s']:.1f} s, RSS {facts['rss_after_ingest_gib']:.2f} GiB "
         f"| {fit} s | {'yes' if facts['identical'] else '**NO**'} "
         f"| {forgets} s | {walls} s "
-        f"| {facts['implicit_als_s']:.1f} s | {ratios} | {facts['peak_rss_gib']:.2f} GiB |"
+        f"| {facts['implicit_als_s']:.1f} s | {ratios} | {references} | {facts['peak_rss_gib']:.2f} GiB |"
     ]
 
 
@@ -180,10 +200,13 @@ def main() -> None:
         "- **Erase one subject** = the engine's recorded forget seconds per deployment (one shard retrained), a "
         "subject of median activity per executor; **to verification** = the request's wall time from validation "
         "to where verification starts (plan, forget in all three deployments, store rewrite).",
+        "- **Verification retrains** = `ReferenceModels.train` on the remaining split with the policy's defaults, in "
+        "threads of the driver vs as Ray tasks (remaining data put once); same sha256 unless marked.",
         "",
         "| scale | ingest | train all shards (serial / pool / Ray) | same sha256 | erase one subject: forget | "
-        "request to verification | implicit ALS full retrain | forget ÷ ALS | peak RSS |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "request to verification | implicit ALS full retrain | forget ÷ ALS | verification retrains: threads / Ray | "
+        "peak RSS |",
+        "|---|---|---|---|---|---|---|---|---|---|",
         *rows,
     ])
     print(section)

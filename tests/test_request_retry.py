@@ -230,7 +230,7 @@ def test_an_officer_retries_a_failed_request_from_the_console(workspace: Service
 
     def page(role: str, name: str) -> AppTest:
         at = sign_in(AppTest.from_file(str(APP), default_timeout=120).run(), role)
-        at.session_state["request_id"] = request_id
+        at.query_params["id"] = request_id  # the request page's own address: /request?id=…
         return at.switch_page(f"console_pages/{name}.py").run()
 
     at = page("officer", "dashboard")

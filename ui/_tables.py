@@ -209,7 +209,7 @@ def check_rows(report: VerificationReport) -> list[dict[str, Any]]:
             "check": check.name,
             "shows": ROLE_LABELS.get(check.role or "", ""),
             "verdict": VERDICT_LABELS[check.verdict],
-            "value": check.value,
+            "value": "" if check.value is None else f"{check.value:.4f}",  # the lineage proof has no number
             "threshold": "" if check.threshold is None else f"{check.comparison} {check.threshold:.4f}",
             "must fail it (negative control)": _control(check.controls.negative) if check.controls else "",
             "must pass it (positive control)": _control(check.controls.positive) if check.controls else "",

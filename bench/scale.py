@@ -19,7 +19,7 @@ Per synthetic scale (1M, 10M; 100M only with ``--scales …,100m`` and the memor
 
 Appends one section to bench/results/:
 
-    python bench/scale.py                       # 1M and 10M (~10 min on 2 cores)
+    python bench/scale.py                       # 1M and 10M (~20 min on 2 shared cores)
     python bench/scale.py --scales 1m --no-append
 """
 

@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -52,6 +53,15 @@ def ray_runtime() -> Iterator[Any]:
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _executor_environment_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's --executor sets LETHE_EXECUTOR in this process; put both variables back as they were after every
+    test (``delenv`` of an absent variable records nothing to restore), or later tests' worker processes run Ray."""
+    for name in (EXECUTOR_VARIABLE, RAY_ADDRESS_VARIABLE):
+        monkeypatch.setenv(name, "local")
+        monkeypatch.delenv(name)
 
 
 @pytest.fixture
@@ -229,3 +239,28 @@ def test_worker_killed_mid_shard_is_retried_by_ray_and_the_request_certifies_onc
     record = services.engine.verify_statistically(request_id)
     assert record.require_payload("statistically_verified")["passed"]
     assert ledger.verify().ok
+
+
+def test_a_worker_on_ray_from_the_environment_stops_cleanly_on_sigterm(trained: Path, tmp_path: Path) -> None:
+    """`LETHE_EXECUTOR=ray lethe worker` joins Ray at its first task, after it set its own SIGTERM handler; Ray's
+    init replaced it and a SIGTERM aborted the worker (exit -6). It must stop as any worker does (exit 0)."""
+    from ui.worker import queue_request
+
+    root = _copy(trained, tmp_path)
+    services = open_services(root)
+    request_id = services.engine.file(ErasureRequest(subject=_subject(services)))
+    queue_request(services, request_id, "test")
+    env = {**os.environ, EXECUTOR_VARIABLE: "ray"}
+    env.pop(RAY_ADDRESS_VARIABLE, None)
+    worker = subprocess.Popen([sys.executable, "-m", "ui.cli", "worker", "-w", str(root), "--poll", "0.5"],
+                              env=env, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[1])
+    try:
+        deadline = time.monotonic() + 300
+        while Ledger.open(root).request(request_id).state != "certified" and time.monotonic() < deadline:
+            assert worker.poll() is None, worker.communicate()[1]
+            time.sleep(1)
+        assert Ledger.open(root).request(request_id).state == "certified"
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        log = worker.communicate(timeout=120)[1]
+    assert worker.returncode == 0, log

@@ -21,8 +21,11 @@ only when Ray is chosen.
 from __future__ import annotations
 
 import logging
+import signal
 import socket
+import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import ray
@@ -48,6 +51,28 @@ def connect(address: str | None = None) -> None:
     (one CPU per core this process may use, no dashboard); nothing if this process is connected already."""
     if ray.is_initialized():
         return
+    with _signal_handlers_kept():
+        _init(address)
+
+
+@contextmanager
+def _signal_handlers_kept() -> Iterator[None]:
+    """Keep this process's SIGTERM/SIGINT handlers across ``ray.init``: a driver's init installs Ray's own
+    (``sys.exit`` from inside Ray's C++ runtime), and a ``lethe worker`` whose executor came from LETHE_EXECUTOR
+    connects lazily, at its first task — a SIGTERM then aborted it (exit -6) instead of stopping it cleanly."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers; Ray sets none from other threads either
+        return
+    kept = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in kept.items():
+            if handler is not None:  # None: a handler not set from Python, which Python cannot put back
+                signal.signal(sig, handler)
+
+
+def _init(address: str | None) -> None:
     if address:
         _reachable(address)
         try:

@@ -216,6 +216,14 @@ def chromium() -> Iterator[object]:
             browser.close()
 
 
+def _wait_for_export(workspace: Path, actor: str) -> None:
+    """The register export is recorded by the rerun its click starts: leaving the page at once may cut it off."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and actor not in {
+            e.actor for e in Ledger.open(workspace).log.events(["console.register_exported"])}:
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope="module")
 def officer_journey(workspace: Path, console_url: str, chromium, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The officer's journey, run once; the tests below check what it left in the browser and the ledger."""
@@ -315,6 +323,7 @@ def officer_journey(workspace: Path, console_url: str, chromium, tmp_path_factor
     b.shot("certificate-verified")
     b.go("Requests", "Requests")
     register = b.download("Export the register (CSV)", into)
+    _wait_for_export(workspace, OFFICER)
     page.close()
     return {"request_id": request_id, "certificate": certificate, "pdf": pdf, "letter": letter,
             "register": register, "taken": b.taken}
@@ -365,6 +374,7 @@ def test_the_auditor_reads_verifies_and_exports_without_officer_buttons(
     b.shot("certificate-verified")
     b.go("Requests", "Requests")
     register = b.download("Export the register (CSV)", tmp_path)
+    _wait_for_export(workspace, AUDITOR)
     b.shot("queue")
     b.go("New request", "New erasure request")
     expect(page.get_by_role("button", name="File request")).to_have_count(0)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ledger import SignedCheckpoint, Ledger, RequestError, sha256_hex
+from ledger import Ledger, RequestError, RequestRecord, SignedCheckpoint, sha256_hex
 from policies import Policy
 from unlearn.engine import CertificateOutcome, VerificationOutcome
 from unlearn.lifecycle import complete_deployments
@@ -53,10 +53,10 @@ from verify._report import (
 from verify.names import LINEAGE, ORIGINAL, SCORE_CHANGE, UNLEARNED
 
 
-def _planned(ledger: Ledger, request_id: str) -> dict[str, Any]:
+def _record(ledger: Ledger, request_id: str) -> RequestRecord:
     record = ledger.request(request_id)
-    assert record is not None
-    return record.require_payload("planned")
+    assert record is not None  # the engine verifies requests it has read
+    return record
 
 
 def _escrowed_pairs(escrow: pd.DataFrame, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -89,23 +89,22 @@ class StatisticalVerifier:
     def verify(self, ledger: Ledger, request_id: str, progress: ProgressCallback) -> VerificationOutcome:
         """The request's report: on the lineage proof alone when the policy certifies exact methods on it and the
         request's deployments were all forgotten exactly; else with every statistical check."""
-        planned = _planned(ledger, request_id)
+        record = _record(ledger, request_id)
+        planned = record.require_payload("planned")
         lineage_first = (self.lineage_first and bool(planned["deployments"])
                          and all(e["exact"] for e in planned["deployments"]))
-        return self._verify(ledger, request_id, progress, statistics=not lineage_first)
+        return self._verify(ledger, record, progress, statistics=not lineage_first)
 
     def verify_statistically(self, ledger: Ledger, request_id: str, progress: ProgressCallback) -> VerificationOutcome:
         """The statistical report that follows a lineage one: every check, naming the report it follows."""
-        record = ledger.request(request_id)
-        assert record is not None
+        record = _record(ledger, request_id)
         first = record.require_payload("verified")
         follows = ReportReference(report_id=first["report_id"], sha256=first["report_sha256"])
-        return self._verify(ledger, request_id, progress, statistics=True, follows=follows)
+        return self._verify(ledger, record, progress, statistics=True, follows=follows)
 
-    def _verify(self, ledger: Ledger, request_id: str, progress: ProgressCallback, statistics: bool,
+    def _verify(self, ledger: Ledger, record: RequestRecord, progress: ProgressCallback, statistics: bool,
                 follows: ReportReference | None = None) -> VerificationOutcome:
-        record = ledger.request(request_id)
-        assert record is not None
+        request_id = record.request_id
         planned, unlearned = record.require_payload("planned"), record.require_payload("unlearned")
         erased = set(planned["interaction_ids"])
         proofs = [prove_lineage(ledger, d.deployment_id, erased) for d in complete_deployments(ledger)]
